@@ -1,0 +1,22 @@
+# The README's two commands: `make run` (the main job) and `make test`. Both create .venv when missing.
+PYTHON ?= python3
+VENV ?= .venv
+STAMP := $(VENV)/.aqsvit-installed
+
+.PHONY: run test bench
+
+$(STAMP): pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	# torch pinned in the same command: 2.13.0 is the CPU wheel here; an open range pulls CUDA (GBs).
+	$(VENV)/bin/pip install -q "torch==2.13.0" -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/aqsvit baseline
+
+test: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -ra
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/proxy.py

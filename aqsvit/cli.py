@@ -1,0 +1,108 @@
+"""Command line: ``aqsvit <command> [hydra overrides]``. The only module that knows Hydra.
+
+Commands: train (the FP reference), baseline (one bit width for all layers). Every mistake a user
+can make ends as one line on stderr and exit code 2; ``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import aqsvit  # noqa: F401  (silences spikingjelly's import-time warning first)
+from aqsvit.errors import AqsvitError
+
+log = logging.getLogger("aqsvit")
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+EXIT_USAGE = 2
+
+
+def _container(node: Any) -> Any:
+    from omegaconf import OmegaConf
+    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
+
+
+def _reference(cfg):
+    """Model spec, data and FP reference checkpoint (trained and cached on first use)."""
+    import torch
+
+    from aqsvit.data import load_dataset
+    from aqsvit.models import model_spec
+    from aqsvit.training import get_reference
+
+    torch.manual_seed(cfg.seed)
+    spec = model_spec(cfg.model.name, **_container(cfg.model.kwargs))
+    data = load_dataset(cfg.dataset.name, spec.input_shape, seed=cfg.seed, **_container(cfg.dataset.kwargs))
+    ckpt = get_reference(spec, data, root=cfg.checkpoint_dir, checkpoint=cfg.checkpoint,
+                         progress=cfg.progress, seed=cfg.seed, **_container(cfg.train))
+    return spec, data, ckpt
+
+
+def train_command(cfg) -> None:
+    """Train (or load from cache) the full-precision reference and print its accuracy."""
+    spec, data, ckpt = _reference(cfg)
+    print(f"{spec.name} on {data.name}: FP accuracy {ckpt.fp_accuracy:.2f}% "
+          f"(checkpoint sha256 {ckpt.sha256[:12]})")
+
+
+def baseline_command(cfg) -> None:
+    """The hand-made baseline: every scheme x bits applied to the whole network."""
+    from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
+    from aqsvit.search.baselines import one_width_baseline
+    from aqsvit.search.evaluator import Evaluator
+
+    spec, data, ckpt = _reference(cfg)
+    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv,
+                          device=cfg.device)
+    rows = one_width_baseline(evaluator, list(cfg.quant.schemes), list(cfg.quant.bits))
+    print(f"\n{spec.name} on {data.name} ({len(evaluator.layers)} quantizable layers), "
+          f"one scheme and width for all layers:\n")
+    print(markdown_table(("scheme", "bits", *MEASUREMENT_HEADERS),
+                         [(s, b, *measurement_cells(m)) for s, b, m in rows]))
+
+
+COMMANDS: dict[str, Callable[[Any], None]] = {"train": train_command, "baseline": baseline_command}
+
+USAGE = f"usage: aqsvit {{{','.join(COMMANDS)}}} [--debug] [hydra overrides, e.g. model=spikformer_wide]"
+
+
+def _guarded(fn: Callable[[Any], None], debug: bool) -> Callable[[Any], None]:
+    """Turn an AqsvitError into one line on stderr and exit code 2 (unless --debug)."""
+    def task(cfg) -> None:
+        try:
+            fn(cfg)
+        except AqsvitError as exc:
+            if debug:
+                raise
+            print(f"aqsvit: error: {exc}", file=sys.stderr)
+            sys.exit(EXIT_USAGE)
+    task.__name__ = fn.__name__
+    return task
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``aqsvit`` console script."""
+    import hydra
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    args = [a for a in args if a != "--debug"]
+    if debug:
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    if not args or args[0] in ("-h", "--help"):
+        print(USAGE)
+        return
+    command, rest = args[0], args[1:]
+    if command not in COMMANDS:
+        print(f"aqsvit: error: command: got {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    sys.argv = [f"aqsvit-{command}", *rest]
+    hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")(
+        _guarded(COMMANDS[command], debug))()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""Data sets with a fixed, seeded train / calibration / test split. Knows no model."""
+from aqsvit.data.bundle import DataBundle, iter_batches, take
+from aqsvit.data.sources import DATASETS, load_dataset
+
+__all__ = ["DATASETS", "DataBundle", "iter_batches", "load_dataset", "take"]

@@ -1,0 +1,15 @@
+"""One exception type for every mistake a user can make, so the CLI can print one line for it."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+
+class AqsvitError(ValueError):
+    """A bad input, reported as one line that names the field and what is allowed."""
+
+
+def invalid(field: str, value: object, allowed: Iterable[object] | str) -> AqsvitError:
+    """Build the standard error: ``<field>: got <value>; allowed: <allowed>``."""
+    if not isinstance(allowed, str):
+        allowed = ", ".join(str(a) for a in allowed)
+    return AqsvitError(f"{field}: got {value!r}; allowed: {allowed}")

@@ -1,0 +1,71 @@
+"""A registry of model builders in the spirit of timm's ``register_model``/``create_model``.
+
+Adding a model is one decorated function that returns an ``nn.Module`` mapping images
+``[N, C, H, W]`` to class scores ``[N, classes]``. The registry records each builder's default
+keyword arguments so a checkpoint can rebuild exactly the model it was trained on.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import nn
+
+from aqsvit.errors import AqsvitError, invalid
+
+_MODELS: dict[str, Callable[..., nn.Module]] = {}
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What rebuilds a model: the registered name and the builder's full keyword arguments."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """The ``(channels, height, width)`` the model expects."""
+        size = self.kwargs["img_size"]
+        return (int(self.kwargs["in_channels"]), int(size), int(size))
+
+
+def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+    """Register ``fn`` under its function name; its keyword defaults are the model's defaults."""
+    if fn.__name__ in _MODELS:
+        raise ValueError(f"model {fn.__name__!r} is registered twice")
+    _MODELS[fn.__name__] = fn
+    return fn
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, sorted."""
+    return sorted(_MODELS)
+
+
+def model_spec(name: str, **overrides: Any) -> ModelSpec:
+    """Resolve ``name`` and ``overrides`` against the builder's defaults, rejecting unknown keys."""
+    if name not in _MODELS:
+        raise invalid("model.name", name, list_models())
+    params = inspect.signature(_MODELS[name]).parameters
+    unknown = sorted(set(overrides) - set(params))
+    if unknown:
+        raise invalid(f"model.{unknown[0]}", overrides[unknown[0]], sorted(params))
+    kwargs = {k: p.default for k, p in params.items()}
+    kwargs.update(overrides)
+    return ModelSpec(name, kwargs)
+
+
+def create_model(name: str | ModelSpec, **overrides: Any) -> nn.Module:
+    """Build a registered model; ``model.spec`` records how to build it again."""
+    spec = name if isinstance(name, ModelSpec) else model_spec(name, **overrides)
+    if spec.name not in _MODELS:
+        raise invalid("model.name", spec.name, list_models())
+    try:
+        model = _MODELS[spec.name](**spec.kwargs)
+    except (ValueError, TypeError, AssertionError) as exc:
+        raise AqsvitError(f"model {spec.name}: cannot build with {spec.kwargs}: {exc}") from exc
+    model.spec = spec
+    return model

@@ -1,0 +1,102 @@
+"""Full-precision reference checkpoints: weights plus what makes them comparable.
+
+A checkpoint holds the model spec (registered name and builder kwargs), the state_dict, the
+full-precision accuracy and the fingerprint of the data it was measured on. It is a plain dict of
+tensors and primitives, so it loads with ``torch.load(..., weights_only=True)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from aqsvit.errors import AqsvitError
+from aqsvit.models._registry import ModelSpec, create_model
+
+FORMAT = "aqsvit-checkpoint/1"
+
+
+@dataclass
+class Checkpoint:
+    """A loaded reference checkpoint."""
+
+    spec: ModelSpec
+    state_dict: dict[str, torch.Tensor]
+    fp_accuracy: float
+    data_fingerprint: str
+    sha256: str
+
+    def build(self) -> nn.Module:
+        """Rebuild the model and load the weights (eval mode)."""
+        model = create_model(self.spec)
+        load_weights(model, self.state_dict, source=f"checkpoint of {self.spec.name}")
+        return model.eval()
+
+
+def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: str) -> None:
+    """``load_state_dict`` that names missing, unexpected and mis-shaped keys in one line."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state_dict))
+    unexpected = sorted(set(state_dict) - set(own))
+    shapes = sorted(k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
+    if missing or unexpected or shapes:
+        parts = []
+        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
+            if keys:
+                more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
+                parts.append(f"{label} keys: {', '.join(keys[:3])}{more}")
+        raise AqsvitError(f"{source} does not match model {model.spec.name}: {'; '.join(parts)}")
+    model.load_state_dict(state_dict)
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, fp_accuracy: float,
+                    data_fingerprint: str) -> Path:
+    """Write ``model`` (built by ``create_model``) atomically to ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "format": FORMAT,
+        "model_name": model.spec.name,
+        "model_kwargs": _plain(model.spec.kwargs),
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "fp_accuracy": float(fp_accuracy),
+        "data_fingerprint": data_fingerprint,
+    }
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Load a checkpoint safely; any problem becomes one line naming the file."""
+    path = Path(path)
+    if not path.is_file():
+        raise AqsvitError(f"checkpoint {path}: no such file")
+    raw = path.read_bytes()
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AqsvitError(f"checkpoint {path}: rejected by torch.load(weights_only=True): {first}") from exc
+    except Exception as exc:  # a damaged file fails anywhere inside torch's reader
+        raise AqsvitError(f"checkpoint {path}: not a readable torch checkpoint (truncated or another format)") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise AqsvitError(f"checkpoint {path}: not an aqsvit checkpoint (expected format {FORMAT})")
+    spec = ModelSpec(payload["model_name"], _tuples(payload["model_kwargs"]))
+    return Checkpoint(spec, payload["state_dict"], float(payload["fp_accuracy"]),
+                      str(payload["data_fingerprint"]), hashlib.sha256(raw).hexdigest())
+
+
+def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Tuples become lists so the payload stays within what ``weights_only`` accepts everywhere."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+
+
+def _tuples(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}

@@ -1,0 +1,94 @@
+"""Spiking vision transformers from spikingjelly 2.0's model zoo, registered by size.
+
+spikingjelly's ``Spikformer`` returns scores per timestep ``[T, N, classes]``; the wrapper here
+averages them over T so that every registered model maps ``[N, C, H, W]`` to ``[N, classes]``.
+"""
+from __future__ import annotations
+
+import torch
+from spikingjelly.activation_based.model import qkformer, spike_driven_transformer
+from spikingjelly.activation_based.model.spikformer import Spikformer
+from torch import nn
+
+from aqsvit.models._registry import register_model
+
+
+class TimeAveragedSpikformer(Spikformer):
+    """spikingjelly's Spikformer with its per-timestep scores averaged into ``[N, classes]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x).mean(0)
+
+
+def _spikformer(
+    T: int, in_channels: int, img_size: int, patch_size: int, num_classes: int,
+    embed_dims: int, num_heads: int, depths: int, mlp_ratio: float,
+) -> nn.Module:
+    return TimeAveragedSpikformer(
+        T=T, in_channels=in_channels, img_size_h=img_size, img_size_w=img_size,
+        patch_size=patch_size, num_classes=num_classes, embed_dims=embed_dims,
+        num_heads=num_heads, depths=depths, mlp_ratio=mlp_ratio,
+    )
+
+
+@register_model
+def spikformer_digits(
+    T: int = 4, in_channels: int = 1, img_size: int = 8, patch_size: int = 4,
+    num_classes: int = 10, embed_dims: int = 64, num_heads: int = 4, depths: int = 2,
+    mlp_ratio: float = 4.0,
+) -> nn.Module:
+    """The tiny default: 2 blocks of width 64 on 8x8 digits (163k parameters, 14 weight layers)."""
+    return _spikformer(T, in_channels, img_size, patch_size, num_classes, embed_dims,
+                       num_heads, depths, mlp_ratio)
+
+
+@register_model
+def spikformer_wide(
+    T: int = 4, in_channels: int = 1, img_size: int = 16, patch_size: int = 4,
+    num_classes: int = 10, embed_dims: int = 96, num_heads: int = 4, depths: int = 6,
+    mlp_ratio: float = 4.0,
+) -> nn.Module:
+    """A bigger benchmark model: 6 blocks of width 96 on 16x16 inputs (16 tokens, 30 weight layers)."""
+    return _spikformer(T, in_channels, img_size, patch_size, num_classes, embed_dims,
+                       num_heads, depths, mlp_ratio)
+
+
+def _published(embed_dims: int, num_heads: int):
+    def build(
+        T: int = 4, in_channels: int = 3, img_size: int = 224, patch_size: int = 16,
+        num_classes: int = 1000, embed_dims: int = embed_dims, num_heads: int = num_heads,
+        depths: int = 8, mlp_ratio: float = 4.0,
+    ) -> nn.Module:
+        return _spikformer(T, in_channels, img_size, patch_size, num_classes, embed_dims,
+                           num_heads, depths, mlp_ratio)
+    build.__name__ = f"spikformer_8_{embed_dims}"
+    build.__doc__ = f"Spikformer-8-{embed_dims}, the published ImageNet size (224x224, patch 16)."
+    return register_model(build)
+
+
+spikformer_8_384 = _published(384, 12)
+spikformer_8_512 = _published(512, 8)
+spikformer_8_768 = _published(768, 12)
+
+
+@register_model
+def qkformer_digits(
+    T: int = 4, in_channels: int = 1, img_size: int = 8, num_classes: int = 10,
+    embed_dims: int = 64, num_heads: tuple[int, int, int] = (2, 4, 4),
+    depths: tuple[int, int, int] = (1, 1, 1), mlp_ratio: float = 4.0,
+) -> nn.Module:
+    """spikingjelly's QKFormer at digits size (its size follows the input; ``img_size`` is the data's)."""
+    return qkformer.QKFormer(T=T, in_channels=in_channels, num_classes=num_classes,
+                             embed_dims=embed_dims, num_heads=tuple(num_heads),
+                             depths=tuple(depths), mlp_ratio=mlp_ratio)
+
+
+@register_model
+def sdt_digits(
+    T: int = 4, in_channels: int = 1, img_size: int = 8, num_classes: int = 10,
+    embed_dims: int = 64, num_heads: int = 4, depths: int = 2, mlp_ratio: float = 4.0,
+) -> nn.Module:
+    """spikingjelly's Spike-driven Transformer at digits size (``img_size`` is the data's)."""
+    return spike_driven_transformer.SpikeDrivenTransformer(
+        T=T, in_channels=in_channels, num_classes=num_classes, embed_dims=embed_dims,
+        num_heads=num_heads, depths=depths, mlp_ratio=mlp_ratio)

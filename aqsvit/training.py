@@ -1,0 +1,82 @@
+"""Train the full-precision reference model, and cache it as a checkpoint."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from spikingjelly.activation_based import functional
+from torch import nn
+from tqdm import tqdm
+
+from aqsvit.data import DataBundle, iter_batches
+from aqsvit.errors import AqsvitError
+from aqsvit.evaluation import accuracy
+from aqsvit.models import Checkpoint, ModelSpec, create_model, load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def train(model: nn.Module, data: DataBundle, epochs: int = 30, lr: float = 5e-3,
+          batch_size: int = 64, weight_decay: float = 0.01, seed: int = 0,
+          device: str | torch.device = "cpu", progress: bool = True) -> float:
+    """AdamW with a cosine schedule and a seeded shuffle; returns the test accuracy in percent."""
+    torch.manual_seed(seed)
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    steps = epochs * -(-len(data.train) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
+    gen = torch.Generator().manual_seed(seed)
+    bar = tqdm(total=steps, desc=f"train {model.spec.name}", disable=None if progress else True,
+               unit="step", mininterval=1.0)
+    for _ in range(epochs):
+        model.train()
+        for x, y in iter_batches(data.train, batch_size, shuffle=True, generator=gen):
+            loss = F.cross_entropy(model(x.to(device)), y.to(device))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            functional.reset_net(model)
+            bar.update()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    bar.close()
+    model.eval()
+    return accuracy(model, data.test, device=device)
+
+
+def reference_path(root: str | Path, spec: ModelSpec, data: DataBundle) -> Path:
+    """Where the FP reference for this model and data lives: one file per (model, data) pair."""
+    return Path(root) / f"{spec.name}-{data.name}-{data.fingerprint}.pt"
+
+
+def get_reference(spec: ModelSpec, data: DataBundle, root: str | Path = "studies/checkpoints",
+                  checkpoint: str | Path | None = None, progress: bool = True,
+                  **train_kwargs) -> Checkpoint:
+    """Load the given checkpoint, or the cached one, or train and cache one.
+
+    A given checkpoint must be of the same model spec; its accuracy is re-measured on this data.
+    ``train_kwargs`` go to :func:`train` (epochs, lr, batch_size, seed).
+    """
+    if checkpoint is not None:
+        ckpt = load_checkpoint(checkpoint)
+        if ckpt.spec.name != spec.name:
+            raise AqsvitError(f"checkpoint {checkpoint}: holds model {ckpt.spec.name}, not {spec.name}")
+        model = ckpt.build()
+        ckpt.fp_accuracy = accuracy(model, data.test)
+        ckpt.data_fingerprint = data.fingerprint
+        return ckpt
+    path = reference_path(root, spec, data)
+    if path.exists():
+        ckpt = load_checkpoint(path)
+        if ckpt.spec == spec:
+            return ckpt
+        log.warning("cached reference %s was built with other settings; retraining", path)
+    model = create_model(spec)
+    fp_acc = train(model, data, progress=progress, **train_kwargs)
+    try:
+        save_checkpoint(path, model, fp_acc, data.fingerprint)
+    except OSError as exc:
+        raise AqsvitError(f"checkpoint folder {path.parent}: cannot write ({exc.strerror})") from exc
+    return load_checkpoint(path)
