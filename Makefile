@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/aqsvit baseline
+	$(VENV)/bin/aqsvit search
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -ra

@@ -1,6 +1,6 @@
 """Command line: ``aqsvit <command> [hydra overrides]``. The only module that knows Hydra.
 
-Commands: train (the FP reference), baseline (one bit width for all layers). Every mistake a user
+Commands: search (the main job), train (the FP reference), baseline (one bit width for all). Every mistake a user
 can make ends as one line on stderr and exit code 2; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
@@ -64,7 +64,60 @@ def baseline_command(cfg) -> None:
                          [(s, b, *measurement_cells(m)) for s, b, m in rows]))
 
 
-COMMANDS: dict[str, Callable[[Any], None]] = {"train": train_command, "baseline": baseline_command}
+def search_settings(cfg):
+    """Map the Hydra config onto the plain :class:`SearchSettings` (storage URL from AQSVIT_STORAGE
+    when set, so a password never lands in the config Hydra saves)."""
+    from aqsvit.search.run import SearchSettings
+
+    s = cfg.search
+    return SearchSettings(
+        sampler=cfg.sampler.name, beam_width=cfg.sampler.width, granularity=s.granularity, order=s.order,
+        schemes=tuple(cfg.quant.schemes), bits=tuple(cfg.quant.bits), delta=cfg.delta,
+        pruner=cfg.pruner.name, drift_definition=cfg.pruner.definition, tau=cfg.pruner.tau,
+        staged=s.staged, calib_images=s.calib_images, calib_batch=s.calib_batch, n_trials=s.n_trials,
+        seed=cfg.seed, study_name=s.study_name, workers=cfg.workers,
+        storage_url=os.environ.get("AQSVIT_STORAGE") or cfg.storage.url)
+
+
+def search_command(cfg) -> None:
+    """Run (or resume) the search and print the chosen assignment and its figures."""
+    import time
+
+    from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
+    from aqsvit.search.evaluator import Evaluator
+    from aqsvit.search.run import prepare, run, summarize
+    from aqsvit.search.study import redact
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    settings = search_settings(cfg)
+    settings.validate()
+    started = time.perf_counter()
+    spec, data, ckpt = _reference(cfg)
+    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=cfg.device)
+    search = prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir)
+    log.info("study %s on %s", settings.study_name, redact(settings.storage_url))
+    run(search, progress=cfg.progress)
+    summary = summarize(search)
+    print(f"\n{settings.sampler} search, {spec.name} on {data.name}, FP accuracy {evaluator.fp_accuracy:.2f}%, "
+          f"delta {settings.delta} points, study {settings.study_name!r} at {redact(settings.storage_url)}\n")
+    if summary.choices is None:
+        print("no feasible assignment found")
+        return
+    print(markdown_table(("unit", "scheme", "bits"),
+                         [(u.name, *summary.choices[u.name]) for u in search.space.units]))
+    print()
+    m = summary.measurement
+    print(markdown_table(("assignment", *MEASUREMENT_HEADERS), [("fp32", *measurement_cells(evaluator.measure({}))),
+                                                               ("chosen", *measurement_cells(m))]))
+    print(f"\ntrials {summary.trials}, pruned {summary.pruned}, fully evaluated {summary.full_evaluations}, "
+          f"images evaluated {summary.images}, search wall time {summary.wall_seconds:.1f} s "
+          f"(this command: {time.perf_counter() - started:.1f} s)")
+
+
+COMMANDS: dict[str, Callable[[Any], None]] = {
+    "search": search_command, "train": train_command, "baseline": baseline_command}
 
 USAGE = f"usage: aqsvit {{{','.join(COMMANDS)}}} [--debug] [hydra overrides, e.g. model=spikformer_wide]"
 

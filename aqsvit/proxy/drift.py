@@ -1,0 +1,103 @@
+"""Membrane-potential drift of a quantized model against the full-precision reference.
+
+For each LIF layer l: ``d_l = ||V_q - V_fp||_2 / ||V_fp||_2`` over all timesteps, neurons and
+calibration images seen so far; the drift is the mean over layers. All definitions are computed
+from the same calibration forward, batch by batch, so a pruner can stop after any batch:
+
+- ``v``: end-to-end relative potential drift (DESIGN.md's definition);
+- ``v_max``: the worst layer's relative drift;
+- ``spike``: fraction of spikes that differ, mean over layers;
+- ``kl``: KL(FP || quantized) of the output class distributions;
+- ``flip``: paired accuracy-drop estimate in points on the labelled calibration images
+  (FP right & quantized wrong, minus the reverse);
+- ``local``: layer-local potential drift, each weight layer fed the FP model's input, so one
+  layer's damage is measured without the cascade through later layers (one more forward).
+
+Every definition is exactly 0 when nothing is quantized.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from aqsvit.proxy.capture import capture
+from aqsvit.proxy.reference import FPReference
+
+DEFINITIONS = ("v", "v_max", "spike", "kl", "flip", "local")
+
+
+@dataclass(frozen=True)
+class DriftStep:
+    """Running drift after ``images`` calibration images (``step`` batches)."""
+
+    step: int
+    images: int
+    values: dict[str, float]
+    per_layer: dict[str, float]
+    lost: int = 0     # calibration images the FP model gets right and the quantized one wrong
+    gained: int = 0   # the reverse
+
+
+class _Accumulator:
+    def __init__(self) -> None:
+        self.diff: dict[str, float] = {}
+        self.norm: dict[str, float] = {}
+
+    def add(self, q: dict[str, torch.Tensor], fp: dict[str, torch.Tensor]) -> None:
+        for name, v_fp in fp.items():
+            self.diff[name] = self.diff.get(name, 0.0) + float(((q[name] - v_fp) ** 2).sum())
+            self.norm[name] = self.norm.get(name, 0.0) + float((v_fp ** 2).sum())
+
+    def per_layer(self) -> dict[str, float]:
+        return {n: (self.diff[n] / self.norm[n]) ** 0.5 if self.norm[n] > 0 else 0.0 for n in self.diff}
+
+
+def drift_steps(model: nn.Module, reference: FPReference, local: bool = False) -> Iterator[DriftStep]:
+    """Yield the running drift of ``model`` (already quantized) after each calibration batch."""
+    v_acc, local_acc = _Accumulator(), _Accumulator()
+    mismatch: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    kl_sum = 0.0
+    lost = gained = 0
+    seen = 0
+    for step, x in enumerate(reference.images):
+        cap = capture(model, x)
+        v_acc.add(cap.v, reference.v[step])
+        for name, s_fp in reference.spikes[step].items():
+            mismatch[name] = mismatch.get(name, 0.0) + float((cap.spikes[name] != s_fp).sum())
+            counts[name] = counts.get(name, 0) + s_fp.numel()
+        log_p = F.log_softmax(reference.logits[step], 1)
+        log_q = F.log_softmax(cap.logits, 1)
+        kl_sum += float((log_p.exp() * (log_p - log_q)).sum())
+        y = reference.labels[step]
+        fp_right = reference.logits[step].argmax(1) == y
+        q_right = cap.logits.argmax(1) == y
+        lost += int((fp_right & ~q_right).sum())
+        gained += int((~fp_right & q_right).sum())
+        if local:
+            local_acc.add(capture(model, x, feed=reference.inputs[step]).v, reference.v[step])
+        seen += len(x)
+        per_layer = v_acc.per_layer()
+        values = {
+            "v": sum(per_layer.values()) / len(per_layer),
+            "v_max": max(per_layer.values()),
+            "spike": sum(mismatch[n] / counts[n] for n in mismatch) / len(mismatch),
+            "kl": kl_sum / seen,
+            "flip": 100.0 * (lost - gained) / seen,
+        }
+        if local:
+            local_layers = local_acc.per_layer()
+            values["local"] = sum(local_layers.values()) / len(local_layers)
+        yield DriftStep(step, seen, values, per_layer, lost, gained)
+
+
+def drift(model: nn.Module, reference: FPReference, local: bool = False) -> DriftStep:
+    """The drift over the whole calibration set."""
+    last = None
+    for last in drift_steps(model, reference, local=local):
+        pass
+    return last

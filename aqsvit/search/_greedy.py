@@ -1,0 +1,72 @@
+"""GreedySampler: walk the units once, keep the cheapest feasible choice of each."""
+from __future__ import annotations
+
+from aqsvit.search._stepwise import Outcome, Plan, StepwiseSampler
+
+
+class GreedySampler(StepwiseSampler):
+    """Layer-by-layer greedy quantization search (AQ4SViT's greedy variant).
+
+    Starting from the most precise assignment, the sampler walks ``space.units`` in order. For
+    the current unit it proposes its candidates cheapest memory first, each applied on top of the
+    choices kept so far; the cheapest one that is feasible (a COMPLETE trial whose constraints are
+    all <= 0; a PRUNED trial is infeasible) is kept, and the walk moves on. When no candidate is
+    feasible the unit keeps its current choice. At most ``units x candidates`` trials, usually far
+    fewer. When the walk ends (and its final assignment has been evaluated) the sampler calls
+    ``study.stop()``; :meth:`result` returns that assignment.
+
+    Example:
+        .. code-block:: python
+
+            import optuna
+            from aqsvit.search import GreedySampler, SearchSpace
+
+            space = SearchSpace.from_units({"a": 100, "b": 10})
+
+            def objective(trial):
+                choices = space.suggest(trial)
+                error = sum(3 / space.choice_bits(c) for c in choices.values())
+                trial.set_constraint("error", error - 1.2)
+                return -error, space.cost(choices)
+
+            study = optuna.create_study(directions=["maximize", "minimize"],
+                                        sampler=GreedySampler(space))
+            study.optimize(objective, n_trials=100)
+            print(study.sampler.result(study))
+
+    Note:
+        The state lives in storage, not in the sampler: any number of workers in any number of
+        processes or machines can share one study through a storage that orders writes (the
+        journal file, PostgreSQL). Workers that reach the same step together evaluate its next
+        candidates speculatively (a candidate is never evaluated twice); a worker with nothing
+        left to claim polls until the step is decided. A restarted study continues where it stopped
+        and reaches the same final assignment.
+
+    Args:
+        space: the units, in walk order, and the allowed schemes and bit widths.
+        poll_interval: seconds between polls while other workers finish the current step.
+        seed: seeds the jitter of polls and the fallback for parameters outside ``space``.
+        on_wait: called with ``(study, trial_id)`` while polling: keep this trial's heartbeat
+            and fail the trials of dead workers (see :func:`aqsvit.search.study.wait_hook`).
+    """
+
+    def plan(self, outcomes: dict[str, Outcome]) -> Plan:
+        space = self.space
+        current = {u.name: space.start for u in space.units}
+        for unit in space.units:
+            pending = []
+            for choice in space.candidates():
+                child = {**current, unit.name: choice}
+                outcome = outcomes.get(space.key(child))
+                if outcome is None:
+                    pending.append(child)
+                elif outcome.feasible and not pending:
+                    current = child
+                    break
+                elif outcome.feasible:
+                    break
+            if pending:
+                return Plan(proposals=pending)
+        if space.key(current) not in outcomes:
+            return Plan(proposals=[current])
+        return Plan(result=current)

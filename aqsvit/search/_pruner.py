@@ -1,0 +1,85 @@
+"""DriftPruner: stop a candidate on its calibration forward, before its accuracy evaluation."""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from optuna.pruners import BasePruner
+from optuna.trial import TrialState
+
+from aqsvit.errors import invalid
+from aqsvit.proxy.calibrate import calibrate_tau, drop_lower_bound
+from aqsvit.proxy.drift import DEFINITIONS, DriftStep
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+    from optuna.trial import FrozenTrial
+
+
+class DriftPruner(BasePruner):
+    """Prune a quantization candidate from its drift on the calibration batches.
+
+    After each calibration batch (a step) two gates run:
+
+    1. the *paired calibration gate*: the calibration images are labelled, so the drift pass also
+       counts images the FP model gets right and the candidate wrong (and the reverse); when the
+       lower confidence bound (``z`` sigmas) of that paired drop exceeds ``delta`` the candidate
+       is pruned. It needs no history and stops hopeless candidates after one batch;
+    2. the *drift threshold*: on the full calibration set, a drift (``definition``) above ``tau``
+       prunes. ``tau`` is given, or calibrated online from the study's fully evaluated trials
+       (isotonic fit of accuracy drop against drift; see :func:`aqsvit.proxy.calibrate_tau`)
+       once ``min_evaluated`` of them exist.
+
+    Optuna 5 raises NotImplementedError for ``trial.report``/``should_prune`` in multi-objective
+    studies, so the objective calls :meth:`should_prune_step` itself and raises
+    ``optuna.TrialPruned``; :meth:`prune` serves single-objective studies and reads the last
+    step from the trial's ``drift_steps`` user attr.
+
+    Note:
+        The calibration reads the study's trials from storage, so every worker of a distributed
+        study calibrates on all workers' evaluations.
+
+    Args:
+        delta: the accuracy constraint in points.
+        definition: the drift definition gated by ``tau`` (one of ``aqsvit.proxy.DEFINITIONS``).
+        tau: a fixed threshold; None calibrates it online.
+        min_evaluated: fully evaluated trials needed before a calibrated ``tau`` is used.
+        z: confidence of the paired calibration gate, in standard deviations.
+    """
+
+    def __init__(self, delta: float = 1.0, definition: str = "kl", tau: float | None = None,
+                 min_evaluated: int = 4, z: float = 3.0) -> None:
+        if definition not in DEFINITIONS:
+            raise invalid("pruner.definition", definition, DEFINITIONS)
+        if not delta >= 0:
+            raise invalid("delta", delta, "numbers >= 0")
+        self.delta, self.definition, self.tau = delta, definition, tau
+        self.min_evaluated, self.z = min_evaluated, z
+
+    def current_tau(self, study: Study) -> float:
+        """The threshold in force: the fixed one, or calibrated from evaluated trials."""
+        if self.tau is not None:
+            return self.tau
+        points = [(t.user_attrs["drift"], t.user_attrs["drop"])
+                  for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+                  if "drift" in t.user_attrs and "drop" in t.user_attrs]
+        if len(points) < self.min_evaluated:
+            return math.inf
+        drifts, drops = zip(*points)
+        return calibrate_tau(drifts, drops, self.delta)
+
+    def should_prune_step(self, study: Study, step: DriftStep, last: bool) -> str | None:
+        """The reason to prune after ``step`` (``last``: the whole calibration set), else None."""
+        if drop_lower_bound(step.lost, step.gained, step.images, self.z) > self.delta:
+            return "calibration accuracy"
+        if last and step.values[self.definition] > self.current_tau(study):
+            return "drift"
+        return None
+
+    def prune(self, study: Study, trial: FrozenTrial) -> bool:
+        steps = trial.user_attrs.get("drift_steps")
+        if not steps:
+            return False
+        s = steps[-1]
+        step = DriftStep(s["step"], s["images"], s["values"], {}, s["lost"], s["gained"])
+        return self.should_prune_step(study, step, bool(s.get("last"))) is not None

@@ -1,0 +1,168 @@
+"""Shared machinery of the stepwise samplers: state from storage, safe claims, waiting, stopping.
+
+A stepwise sampler derives everything from the trials in storage: which assignments were
+evaluated (by key, a trial system attr), which were feasible (COMPLETE with all constraints <= 0),
+and which are being evaluated now. Its subclass turns that into a *plan*: the assignments worth
+evaluating next, in order, or the final result.
+
+Claims: in ``before_trial`` a worker writes the key it intends to evaluate onto its own trial,
+then re-reads the study; if any other live trial holds the same key it withdraws and tries the
+next proposal. Two workers racing for one key both write before they read, so at least one of
+them sees the other: never both evaluate it (at worst both withdraw and move on). FAIL trials
+hold no claim, so a killed worker's candidate is proposed again.
+"""
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import optuna
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.trial import FrozenTrial, TrialState
+
+from aqsvit.search.space import Choice, SearchSpace
+
+if TYPE_CHECKING:
+    from optuna.distributions import BaseDistribution
+    from optuna.study import Study
+
+KEY_ATTR = "aqsvit:key"
+PARAMS_ATTR = "aqsvit:params"
+IDLE_ATTR = "aqsvit:idle"
+LIVE = (TrialState.RUNNING, TrialState.WAITING)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What storage knows about one evaluated assignment."""
+
+    feasible: bool
+    drift: float
+
+
+@dataclass
+class Plan:
+    """Next assignments to evaluate (in preference order), or the finished result."""
+
+    proposals: list[dict[str, Choice]] = field(default_factory=list)
+    result: dict[str, Choice] | None = None
+
+
+def trial_key(trial: FrozenTrial, space: SearchSpace) -> str | None:
+    """The assignment key a trial evaluates: its claim, or its fixed (enqueued) params."""
+    if KEY_ATTR in trial.system_attrs:
+        return trial.system_attrs[KEY_ATTR]
+    fixed = trial.system_attrs.get("fixed_params")
+    if fixed and all(name in fixed for name in space.distributions()):
+        return space.key(space.choices_from_params(fixed))
+    return None
+
+
+class StepwiseSampler(BaseSampler):
+    """Base class: subclasses implement :meth:`plan` from the evaluated outcomes."""
+
+    def __init__(self, space: SearchSpace, poll_interval: float = 0.2, seed: int | None = None,
+                 on_wait: Any = None) -> None:
+        self.space = space
+        self.poll_interval = poll_interval
+        self.on_wait = on_wait  # callable(study, trial_id): keep this trial alive, fail dead ones
+        self._rng = random.Random(seed)
+        self._fallback = RandomSampler(seed=seed)
+
+    # --- to implement ----------------------------------------------------------------------------
+    def plan(self, outcomes: dict[str, Outcome]) -> Plan:
+        raise NotImplementedError
+
+    # --- state from storage ----------------------------------------------------------------------
+    def _outcomes(self, trials: Sequence[FrozenTrial]) -> tuple[dict[str, Outcome], dict[str, int]]:
+        """Finished outcomes by key, and the trial id holding each live claim."""
+        outcomes: dict[str, Outcome] = {}
+        claims: dict[str, int] = {}
+        for t in trials:
+            key = trial_key(t, self.space)
+            if key is None or t.system_attrs.get(IDLE_ATTR):
+                continue
+            if t.state in FINISHED:
+                feasible = t.state == TrialState.COMPLETE and all(v <= 0 for v in t.constraints.values())
+                outcomes[key] = Outcome(feasible, float(t.user_attrs.get("drift", 0.0)))
+                claims[key] = t._trial_id
+            elif t.state in LIVE:
+                claims.setdefault(key, t._trial_id)
+        return outcomes, claims
+
+    def result(self, study: Study) -> dict[str, Choice] | None:
+        """The final assignment once the search has finished, else None."""
+        outcomes, _ = self._outcomes(study.get_trials(deepcopy=False))
+        return self.plan(outcomes).result
+
+    # --- Optuna hooks ----------------------------------------------------------------------------
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        return {}
+
+    def sample_relative(self, study: Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        return {}
+
+    def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        attrs = study._storage.get_trial_system_attrs(trial._trial_id)
+        if attrs.get(IDLE_ATTR):
+            raise optuna.TrialPruned("the search has finished; no candidate left for this trial")
+        params = attrs.get(PARAMS_ATTR, {})
+        if param_name in params:
+            return params[param_name]
+        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        storage, trial_id = study._storage, trial._trial_id
+        fixed = trial.system_attrs.get("fixed_params")
+        if fixed:
+            key = trial_key(trial, self.space)
+            if key is None or self._claim(study, trial_id, key, self.space.choices_from_params(fixed)):
+                return
+            # a retried or enqueued trial whose assignment another worker already holds:
+            # turn it into a fresh proposal instead of evaluating that assignment twice
+            storage.set_trial_system_attr(trial_id, "fixed_params", {})
+        while True:
+            trials = storage.get_all_trials(study._study_id, deepcopy=False)
+            outcomes, claims = self._outcomes(trials)
+            plan = self.plan(outcomes)
+            if plan.result is not None:
+                storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
+                self._stop(study)
+                return
+            for choices in plan.proposals:
+                key = self.space.key(choices)
+                if key not in claims and self._claim(study, trial_id, key, choices):
+                    return
+            if self.on_wait is not None:
+                self.on_wait(study, trial_id)
+            time.sleep(self.poll_interval * (0.5 + self._rng.random()))
+
+    def _claim(self, study: Study, trial_id: int, key: str, choices: dict[str, Choice]) -> bool:
+        """Write the intent, re-read, and keep it only if no other live or finished trial holds it."""
+        storage = study._storage
+        storage.set_trial_system_attr(trial_id, KEY_ATTR, key)
+        for t in storage.get_all_trials(study._study_id, deepcopy=False):
+            if t._trial_id != trial_id and t.state != TrialState.FAIL and not t.system_attrs.get(IDLE_ATTR) \
+                    and trial_key(t, self.space) == key:
+                storage.set_trial_system_attr(trial_id, KEY_ATTR, None)
+                return False
+        storage.set_trial_system_attr(trial_id, PARAMS_ATTR, self.space.params(choices))
+        return True
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        if state in FINISHED and self.result(study) is not None:
+            self._stop(study)
+
+    @staticmethod
+    def _stop(study: Study) -> None:
+        try:
+            study.stop()
+        except RuntimeError:  # ask/tell use outside study.optimize: nothing to stop
+            pass

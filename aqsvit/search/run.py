@@ -1,0 +1,200 @@
+"""Plain-Python search API (the CLI calls it; so can a notebook): build, run, summarize."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+
+import optuna
+from optuna.trial import TrialState
+from tqdm import tqdm
+
+from aqsvit.errors import invalid
+from aqsvit.proxy import drift, get_reference
+from aqsvit.search._beam import BeamSampler
+from aqsvit.search._greedy import GreedySampler
+from aqsvit.search._pruner import DriftPruner
+from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, StepwiseSampler
+from aqsvit.search.evaluator import Evaluator, Measurement
+from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
+from aqsvit.search.space import ORDERS, SearchSpace
+from aqsvit.search.study import create_storage, heartbeat, wait_hook
+
+log = logging.getLogger(__name__)
+SAMPLERS = ("greedy", "beam", "tpe", "nsga2", "random")
+PRUNERS = ("drift", "none")
+
+
+@dataclass
+class SearchSettings:
+    """Everything that defines a search (the Hydra config maps onto this one to one)."""
+
+    sampler: str = "greedy"
+    beam_width: int = 3
+    granularity: str = "layer"
+    order: str = "network"
+    schemes: tuple[str, ...] = ("uniform", "pot")
+    bits: tuple[int, ...] = (8, 6, 5, 4, 3, 2)
+    delta: float = 1.0
+    pruner: str = "drift"
+    drift_definition: str = "kl"
+    tau: float | None = None
+    staged: bool = True
+    calib_images: int = 128
+    calib_batch: int = 32
+    n_trials: int | None = None
+    seed: int = 0
+    study_name: str = "aqsvit"
+    storage_url: str = "sqlite:///studies/aqsvit.db"
+    workers: int = 1
+    grace_period: float = 20.0
+    extra: dict = field(default_factory=dict)
+
+    def validate(self) -> None:
+        if self.sampler not in SAMPLERS:
+            raise invalid("sampler.name", self.sampler, SAMPLERS)
+        if self.pruner not in PRUNERS:
+            raise invalid("pruner.name", self.pruner, PRUNERS)
+        if self.order not in ORDERS:
+            raise invalid("search.order", self.order, ORDERS)
+        if not self.delta >= 0:
+            raise invalid("delta", self.delta, "numbers >= 0")
+        if isinstance(self.beam_width, bool) or not isinstance(self.beam_width, int) or self.beam_width < 1:
+            raise invalid("sampler.width", self.beam_width, "integers >= 1")
+
+
+@dataclass
+class Search:
+    study: optuna.Study
+    objective: QuantizationObjective
+    space: SearchSpace
+    evaluator: Evaluator
+    settings: SearchSettings
+
+
+def order_units(space: SearchSpace, order: str, evaluator: Evaluator, reference) -> SearchSpace:
+    """Walk order: network order, largest unit first, or least sensitive first (drift of the unit
+    alone at its cheapest candidate, one calibration forward per unit)."""
+    if order == "network":
+        return space
+    if order == "size":
+        return space.reordered([u.name for u in sorted(space.units, key=lambda u: -u.numel)])
+    cheapest = space.candidates()[0] if space.candidates() else space.start
+    base = {u.name: space.start for u in space.units}
+    scores = {}
+    for unit in space.units:
+        with evaluator.quantizer.applied(space.assignment({**base, unit.name: cheapest})) as model:
+            scores[unit.name] = drift(model, reference).values["kl"]
+    return space.reordered(sorted(scores, key=lambda n: (scores[n], n)))
+
+
+def build_sampler(settings: SearchSettings, space: SearchSpace) -> optuna.samplers.BaseSampler:
+    """The named sampler over ``space`` (Optuna's own ones for comparison)."""
+    on_wait = wait_hook(settings.grace_period)
+    if settings.sampler == "greedy":
+        return GreedySampler(space, seed=settings.seed, on_wait=on_wait)
+    if settings.sampler == "beam":
+        return BeamSampler(space, width=settings.beam_width, seed=settings.seed, on_wait=on_wait)
+    if settings.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, constant_liar=True)
+    if settings.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=settings.seed)
+    return optuna.samplers.RandomSampler(seed=settings.seed)
+
+
+def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
+            cache_dir: str | None = None) -> Search:
+    """Space, FP reference, sampler, pruner and the (created or resumed) study."""
+    settings.validate()
+    reference = get_reference(evaluator.model, evaluator.data.calib, reference_key,
+                              images=settings.calib_images, batch_size=settings.calib_batch,
+                              cache_dir=cache_dir)
+    space = SearchSpace.from_layers(evaluator.layers, settings.schemes, settings.bits, settings.granularity)
+    space = order_units(space, settings.order, evaluator, reference)
+    pruner = DriftPruner(settings.delta, settings.drift_definition, settings.tau) if settings.pruner == "drift" else None
+    storage = create_storage(settings.storage_url, workers=settings.workers)
+    study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
+                                sampler=build_sampler(settings, space), load_if_exists=True)
+    study.set_metric_names(list(METRIC_NAMES))
+    objective = QuantizationObjective(evaluator, space, reference, settings.delta, pruner, settings.staged,
+                                      settings.drift_definition)
+    return Search(study, objective, space, evaluator, settings)
+
+
+def run(search: Search, progress: bool = True) -> None:
+    """Run this worker until the sampler ends the study (or ``n_trials`` for Optuna's samplers)."""
+    study, settings = search.study, search.settings
+    stepwise = isinstance(study.sampler, StepwiseSampler)
+    if stepwise and study.sampler.result(study) is not None:
+        return
+    n_trials = settings.n_trials if settings.n_trials is not None else (None if stepwise else 200)
+    bar = tqdm(total=n_trials, desc=f"{settings.sampler} search", unit="trial", disable=None if progress else True,
+               mininterval=0.5)
+
+    def objective(trial: optuna.Trial):
+        with heartbeat(study, trial._trial_id):
+            return search.objective(trial)
+
+    def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if trial.system_attrs.get(IDLE_ATTR):
+            return
+        bar.update()
+        trials = study.get_trials(deepcopy=False)
+        best = best_feasible(trials)
+        bar.set_postfix(pruned=sum(t.state == TrialState.PRUNED and not t.system_attrs.get(IDLE_ATTR) for t in trials),
+                        best_kib=f"{best.values[1] / 1024:.1f}" if best else "-")
+
+    try:
+        study.optimize(objective, n_trials=n_trials, callbacks=[on_trial], gc_after_trial=False)
+    finally:
+        bar.close()
+
+
+def best_feasible(trials) -> optuna.trial.FrozenTrial | None:
+    """The least-memory COMPLETE trial whose constraints hold (ties: higher accuracy)."""
+    feasible = [t for t in trials if t.state == TrialState.COMPLETE and all(v <= 0 for v in t.constraints.values())]
+    return min(feasible, key=lambda t: (t.values[1], -t.values[0]), default=None)
+
+
+@dataclass
+class SearchSummary:
+    """The chosen assignment and how the search got there."""
+
+    choices: dict[str, tuple[str, int]] | None
+    measurement: Measurement | None
+    trials: int
+    pruned: int
+    full_evaluations: int
+    images: int
+    wall_seconds: float
+
+
+def summarize(search: Search) -> SearchSummary:
+    """Final assignment (the sampler's result, else the best feasible trial) and the search cost."""
+    study, space = search.study, search.space
+    trials = [t for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(IDLE_ATTR)]
+    choices = None
+    if isinstance(study.sampler, StepwiseSampler):
+        choices = study.sampler.result(study)
+    if choices is None:
+        best = best_feasible(trials)
+        choices = space.choices_from_params(best.params) if best else None
+    measurement = None
+    if choices is not None:
+        key = space.key(choices)
+        match = [t for t in trials if t.system_attrs.get(KEY_ATTR) == key and t.state == TrialState.COMPLETE]
+        measured = match[0] if match else None
+        cost = search.evaluator.cost(space.assignment(choices))
+        if measured is not None:
+            acc = measured.values[0]
+            measurement = replace(cost, accuracy=acc, drop=search.evaluator.fp_accuracy - acc)
+        else:
+            measurement = search.evaluator.measure(space.assignment(choices))
+    starts = [t.datetime_start for t in trials if t.datetime_start]
+    ends = [t.datetime_complete for t in trials if t.datetime_complete]
+    wall = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
+    finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    return SearchSummary(
+        choices, measurement, len(finished),
+        sum(t.state == TrialState.PRUNED for t in finished),
+        sum(t.state == TrialState.COMPLETE for t in finished),
+        sum(int(t.user_attrs.get("images", 0)) for t in finished), wall)

@@ -1,0 +1,136 @@
+"""The search space: one ``(scheme, bits)`` choice per unit, as Optuna parameters.
+
+A unit is what one choice applies to, by granularity (AQ4SViT's hierarchy): ``network`` (one
+choice for every layer), ``block`` (stem, each transformer block, head) or ``layer``. Each unit
+``u`` is two categorical parameters, ``<u>.scheme`` and ``<u>.bits``; the unit order is the order
+the stepwise samplers walk.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.distributions import CategoricalDistribution
+
+from aqsvit.errors import AqsvitError, invalid
+from aqsvit.quant import MAX_BITS, MIN_BITS, SCHEMES, QuantLayer
+
+GRANULARITIES = ("network", "block", "layer")
+ORDERS = ("network", "size", "sensitivity")
+Choice = tuple[str, int]
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A group of layers that share one choice."""
+
+    name: str
+    layers: tuple[str, ...]
+    numel: int
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Units in walk order, the allowed schemes and bit widths."""
+
+    units: tuple[Unit, ...]
+    schemes: tuple[str, ...]
+    bits: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        if not self.schemes:
+            raise invalid("quant.schemes", [], SCHEMES)
+        for scheme in self.schemes:
+            if scheme not in SCHEMES:
+                raise invalid("quant.schemes", scheme, SCHEMES)
+        if not self.bits:
+            raise invalid("quant.bits", [], f"a non-empty list of integers {MIN_BITS}..{MAX_BITS}")
+        for b in self.bits:
+            if isinstance(b, bool) or not isinstance(b, int) or not MIN_BITS <= b <= MAX_BITS:
+                raise invalid("quant.bits", b, f"integers {MIN_BITS}..{MAX_BITS}")
+        if not self.units:
+            raise AqsvitError("search space: the model has no quantizable layers")
+
+    @classmethod
+    def from_layers(cls, layers: Sequence[QuantLayer], schemes: Sequence[str], bits: Sequence[int],
+                    granularity: str = "layer") -> SearchSpace:
+        """Group ``layers`` into units by ``granularity`` (network order)."""
+        if granularity not in GRANULARITIES:
+            raise invalid("search.granularity", granularity, GRANULARITIES)
+        groups: dict[str, list[QuantLayer]] = {}
+        for layer in layers:
+            unit = {"network": "network", "block": layer.block, "layer": layer.name}[granularity]
+            groups.setdefault(unit, []).append(layer)
+        units = tuple(Unit(name, tuple(l.name for l in group), sum(l.numel for l in group))
+                      for name, group in groups.items())
+        return cls(units, tuple(schemes), tuple(sorted(set(bits), reverse=True)))
+
+    @classmethod
+    def from_units(cls, sizes: Mapping[str, int], schemes: Sequence[str] = ("uniform", "pot"),
+                   bits: Sequence[int] = (8, 6, 5, 4, 3, 2)) -> SearchSpace:
+        """A space over named units of given sizes, with no model behind it (tests, other uses)."""
+        return cls(tuple(Unit(n, (n,), s) for n, s in sizes.items()), tuple(schemes),
+                   tuple(sorted(set(bits), reverse=True)))
+
+    def reordered(self, order: Sequence[str]) -> SearchSpace:
+        """The same space walked in ``order`` (unit names)."""
+        by_name = {u.name: u for u in self.units}
+        return SearchSpace(tuple(by_name[n] for n in order), self.schemes, self.bits)
+
+    # --- choices -------------------------------------------------------------------------------
+    @staticmethod
+    def choice_bits(choice: Choice) -> int:
+        return 32 if choice[0] == "fp32" else choice[1]
+
+    @property
+    def start(self) -> Choice:
+        """The most precise choice: fp32 when allowed, else the widest bits (uniform first)."""
+        if "fp32" in self.schemes:
+            return ("fp32", self.bits[0])
+        return (next(s for s in ("uniform", "pot") if s in self.schemes), self.bits[0])
+
+    def candidates(self) -> list[Choice]:
+        """Every choice cheaper than :attr:`start`, cheapest memory first (uniform before pot)."""
+        limit = self.choice_bits(self.start)
+        return [(s, b) for b in sorted(self.bits) for s in ("uniform", "pot")
+                if s in self.schemes and b < limit]
+
+    def cost(self, choices: Mapping[str, Choice]) -> int:
+        """Weight bits of an assignment: the memory ranking the samplers use."""
+        return sum(u.numel * self.choice_bits(choices[u.name]) for u in self.units)
+
+    def key(self, choices: Mapping[str, Choice]) -> str:
+        """A canonical string for an assignment: equal assignments, equal keys."""
+        return json.dumps([[u.name, *choices[u.name]] for u in self.units], separators=(",", ":"))
+
+    # --- Optuna parameters ------------------------------------------------------------------------
+    def params(self, choices: Mapping[str, Choice]) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for u in self.units:
+            scheme, bits = choices[u.name]
+            out[f"{u.name}.scheme"] = scheme
+            out[f"{u.name}.bits"] = self.bits[0] if scheme == "fp32" else bits
+        return out
+
+    def choices_from_params(self, params: Mapping[str, object]) -> dict[str, Choice]:
+        return {u.name: (str(params[f"{u.name}.scheme"]), int(params[f"{u.name}.bits"])) for u in self.units}
+
+    def distributions(self) -> dict[str, CategoricalDistribution]:
+        out: dict[str, CategoricalDistribution] = {}
+        for u in self.units:
+            out[f"{u.name}.scheme"] = CategoricalDistribution(list(self.schemes))
+            out[f"{u.name}.bits"] = CategoricalDistribution(list(self.bits))
+        return out
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Choice]:
+        """Ask ``trial`` for every unit's choice (works with any Optuna sampler)."""
+        params = {name: trial.suggest_categorical(name, dist.choices)
+                  for name, dist in self.distributions().items()}
+        return self.choices_from_params(params)
+
+    def assignment(self, choices: Mapping[str, Choice]) -> dict[str, Choice]:
+        """Layer-level assignment for the quantizer."""
+        return {layer: (choices[u.name][0], self.choice_bits(choices[u.name]))
+                for u in self.units for layer in u.layers}
