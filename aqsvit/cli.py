@@ -74,8 +74,9 @@ def search_settings(cfg):
         sampler=cfg.sampler.name, beam_width=cfg.sampler.width, granularity=s.granularity, order=s.order,
         schemes=tuple(cfg.quant.schemes), bits=tuple(cfg.quant.bits), delta=cfg.delta,
         pruner=cfg.pruner.name, drift_definition=cfg.pruner.definition, tau=cfg.pruner.tau,
+        calibrate_tau=cfg.pruner.calibrate,
         staged=s.staged, calib_images=s.calib_images, calib_batch=s.calib_batch, n_trials=s.n_trials,
-        seed=cfg.seed, study_name=s.study_name, workers=cfg.workers,
+        seed=cfg.seed, study_name=s.study_name, workers=cfg.workers, grace_period=cfg.grace_period,
         storage_url=os.environ.get("AQSVIT_STORAGE") or cfg.storage.url)
 
 
@@ -89,8 +90,10 @@ def search_command(cfg) -> None:
     from aqsvit.search.study import redact
 
     import optuna
+    import torch
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
     settings = search_settings(cfg)
     settings.validate()
     started = time.perf_counter()

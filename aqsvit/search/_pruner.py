@@ -26,9 +26,13 @@ class DriftPruner(BasePruner):
        lower confidence bound (``z`` sigmas) of that paired drop exceeds ``delta`` the candidate
        is pruned. It needs no history and stops hopeless candidates after one batch;
     2. the *drift threshold*: on the full calibration set, a drift (``definition``) above ``tau``
-       prunes. ``tau`` is given, or calibrated online from the study's fully evaluated trials
-       (isotonic fit of accuracy drop against drift; see :func:`aqsvit.proxy.calibrate_tau`)
-       once ``min_evaluated`` of them exist.
+       prunes. ``tau`` is given, or with ``calibrate=True`` calibrated online from the study's
+       evaluated trials (isotonic fit of accuracy drop against drift; see
+       :func:`aqsvit.proxy.calibrate_tau`) once ``min_evaluated`` of them exist.
+
+    By default (no ``tau``, no ``calibrate``) every decision depends on the candidate alone, so
+    one worker or many, interrupted or not, take the same decisions and reach the same result.
+    An online-calibrated ``tau`` prunes more, but depends on which trials happened to finish first.
 
     Optuna 5 raises NotImplementedError for ``trial.report``/``should_prune`` in multi-objective
     studies, so the objective calls :meth:`should_prune_step` itself and raises
@@ -42,24 +46,27 @@ class DriftPruner(BasePruner):
     Args:
         delta: the accuracy constraint in points.
         definition: the drift definition gated by ``tau`` (one of ``aqsvit.proxy.DEFINITIONS``).
-        tau: a fixed threshold; None calibrates it online.
+        tau: a fixed threshold (None: no fixed threshold).
+        calibrate: calibrate ``tau`` online from evaluated trials when ``tau`` is None.
         min_evaluated: fully evaluated trials needed before a calibrated ``tau`` is used.
         z: confidence of the paired calibration gate, in standard deviations.
     """
 
     def __init__(self, delta: float = 1.0, definition: str = "kl", tau: float | None = None,
-                 min_evaluated: int = 4, z: float = 3.0) -> None:
+                 calibrate: bool = False, min_evaluated: int = 4, z: float = 3.0) -> None:
         if definition not in DEFINITIONS:
             raise invalid("pruner.definition", definition, DEFINITIONS)
         if not delta >= 0:
             raise invalid("delta", delta, "numbers >= 0")
-        self.delta, self.definition, self.tau = delta, definition, tau
+        self.delta, self.definition, self.tau, self.calibrate = delta, definition, tau, calibrate
         self.min_evaluated, self.z = min_evaluated, z
 
     def current_tau(self, study: Study) -> float:
         """The threshold in force: the fixed one, or calibrated from evaluated trials."""
         if self.tau is not None:
             return self.tau
+        if not self.calibrate:
+            return math.inf
         points = [(t.user_attrs["drift"], t.user_attrs["drop"])
                   for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
                   if "drift" in t.user_attrs and "drop" in t.user_attrs]

@@ -58,15 +58,15 @@ class QuantizationObjective:
                     trial.set_user_attr("seconds", time.perf_counter() - started)
                     raise optuna.TrialPruned(f"{reason} gate at calibration step {step.step}")
             if self.staged:
-                result = staged_accuracy(model, ev.data.test, ev.fp_accuracy, self.delta, device=ev.device)
+                result = staged_accuracy(model, ev.test, ev.fp_accuracy, self.delta, device=ev.device)
             else:
-                result = StagedResult(accuracy(model, ev.data.test, device=ev.device), len(ev.data.test))
+                result = StagedResult(accuracy(model, ev.test, device=ev.device), len(ev.test))
         trial.set_user_attr("images", self.reference.num_images + result.images)
         trial.set_user_attr("seconds", time.perf_counter() - started)
         if result.accuracy is None:
             # stopped once more answers were wrong than the constraint allows: the best accuracy
             # it could still have reached bounds its drop from below
-            total = len(ev.data.test)
+            total = len(ev.test)
             best = 100.0 * (total - allowed_errors(total, ev.fp_accuracy, self.delta) - 1) / total
             trial.set_user_attr("drop", ev.fp_accuracy - best)
             trial.set_user_attr("pruned_by", "staged accuracy")

@@ -38,8 +38,9 @@ class SearchSettings:
     pruner: str = "drift"
     drift_definition: str = "kl"
     tau: float | None = None
+    calibrate_tau: bool = False
     staged: bool = True
-    calib_images: int = 128
+    calib_images: int = 64
     calib_batch: int = 32
     n_trials: int | None = None
     seed: int = 0
@@ -110,8 +111,11 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
                               cache_dir=cache_dir)
     space = SearchSpace.from_layers(evaluator.layers, settings.schemes, settings.bits, settings.granularity)
     space = order_units(space, settings.order, evaluator, reference)
-    pruner = DriftPruner(settings.delta, settings.drift_definition, settings.tau) if settings.pruner == "drift" else None
-    storage = create_storage(settings.storage_url, workers=settings.workers)
+    pruner = DriftPruner(settings.delta, settings.drift_definition, settings.tau,
+                         settings.calibrate_tau) if settings.pruner == "drift" else None
+    storage = create_storage(settings.storage_url, workers=settings.workers,
+                             heartbeat_interval=max(1, int(settings.grace_period / 4)),
+                             grace_period=max(2, int(settings.grace_period)))
     study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
                                 sampler=build_sampler(settings, space), load_if_exists=True)
     study.set_metric_names(list(METRIC_NAMES))
@@ -131,7 +135,7 @@ def run(search: Search, progress: bool = True) -> None:
                mininterval=0.5)
 
     def objective(trial: optuna.Trial):
-        with heartbeat(study, trial._trial_id):
+        with heartbeat(study, trial._trial_id, interval=settings.grace_period / 4):
             return search.objective(trial)
 
     def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

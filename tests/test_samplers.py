@@ -1,0 +1,99 @@
+"""GreedySampler and BeamSampler as plain Optuna samplers: a cheap synthetic objective, no model."""
+from __future__ import annotations
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from aqsvit.errors import AqsvitError
+from aqsvit.search import BeamSampler, GreedySampler, SearchSpace
+from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR
+
+SIZES = {"stem": 40, "attn": 300, "mlp": 500, "head": 20}
+SENSITIVITY = {"stem": 2.0, "attn": 0.5, "mlp": 0.3, "head": 1.5}
+LIMIT = 1.6
+
+
+def error(space, choices):
+    return sum(SENSITIVITY[u] * 2.0 ** -(space.choice_bits(c) - 2) * (1.3 if c[0] == "pot" else 1.0)
+               for u, c in choices.items())
+
+
+def make_objective(space):
+    def objective(trial):
+        choices = space.suggest(trial)
+        err = error(space, choices)
+        trial.set_constraint("error", err - LIMIT)
+        return -err, space.cost(choices)
+    return objective
+
+
+def run(sampler, space):
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.optimize(make_objective(space), n_trials=1000)
+    return study
+
+
+@pytest.mark.parametrize("make", [GreedySampler, lambda s: BeamSampler(s, width=3)])
+def test_stepwise_samplers_find_a_feasible_local_optimum_and_stop_by_themselves(make):
+    space = SearchSpace.from_units(SIZES)
+    sampler = make(space)
+    study = run(sampler, space)
+    real = [t for t in study.trials if not t.system_attrs.get(IDLE_ATTR)]
+    assert len(real) < 1000 and len(real) <= len(SIZES) * 3 * (len(space.candidates()) + 1)
+    keys = [t.system_attrs[KEY_ATTR] for t in real]
+    assert len(keys) == len(set(keys)), "an assignment was evaluated twice"
+    result = sampler.result(study)
+    assert error(space, result) <= LIMIT
+    # no single unit can go one candidate cheaper and stay feasible (the error only grows)
+    cands = space.candidates()
+    for unit, choice in result.items():
+        cheaper = [c for c in cands if space.choice_bits(c) < space.choice_bits(choice)]
+        for c in cheaper:
+            assert error(space, {**result, unit: c}) > LIMIT
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in study.trials)
+
+
+def test_beam_finds_at_most_the_memory_of_greedy_and_resumes_to_the_same_result():
+    space = SearchSpace.from_units(SIZES)
+    greedy = GreedySampler(space)
+    g = run(greedy, space)
+    beam = BeamSampler(space, width=3)
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=beam, storage=storage)
+    study.optimize(make_objective(space), n_trials=7)  # interrupted
+    assert beam.result(study) is None
+    resumed = optuna.load_study(study_name=study.study_name, storage=storage, sampler=BeamSampler(space, width=3))
+    resumed.optimize(make_objective(space), n_trials=1000)
+    b_result = resumed.sampler.result(resumed)
+    assert space.cost(b_result) <= space.cost(greedy.result(g))
+    uninterrupted = BeamSampler(space, width=3)
+    assert uninterrupted.result(run(uninterrupted, space)) == b_result
+
+
+def test_enqueued_trial_counts_as_a_claim():
+    space = SearchSpace.from_units(SIZES)
+    sampler = GreedySampler(space)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    first = {u.name: space.start for u in space.units} | {"stem": space.candidates()[-1]}
+    study.enqueue_trial(space.params(first))
+    study.optimize(make_objective(space), n_trials=200)
+    keys = [t.system_attrs.get(KEY_ATTR) or space.key(space.choices_from_params(t.params))
+            for t in study.trials if not t.system_attrs.get(IDLE_ATTR)]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"schemes": ["int"]}, r"quant.schemes: got 'int'"),
+    ({"bits": [9]}, r"quant.bits: got 9; allowed: integers 2..8"),
+    ({"bits": []}, r"quant.bits: got \[\]"),
+])
+def test_bad_space_is_one_line(kwargs, match):
+    args = {"sizes": SIZES} | kwargs
+    with pytest.raises(AqsvitError, match=match):
+        SearchSpace.from_units(**args)
+
+
+def test_beam_width_must_be_positive():
+    with pytest.raises(AqsvitError, match=r"sampler.width: got 0; allowed: integers >= 1"):
+        BeamSampler(SearchSpace.from_units(SIZES), width=0)

@@ -1,0 +1,133 @@
+"""Several worker processes on one study, on a journal file and on the real PostgreSQL."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+PG_URL = os.environ.get("AQSVIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+BASE = ["progress=false", "search.calib_images=64"]
+
+
+def pg_available() -> bool:
+    try:
+        import sqlalchemy
+        with sqlalchemy.create_engine(PG_URL).connect():
+            return True
+    except Exception:
+        return False
+
+
+def need_pg():
+    if not pg_available():
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI")
+        pytest.skip("no PostgreSQL on this machine")
+
+
+def worker(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "aqsvit.cli", "search", *BASE, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def final_table(stdout: str) -> str:
+    match = re.search(r"(\| unit .*?)\n\n", stdout, re.S)
+    assert match, stdout
+    return match.group(1)
+
+
+@pytest.fixture(scope="module")
+def single_worker_result(reference, tmp_path_factory):
+    url = f"sqlite:///{tmp_path_factory.mktemp('single')}/one.db"
+    proc = worker(f"storage.url={url}", "search.study_name=one")
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return final_table(out)
+
+
+def check_unique(study: optuna.Study) -> None:
+    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+                and not t.system_attrs.get("aqsvit:idle")]
+    keys = [t.system_attrs["aqsvit:key"] for t in finished]
+    assert len(keys) == len(set(keys)), "an assignment was evaluated twice"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["journal", "postgres"])
+def test_three_workers_share_one_study(backend, single_worker_result, tmp_path):
+    name = f"w3-{uuid.uuid4().hex[:8]}"
+    if backend == "postgres":
+        need_pg()
+        url = PG_URL
+    else:
+        url = f"journal:///{tmp_path}/study.log"
+    procs = [worker(f"storage.url={url}", f"search.study_name={name}", "workers=3") for _ in range(3)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outs):
+        assert p.returncode == 0, err
+        assert final_table(out) == single_worker_result
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(f"{tmp_path}/study.log")) \
+        if backend == "journal" else PG_URL
+    check_unique(optuna.load_study(study_name=name, storage=storage))
+
+
+@pytest.mark.slow
+def test_killed_worker_loses_nothing(single_worker_result, tmp_path):
+    name = f"kill-{uuid.uuid4().hex[:8]}"
+    log = f"{tmp_path}/study.log"
+    url = f"journal:///{log}"
+    args = (f"storage.url={url}", f"search.study_name={name}", "grace_period=4")
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(log))
+    proc = worker(*args)
+    victim = None
+    deadline = time.time() + 300
+    while victim is None and time.time() < deadline:
+        time.sleep(0.05)
+        try:
+            study = optuna.load_study(study_name=name, storage=storage)
+        except KeyError:
+            continue
+        running = [t for t in study.get_trials(states=(TrialState.RUNNING,)) if t.system_attrs.get("aqsvit:key")]
+        done = study.get_trials(states=(TrialState.COMPLETE, TrialState.PRUNED))
+        if running and len(done) >= 5:
+            victim = running[0]
+    assert victim is not None, "no trial was caught running"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    again = worker(*args)
+    out, err = again.communicate(timeout=600)
+    assert again.returncode == 0, err
+    assert final_table(out) == single_worker_result
+    study = optuna.load_study(study_name=name, storage=storage)
+    killed = study.trials[victim.number]
+    assert killed.state == TrialState.FAIL
+    key = victim.system_attrs["aqsvit:key"]
+    assert any(t.system_attrs.get("aqsvit:key") == key and t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+               for t in study.trials), "the killed trial's candidate was not evaluated again"
+    check_unique(study)
+
+
+def test_more_than_one_worker_on_sqlite_is_refused(tmp_path, reference):
+    proc = worker(f"storage.url=sqlite:///{tmp_path}/x.db", "workers=2")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and "SQLite serves one worker" in lines[0] and "journal" in lines[0] and "PostgreSQL" in lines[0]
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_unreachable_database_is_one_line_without_password(reference):
+    proc = worker("storage.url=postgresql://alice:s3cret@127.0.0.1:1/nodb")
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    lines = [l for l in err.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("aqsvit: error: storage.url: cannot open")
+    assert "s3cret" not in err + out
