@@ -12,7 +12,9 @@ class BeamSampler(StepwiseSampler):
     The beam starts as the most precise assignment. At each unit (in ``space.units`` order) every
     beam member is expanded with every choice for that unit (its current one included); once all
     those children are evaluated, the beam becomes the ``width`` feasible children with the least
-    weight memory (ties: lower drift, from the ``drift`` user attr). At most
+    weight memory (ties: lower drift, from the ``drift`` user attr). Children are evaluated
+    cheapest first, and a child dearer than the ``width``-th cheapest feasible one is never
+    evaluated: it could not enter the beam, so the result equals evaluating them all. At most
     ``units x width x candidates`` trials. When the last unit is done the sampler calls
     ``study.stop()``; :meth:`result` is the best member of the final beam.
 
@@ -57,10 +59,14 @@ class BeamSampler(StepwiseSampler):
                     if space.key(child) not in seen:
                         seen.add(space.key(child))
                         children.append(child)
-            pending = [c for c in children if space.key(c) not in outcomes]
+            children.sort(key=lambda c: (space.cost(c), space.key(c)))
+            known = [c for c in children if space.key(c) in outcomes and outcomes[space.key(c)].feasible]
+            # a child dearer than the width-th cheapest feasible one can never enter the beam
+            bound = space.cost(known[self.width - 1]) if len(known) >= self.width else float("inf")
+            pending = [c for c in children if space.key(c) not in outcomes and space.cost(c) <= bound]
             if pending:
                 return Plan(proposals=pending)
-            feasible = [c for c in children if outcomes[space.key(c)].feasible]
+            feasible = known
             if not feasible:
                 break
             feasible.sort(key=lambda c: (space.cost(c), outcomes[space.key(c)].drift, space.key(c)))
