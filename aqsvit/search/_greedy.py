@@ -13,7 +13,8 @@ class GreedySampler(StepwiseSampler):
     all <= 0; a PRUNED trial is infeasible) is kept, and the walk moves on. When no candidate is
     feasible the unit keeps its current choice. At most ``units x candidates`` trials, usually far
     fewer. When the walk ends (and its final assignment has been evaluated) the sampler calls
-    ``study.stop()``; :meth:`result` returns that assignment.
+    ``study.stop()``; :meth:`result` returns that assignment. A trial that starts after the end
+    gets no candidate: it ends PRUNED without parameters (system attr ``aqsvit:idle``).
 
     Example:
         .. code-block:: python

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import optuna
 from optuna.trial import TrialState
@@ -48,7 +48,6 @@ class SearchSettings:
     storage_url: str = "sqlite:///studies/aqsvit.db"
     workers: int = 1
     grace_period: float = 20.0
-    extra: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.sampler not in SAMPLERS:
