@@ -8,6 +8,6 @@ import warnings
 # warning on CPU-only machines. Silence that one logger before anything imports spikingjelly.
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 # Optuna marks heartbeat retries and the journal backends experimental; users need not see that.
-warnings.filterwarnings("ignore", message=r".* is experimental \(supported from v", category=Warning)
+warnings.filterwarnings("ignore", message=r".*experimental", category=Warning)
 
 __version__ = "0.1.0"
