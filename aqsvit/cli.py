@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ def _container(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
 
-def _reference(cfg):
+def _reference(cfg, device: str = "cpu"):
     """Model spec, data and FP reference checkpoint (trained and cached on first use)."""
     import torch
 
@@ -37,13 +38,15 @@ def _reference(cfg):
     spec = model_spec(cfg.model.name, **_container(cfg.model.kwargs))
     data = load_dataset(cfg.dataset.name, spec.input_shape, seed=cfg.seed, **_container(cfg.dataset.kwargs))
     ckpt = get_reference(spec, data, root=cfg.checkpoint_dir, checkpoint=cfg.checkpoint,
-                         progress=cfg.progress, seed=cfg.seed, **_container(cfg.train))
+                         progress=cfg.progress, seed=cfg.seed, device=device, **_container(cfg.train))
     return spec, data, ckpt
 
 
 def train_command(cfg) -> None:
     """Train (or load from cache) the full-precision reference and print its accuracy."""
-    spec, data, ckpt = _reference(cfg)
+    from aqsvit.devices import pin_worker
+
+    spec, data, ckpt = _reference(cfg, pin_worker(cfg.device))
     print(f"{spec.name} on {data.name}: FP accuracy {ckpt.fp_accuracy:.2f}% "
           f"(checkpoint sha256 {ckpt.sha256[:12]})")
 
@@ -51,12 +54,13 @@ def train_command(cfg) -> None:
 def baseline_command(cfg) -> None:
     """The hand-made baseline: every scheme x bits applied to the whole network."""
     from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
+    from aqsvit.devices import pin_worker
     from aqsvit.search.baselines import one_width_baseline
     from aqsvit.search.evaluator import Evaluator
 
-    spec, data, ckpt = _reference(cfg)
-    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv,
-                          device=cfg.device)
+    device = pin_worker(cfg.device)
+    spec, data, ckpt = _reference(cfg, device)
+    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device)
     rows = one_width_baseline(evaluator, list(cfg.quant.schemes), list(cfg.quant.bits))
     print(f"\n{spec.name} on {data.name} ({len(evaluator.layers)} quantizable layers), "
           f"one scheme and width for all layers:\n")
@@ -87,19 +91,21 @@ def search_command(cfg) -> None:
     from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
     from aqsvit.search.evaluator import Evaluator
     from aqsvit.search.run import prepare, run, summarize
-    from aqsvit.search.study import redact
+    from aqsvit.search.study import create_storage, redact
 
     import optuna
-    import torch
+
+    from aqsvit.devices import pin_worker
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, cfg.workers)))
     settings = search_settings(cfg)
     settings.validate()
+    storage = create_storage(settings.storage_url, settings.workers, settings.grace_period)
+    device = pin_worker(cfg.device, cfg.worker, cfg.workers)
     started = time.perf_counter()
-    spec, data, ckpt = _reference(cfg)
-    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=cfg.device)
-    search = prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir)
+    spec, data, ckpt = _reference(cfg, device)
+    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device)
+    search = prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir, storage)
     log.info("study %s on %s", settings.study_name, redact(settings.storage_url))
     run(search, progress=cfg.progress)
     summary = summarize(search)
@@ -128,6 +134,7 @@ USAGE = f"usage: aqsvit {{{','.join(COMMANDS)}}} [--debug] [hydra overrides, e.g
 def _guarded(fn: Callable[[Any], None], debug: bool) -> Callable[[Any], None]:
     """Turn an AqsvitError into one line on stderr and exit code 2 (unless --debug)."""
     def task(cfg) -> None:
+        _redact_hydra_outputs()
         try:
             fn(cfg)
         except AqsvitError as exc:
@@ -137,6 +144,63 @@ def _guarded(fn: Callable[[Any], None], debug: bool) -> Callable[[Any], None]:
             sys.exit(EXIT_USAGE)
     task.__name__ = fn.__name__
     return task
+
+
+def _redact_hydra_outputs() -> None:
+    """Hydra saves the config and the overrides under the run folder: keep no password there."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from aqsvit.search.study import redact
+
+    if not HydraConfig.initialized():
+        return
+    folder = Path(HydraConfig.get().runtime.output_dir) / (HydraConfig.get().output_subdir or ".hydra")
+    for file in folder.glob("*.yaml"):
+        text = file.read_text()
+        if redact(text) != text:
+            file.write_text(redact(text))
+
+
+FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "--config-path", "-cp",
+                    "--config-dir", "-cd", "--info", "-i", "--experimental-rerun"}
+
+
+def check_overrides(args: list[str]) -> None:
+    """Compose the config once with the plain (non-sweep) overrides, so that an unknown group
+    option or key fails as one line before Hydra starts anything."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    words, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in FLAGS_WITH_VALUE
+        else:
+            words.append(arg)
+    try:
+        overrides = OverridesParser.create().parse_overrides(words)
+        plain = [o.input_line for o in overrides
+                 if not o.is_sweep_override() and not o.key_or_group.startswith(("hydra", "~hydra"))]
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            compose("config", overrides=plain)
+    except Exception as exc:
+        message = str(exc)
+        missing = re.search(r"Could not find '([\w/]+)/([^']+)'", message)
+        if missing:
+            group, value = missing.groups()
+            options = sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+            raise AqsvitError(f"{group}: got {value!r}; allowed: {', '.join(options)}") from exc
+        unknown = re.search(r"Could not override '([^']+)'", message)
+        if unknown:
+            from omegaconf import OmegaConf
+            top = OmegaConf.load(Path(CONF_DIR) / "config.yaml")
+            keys = sorted(k for k in top if k not in ("defaults", "hydra")) + ["dataset", "model", "pruner", "sampler", "storage"]
+            raise AqsvitError(f"{unknown.group(1)}: not a config key; allowed: {', '.join(sorted(keys))} "
+                              "(and their sub-keys, see conf/)") from exc
+        first = next((line.strip() for line in message.splitlines() if line.strip()), type(exc).__name__)
+        raise AqsvitError(f"overrides: {first}") from exc
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,6 +218,13 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = args[0], args[1:]
     if command not in COMMANDS:
         print(f"aqsvit: error: command: got {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+    try:
+        check_overrides(rest)
+    except AqsvitError as exc:
+        if debug:
+            raise
+        print(f"aqsvit: error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     sys.argv = [f"aqsvit-{command}", *rest]
     hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")(

@@ -131,3 +131,16 @@ def test_unreachable_database_is_one_line_without_password(reference):
     lines = [l for l in err.splitlines() if l.strip()]
     assert len(lines) == 1 and lines[0].startswith("aqsvit: error: storage.url: cannot open")
     assert "s3cret" not in err + out
+
+
+@pytest.mark.slow
+def test_hydra_multirun_two_workers_on_postgres(single_worker_result):
+    need_pg()
+    name = f"mr-{uuid.uuid4().hex[:8]}"
+    proc = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", "-m", "workers=2", "storage=postgres",
+                           f"storage.url={PG_URL}", f"search.study_name={name}", *BASE],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    tables = re.findall(r"(\| unit .*?)\n\n", proc.stdout, re.S)
+    assert len(tables) == 2 and all(t == single_worker_result for t in tables)
+    check_unique(optuna.load_study(study_name=name, storage=PG_URL))

@@ -5,6 +5,7 @@ import logging
 from dataclasses import dataclass, replace
 
 import optuna
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from tqdm import tqdm
 
@@ -16,7 +17,7 @@ from aqsvit.search._pruner import DriftPruner
 from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
-from aqsvit.search.space import ORDERS, SearchSpace
+from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
 from aqsvit.search.study import create_storage, heartbeat, wait_hook
 
 log = logging.getLogger(__name__)
@@ -50,14 +51,20 @@ class SearchSettings:
     grace_period: float = 20.0
 
     def validate(self) -> None:
+        """Check every field before any expensive work; one line naming the field on error."""
+        SearchSpace.from_units({"check": 1}, self.schemes, self.bits)
+        if self.granularity not in GRANULARITIES:
+            raise invalid("search.granularity", self.granularity, GRANULARITIES)
         if self.sampler not in SAMPLERS:
             raise invalid("sampler.name", self.sampler, SAMPLERS)
         if self.pruner not in PRUNERS:
             raise invalid("pruner.name", self.pruner, PRUNERS)
         if self.order not in ORDERS:
             raise invalid("search.order", self.order, ORDERS)
-        if not self.delta >= 0:
+        if isinstance(self.delta, bool) or not isinstance(self.delta, (int, float)) or not self.delta >= 0:
             raise invalid("delta", self.delta, "numbers >= 0")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
+            raise invalid("workers", self.workers, "integers >= 1")
         if isinstance(self.beam_width, bool) or not isinstance(self.beam_width, int) or self.beam_width < 1:
             raise invalid("sampler.width", self.beam_width, "integers >= 1")
 
@@ -102,8 +109,9 @@ def build_sampler(settings: SearchSettings, space: SearchSpace) -> optuna.sample
 
 
 def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
-            cache_dir: str | None = None) -> Search:
-    """Space, FP reference, sampler, pruner and the (created or resumed) study."""
+            cache_dir: str | None = None, storage: BaseStorage | None = None) -> Search:
+    """Space, FP reference, sampler, pruner and the (created or resumed) study (on ``storage``,
+    else one opened from ``settings.storage_url``)."""
     settings.validate()
     reference = get_reference(evaluator.model, evaluator.data.calib, reference_key,
                               images=settings.calib_images, batch_size=settings.calib_batch,
@@ -112,9 +120,8 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     space = order_units(space, settings.order, evaluator, reference)
     pruner = DriftPruner(settings.delta, settings.drift_definition, settings.tau,
                          settings.calibrate_tau) if settings.pruner == "drift" else None
-    storage = create_storage(settings.storage_url, workers=settings.workers,
-                             heartbeat_interval=max(1, int(settings.grace_period / 4)),
-                             grace_period=max(2, int(settings.grace_period)))
+    if storage is None:
+        storage = create_storage(settings.storage_url, settings.workers, settings.grace_period)
     study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
                                 sampler=build_sampler(settings, space), load_if_exists=True)
     study.set_metric_names(list(METRIC_NAMES))

@@ -52,9 +52,12 @@ def _kind(url: str) -> str:
     return scheme
 
 
-def create_storage(url: str = DEFAULT_URL, workers: int = 1, heartbeat_interval: int = 5,
-                   grace_period: int = 20, max_retry: int = 3) -> BaseStorage:
-    """Open (and create if needed) the storage behind ``url`` for ``workers`` processes."""
+def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float = 20,
+                   max_retry: int = 3) -> BaseStorage:
+    """Open (and create if needed) the storage behind ``url`` for ``workers`` processes.
+
+    RDB storages beat every ``grace_period / 4`` seconds; a trial silent for ``grace_period``
+    is failed and retried (at most ``max_retry`` times)."""
     kind = _kind(url)
     if kind == "sqlite" and workers > 1:
         raise AqsvitError(f"storage.url: SQLite serves one worker, got workers={workers}; for several "
@@ -76,8 +79,8 @@ def create_storage(url: str = DEFAULT_URL, workers: int = 1, heartbeat_interval:
         if kind == "redis":
             return JournalStorage(JournalRedisBackend(url))
         engine = {"connect_args": {"timeout": 60}} if kind == "sqlite" else {"pool_pre_ping": True}
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_interval,
-                          grace_period=grace_period,
+        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(grace_period / 4)),
+                          grace_period=max(2, int(grace_period)),
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
     except AqsvitError:
         raise
