@@ -155,11 +155,6 @@ class StepwiseSampler(BaseSampler):
         storage.set_trial_system_attr(trial_id, PARAMS_ATTR, self.space.params(choices))
         return True
 
-    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
-                    values: Sequence[float] | None) -> None:
-        if state in FINISHED and self.result(study) is not None:
-            self._stop(study)
-
     @staticmethod
     def _stop(study: Study) -> None:
         try:

@@ -144,14 +144,17 @@ def run(search: Search, progress: bool = True) -> None:
         with heartbeat(study, trial._trial_id, interval=settings.grace_period / 4):
             return search.objective(trial)
 
+    seen = {"pruned": 0, "best": None}
+
     def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        """Progress from the finished trial alone (no storage read: it would cost every trial)."""
         if trial.system_attrs.get(IDLE_ATTR):
             return
         bar.update()
-        trials = study.get_trials(deepcopy=False)
-        best = best_feasible(trials)
-        bar.set_postfix(pruned=sum(t.state == TrialState.PRUNED and not t.system_attrs.get(IDLE_ATTR) for t in trials),
-                        best_kib=f"{best.values[1] / 1024:.1f}" if best else "-")
+        seen["pruned"] += trial.state == TrialState.PRUNED
+        if best_feasible([trial]) is not None and (seen["best"] is None or trial.values[1] < seen["best"]):
+            seen["best"] = trial.values[1]
+        bar.set_postfix(pruned=seen["pruned"], best_kib=f"{seen['best'] / 1024:.1f}" if seen["best"] else "-")
 
     try:
         study.optimize(objective, n_trials=n_trials, callbacks=[on_trial], gc_after_trial=False)
