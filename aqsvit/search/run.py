@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from aqsvit.errors import invalid
-from aqsvit.proxy import drift, get_reference
+from aqsvit.proxy import DEFINITIONS, drift, get_reference
 from aqsvit.search._beam import BeamSampler
 from aqsvit.search._greedy import GreedySampler
 from aqsvit.search._pruner import DriftPruner
@@ -59,6 +59,8 @@ class SearchSettings:
             raise invalid("sampler.name", self.sampler, SAMPLERS)
         if self.pruner not in PRUNERS:
             raise invalid("pruner.name", self.pruner, PRUNERS)
+        if self.drift_definition not in DEFINITIONS:
+            raise invalid("pruner.definition", self.drift_definition, DEFINITIONS)
         if self.order not in ORDERS:
             raise invalid("search.order", self.order, ORDERS)
         if isinstance(self.delta, bool) or not isinstance(self.delta, (int, float)) or not self.delta >= 0:
