@@ -1,6 +1,7 @@
 """Command line: ``aqsvit <command> [hydra overrides]``. The only module that knows Hydra.
 
-Commands: search (the main job), train (the FP reference), baseline (one bit width for all). Every mistake a user
+Commands: search (the main job), report (HTML report, PNGs, exports), dashboard (optuna-dashboard),
+train (the FP reference), baseline (one bit width for all). Every mistake a user
 can make ends as one line on stderr and exit code 2; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
@@ -84,28 +85,37 @@ def search_settings(cfg):
         storage_url=os.environ.get("AQSVIT_STORAGE") or cfg.storage.url)
 
 
-def search_command(cfg) -> None:
-    """Run (or resume) the search and print the chosen assignment and its figures."""
-    import time
-
-    from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
-    from aqsvit.search.evaluator import Evaluator
-    from aqsvit.search.run import prepare, run, summarize
-    from aqsvit.search.study import create_storage, redact
-
+def _search_setup(cfg):
+    """Validated settings, storage, device, reference and the created-or-resumed study."""
     import optuna
 
     from aqsvit.devices import pin_worker
+    from aqsvit.search.evaluator import Evaluator
+    from aqsvit.search.run import prepare
+    from aqsvit.search.study import create_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = search_settings(cfg)
     settings.validate()
     storage = create_storage(settings.storage_url, settings.workers, settings.grace_period)
     device = pin_worker(cfg.device, cfg.worker, cfg.workers)
-    started = time.perf_counter()
     spec, data, ckpt = _reference(cfg, device)
     evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device)
-    search = prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir, storage)
+    return prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir, storage)
+
+
+def search_command(cfg) -> None:
+    """Run (or resume) the search and print the chosen assignment and its figures."""
+    import time
+
+    from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
+    from aqsvit.search.run import run, summarize
+    from aqsvit.search.study import redact
+
+    started = time.perf_counter()
+    search = _search_setup(cfg)
+    settings, evaluator = search.settings, search.evaluator
+    spec, data = evaluator.model.spec, evaluator.data
     log.info("study %s on %s", settings.study_name, redact(settings.storage_url))
     run(search, progress=cfg.progress)
     summary = summarize(search)
@@ -125,8 +135,39 @@ def search_command(cfg) -> None:
           f"(this command: {time.perf_counter() - started:.1f} s)")
 
 
+def report_command(cfg) -> None:
+    """Write the HTML report, PNGs, Markdown summary, assignment JSON and packed model of a study."""
+    import optuna
+
+    from aqsvit.report.build import write_report
+    from aqsvit.search.baselines import one_width_baseline
+    from aqsvit.search.run import summarize
+
+    search = _search_setup(cfg)
+    summary = summarize(search)
+    baselines = one_width_baseline(search.evaluator, list(cfg.quant.schemes), list(cfg.quant.bits))
+    compare = [optuna.load_study(study_name=n, storage=search.study._storage) for n in cfg.report.compare]
+    out = Path(cfg.report.dir) / search.settings.study_name
+    paths = write_report(search, summary, baselines, out, compare)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+
+
+def dashboard_command(cfg) -> None:
+    """Serve optuna-dashboard on the study's storage (127.0.0.1 unless dashboard.host says otherwise)."""
+    from aqsvit.report.dashboard import serve
+    from aqsvit.search.study import create_storage, redact
+
+    settings = search_settings(cfg)
+    storage = create_storage(settings.storage_url, 1, settings.grace_period)
+    print(f"optuna-dashboard for study {settings.study_name!r} ({redact(settings.storage_url)}) on "
+          f"http://{cfg.dashboard.host}:{cfg.dashboard.port}", flush=True)
+    serve(storage, settings.study_name, cfg.dashboard.host, cfg.dashboard.port)
+
+
 COMMANDS: dict[str, Callable[[Any], None]] = {
-    "search": search_command, "train": train_command, "baseline": baseline_command}
+    "search": search_command, "report": report_command, "dashboard": dashboard_command,
+    "train": train_command, "baseline": baseline_command}
 
 USAGE = f"usage: aqsvit {{{','.join(COMMANDS)}}} [--debug] [hydra overrides, e.g. model=spikformer_wide]"
 

@@ -35,3 +35,19 @@ def reference(digits_data):
 def evaluator(reference, digits_data):
     from aqsvit.search.evaluator import Evaluator
     return Evaluator(reference.build(), digits_data, reference.fp_accuracy)
+
+
+@pytest.fixture(scope="session")
+def finished_search(reference, tmp_path_factory):
+    """A finished default greedy search in its own SQLite file, and its report folder."""
+    import subprocess
+    import sys
+
+    folder = tmp_path_factory.mktemp("finished")
+    url = f"sqlite:///{folder}/study.db"
+    common = [f"storage.url={url}", "search.study_name=finished", f"report.dir={folder}/reports", "progress=false"]
+    for command in ("search", "report"):
+        result = subprocess.run([sys.executable, "-m", "aqsvit.cli", command, *common],
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+    return {"url": url, "name": "finished", "report": folder / "reports" / "finished"}

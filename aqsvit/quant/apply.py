@@ -41,6 +41,7 @@ class LayerQuantizer:
 
     def __init__(self, model: nn.Module, split_qkv: bool = True) -> None:
         self.model = model
+        self.split_qkv = split_qkv
         self.layers = quantizable_layers(model, split_qkv=split_qkv)
         modules = dict(model.named_modules())
         self._params: dict[str, nn.Parameter] = {

@@ -11,6 +11,7 @@ from tqdm import tqdm
 
 from aqsvit.errors import invalid
 from aqsvit.proxy import DEFINITIONS, drift, get_reference
+from aqsvit.report.dashboard import CONTEXT_ATTR
 from aqsvit.search._beam import BeamSampler
 from aqsvit.search._greedy import GreedySampler
 from aqsvit.search._pruner import DriftPruner
@@ -127,6 +128,10 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
                                 sampler=build_sampler(settings, space), load_if_exists=True)
     study.set_metric_names(list(METRIC_NAMES))
+    study.set_user_attr(CONTEXT_ATTR, {
+        "model": evaluator.model.spec.name, "dataset": evaluator.data.name, "fp_accuracy": round(evaluator.fp_accuracy, 3),
+        "delta": settings.delta, "tau": settings.tau if settings.tau is not None else ("online" if settings.calibrate_tau else "none"),
+        "sampler": settings.sampler, "granularity": settings.granularity, "layers": len(evaluator.layers)})
     objective = QuantizationObjective(evaluator, space, reference, settings.delta, pruner, settings.staged,
                                       settings.drift_definition)
     return Search(study, objective, space, evaluator, settings)

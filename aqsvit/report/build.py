@@ -1,0 +1,48 @@
+"""Everything a finished search leaves behind: HTML report, PNGs, Markdown summary, exports."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+
+from aqsvit.report.export import assignment_json, save_packed
+from aqsvit.report.figures import drift_figure, layer_map_figure, pareto_figure, progress_figure, write_html, write_pngs
+from aqsvit.report.tables import MEASUREMENT_HEADERS, markdown_table, measurement_cells
+
+
+def write_report(search, summary, baselines, out: str | Path, compare: list[optuna.Study] | None = None) -> dict[str, Path]:
+    """Write ``report.html``, one PNG per figure, ``summary.md``, ``assignment.json`` and
+    ``model.aqsv`` (the packed quantized model) into ``out``; returns their paths by name."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    study, space, ev = search.study, search.space, search.evaluator
+    fp = ev.measure({})
+    key = space.key(summary.choices) if summary.choices else None
+    figures = {
+        "pareto": pareto_figure(study, key, (fp.accuracy, fp.memory_bytes),
+                                [(f"{s} {b}", m.accuracy, m.memory_bytes) for s, b, m in baselines if s != "fp32"]),
+        "progress": progress_figure([study, *(compare or [])]),
+        "drift": drift_figure(study, search.settings.delta, search.settings.tau),
+    }
+    if summary.choices:
+        figures["layers"] = layer_map_figure([u.name for u in space.units], summary.choices)
+    paths = {"html": write_html(out / "report.html", f"aqsvit report: {study.study_name}", list(figures.values()))}
+    for png in write_pngs(out, figures):
+        paths[png.stem] = png
+    lines = [f"# {study.study_name}", "",
+             f"{summary.trials} trials, {summary.pruned} stopped early, {summary.full_evaluations} fully evaluated, "
+             f"{summary.images} images, {summary.wall_seconds:.1f} s.", ""]
+    if summary.choices:
+        m = summary.measurement
+        lines += [markdown_table(("assignment", *MEASUREMENT_HEADERS),
+                                 [("fp32", *measurement_cells(fp)), ("chosen", *measurement_cells(m))]), "",
+                  markdown_table(("unit", "scheme", "bits"), [(u.name, *summary.choices[u.name]) for u in space.units])]
+        assignment = space.assignment(summary.choices)
+        (out / "assignment.json").write_text(assignment_json(ev.model.spec, assignment, m.as_dict()))
+        paths["assignment"] = out / "assignment.json"
+        paths["model"] = save_packed(out / "model.aqsv", ev.model, assignment, split_qkv=ev.quantizer.split_qkv)
+    lines += ["", "One scheme and width for all layers:", "",
+              markdown_table(("scheme", "bits", *MEASUREMENT_HEADERS), [(s, b, *measurement_cells(m)) for s, b, m in baselines])]
+    (out / "summary.md").write_text("\n".join(lines) + "\n")
+    paths["summary"] = out / "summary.md"
+    return paths

@@ -1,0 +1,174 @@
+"""Export the chosen assignment (versioned JSON) and a deployable packed quantized model.
+
+The packed file (``.aqsv``) holds each quantized layer's integer codes at their bit width, one FP32
+scale per output channel, and everything else of the state dict as FP32; a zlib-compressed JSON
+header describes it. No pickle: loading runs no code. :func:`load_packed` rebuilds the model with
+exactly the weights the search evaluated, so it reproduces the reported accuracy exactly.
+
+Codes: uniform b-bit stores ``round(w / s) + (2^(b-1) - 1)`` (unsigned, b bits); power-of-two
+stores a sign bit above a (b-1)-bit exponent code, 0 for zero and ``k + 1`` for ``a * 2^-k``.
+"""
+from __future__ import annotations
+
+import json
+import struct
+import zlib
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from aqsvit.errors import AqsvitError
+from aqsvit.models import ModelSpec, create_model
+from aqsvit.quant import LayerQuantizer
+from aqsvit.quant.quantizers import _channel_max, pot_exponents
+
+ASSIGNMENT_FORMAT = "aqsvit-assignment/1"
+PACKED_MAGIC = b"AQSV1\n"
+
+
+def assignment_json(spec: ModelSpec, assignment: Mapping[str, tuple[str, int]], metrics: Mapping[str, float]) -> str:
+    """The chosen assignment with the model it applies to and its measured figures."""
+    return json.dumps({
+        "format": ASSIGNMENT_FORMAT, "model": {"name": spec.name, "kwargs": _plain(spec.kwargs)},
+        "assignment": {k: {"scheme": s, "bits": b} for k, (s, b) in assignment.items()},
+        "metrics": dict(metrics)}, indent=2)
+
+
+def read_assignment(path: str | Path) -> tuple[ModelSpec, dict[str, tuple[str, int]]]:
+    """Load an assignment JSON written by :func:`assignment_json`."""
+    try:
+        data = json.loads(Path(path).read_text())
+        if data.get("format") != ASSIGNMENT_FORMAT:
+            raise ValueError
+        spec = ModelSpec(data["model"]["name"], _tuples(data["model"]["kwargs"]))
+        return spec, {k: (v["scheme"], int(v["bits"])) for k, v in data["assignment"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AqsvitError(f"assignment {path}: not an aqsvit assignment file ({ASSIGNMENT_FORMAT})") from exc
+
+
+def _codes(w: torch.Tensor, scheme: str, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Unsigned integer codes (< 2^bits) and per-channel scales of one weight block."""
+    if scheme == "uniform":
+        qmax = 2 ** (bits - 1) - 1
+        scale = _channel_max(w) / qmax
+        q = torch.clamp(torch.round(w / scale), -qmax, qmax) + qmax
+        return q.to(torch.int64).flatten().numpy(), scale.flatten().numpy().astype(np.float32)
+    scale, k = pot_exponents(w, bits)
+    code = torch.where(k >= 0, k + 1, torch.zeros_like(k)).to(torch.int64)
+    sign = (w < 0).to(torch.int64) * (code > 0)
+    return (sign << (bits - 1) | code).flatten().numpy(), scale.flatten().numpy().astype(np.float32)
+
+
+def _decode(codes: np.ndarray, scale: np.ndarray, scheme: str, bits: int, shape: tuple[int, ...]) -> torch.Tensor:
+    c = torch.as_tensor(codes.astype(np.int64)).reshape(shape)
+    s = torch.as_tensor(scale.copy()).reshape(-1, *([1] * (len(shape) - 1)))
+    if scheme == "uniform":
+        qmax = 2 ** (bits - 1) - 1
+        return (c - qmax).to(torch.float32) * s
+    code = c & ((1 << (bits - 1)) - 1)
+    sign = torch.where((c >> (bits - 1)) & 1 == 1, -1.0, 1.0)
+    k = (code - 1).to(torch.float32)
+    return torch.where(code > 0, sign * s * torch.exp2(-k), torch.zeros_like(k))
+
+
+def _pack(values: np.ndarray, bits: int) -> bytes:
+    shifts = np.arange(bits - 1, -1, -1, dtype=np.int64)
+    return np.packbits(((values[:, None] >> shifts) & 1).astype(np.uint8).ravel()).tobytes()
+
+
+def _unpack(blob: bytes, bits: int, count: int) -> np.ndarray:
+    flat = np.unpackbits(np.frombuffer(blob, dtype=np.uint8))[: count * bits].reshape(count, bits).astype(np.int64)
+    return flat @ (1 << np.arange(bits - 1, -1, -1, dtype=np.int64))
+
+
+def save_packed(path: str | Path, model: nn.Module, assignment: Mapping[str, tuple[str, int]],
+                split_qkv: bool = True) -> Path:
+    """Write ``model`` (full precision) quantized by ``assignment`` in packed form."""
+    quantizer = LayerQuantizer(model, split_qkv=split_qkv)
+    quantized_modules = set()
+    layers, blobs, offset = [], [], 0
+    for layer in quantizer.layers:
+        scheme, bits = assignment.get(layer.name, ("fp32", 32))
+        if scheme == "fp32":
+            continue
+        w = quantizer.fp_weight(layer)
+        codes, scale = _codes(w, scheme, bits)
+        packed, scales = _pack(codes, bits), scale.tobytes()
+        layers.append({"name": layer.name, "module": layer.module_name, "rows": [layer.out_start, layer.out_stop],
+                       "shape": list(w.shape), "scheme": scheme, "bits": bits, "offset": offset,
+                       "codes": len(packed), "scales": len(scales)})
+        blobs += [packed, scales]
+        offset += len(packed) + len(scales)
+        quantized_modules.add(layer.module_name)
+    rest = []
+    for name, tensor in model.state_dict().items():
+        if not tensor.is_floating_point():
+            continue
+        module = name.rsplit(".", 1)[0]
+        rows = [l for l in layers if l["module"] == module]
+        if name.endswith(".weight") and module in quantized_modules:
+            covered = sum(r["rows"][1] - r["rows"][0] for r in rows)
+            if covered == tensor.shape[0]:
+                continue
+            keep = np.ones(tensor.shape[0], bool)
+            for r in rows:
+                keep[r["rows"][0]:r["rows"][1]] = False
+            data = tensor.detach().cpu().numpy()[keep].astype(np.float32).tobytes()
+            rest.append({"name": name, "shape": list(tensor.shape), "rows": np.nonzero(keep)[0].tolist(),
+                         "offset": offset, "bytes": len(data)})
+        else:
+            data = tensor.detach().cpu().numpy().astype(np.float32).tobytes()
+            rest.append({"name": name, "shape": list(tensor.shape), "offset": offset, "bytes": len(data)})
+        blobs.append(data)
+        offset += len(data)
+    header = zlib.compress(json.dumps({"model": {"name": model.spec.name, "kwargs": _plain(model.spec.kwargs)},
+                                       "layers": layers, "rest": rest}, separators=(",", ":")).encode(), 9)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(PACKED_MAGIC + struct.pack("<I", len(header)) + header)
+        for blob in blobs:
+            f.write(blob)
+    return path
+
+
+def load_packed(path: str | Path) -> tuple[nn.Module, dict[str, tuple[str, int]]]:
+    """Rebuild the quantized model (eval mode) and its assignment from a packed file."""
+    raw = Path(path).read_bytes()
+    if not raw.startswith(PACKED_MAGIC):
+        raise AqsvitError(f"packed model {path}: not an aqsvit packed model")
+    size = struct.unpack("<I", raw[len(PACKED_MAGIC):len(PACKED_MAGIC) + 4])[0]
+    start = len(PACKED_MAGIC) + 4
+    header = json.loads(zlib.decompress(raw[start:start + size]))
+    body = memoryview(raw)[start + size:]
+    model = create_model(ModelSpec(header["model"]["name"], _tuples(header["model"]["kwargs"])))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for item in header["rest"]:
+        values = torch.from_numpy(np.frombuffer(body[item["offset"]:item["offset"] + item["bytes"]], np.float32).copy())
+        if "rows" in item:
+            state[item["name"]][item["rows"]] = values.reshape(len(item["rows"]), *item["shape"][1:])
+        else:
+            state[item["name"]] = values.reshape(item["shape"])
+    assignment = {}
+    for layer in header["layers"]:
+        o, n_codes, bits = layer["offset"], layer["codes"], layer["bits"]
+        count = int(np.prod(layer["shape"]))
+        codes = _unpack(bytes(body[o:o + n_codes]), bits, count)
+        scale = np.frombuffer(body[o + n_codes:o + n_codes + layer["scales"]], np.float32)
+        w = _decode(codes, scale, layer["scheme"], bits, tuple(layer["shape"]))
+        a, b = layer["rows"]
+        state[layer["module"] + ".weight"][a:b] = w
+        assignment[layer["name"]] = (layer["scheme"], bits)
+    model.load_state_dict(state)
+    return model.eval(), assignment
+
+
+def _plain(kwargs):
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
+
+
+def _tuples(kwargs):
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
