@@ -10,12 +10,13 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import aqsvit  # noqa: F401  (silences spikingjelly's import-time warning first)
-from aqsvit.errors import AqsvitError
+from aqsvit.errors import AqsvitError, invalid
 
 log = logging.getLogger("aqsvit")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -172,17 +173,24 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
 USAGE = f"usage: aqsvit {{{','.join(COMMANDS)}}} [--debug] [hydra overrides, e.g. model=spikformer_wide]"
 
 
+@contextmanager
+def _one_line_errors(debug: bool) -> Iterator[None]:
+    """An AqsvitError becomes one line on stderr and exit code 2 (unless --debug)."""
+    try:
+        yield
+    except AqsvitError as exc:
+        if debug:
+            raise
+        print(f"aqsvit: error: {exc}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
 def _guarded(fn: Callable[[Any], None], debug: bool) -> Callable[[Any], None]:
-    """Turn an AqsvitError into one line on stderr and exit code 2 (unless --debug)."""
+    """The Hydra task: redact Hydra's saved files, then run ``fn`` with one-line errors."""
     def task(cfg) -> None:
         _redact_hydra_outputs()
-        try:
+        with _one_line_errors(debug):
             fn(cfg)
-        except AqsvitError as exc:
-            if debug:
-                raise
-            print(f"aqsvit: error: {exc}", file=sys.stderr)
-            sys.exit(EXIT_USAGE)
     task.__name__ = fn.__name__
     return task
 
@@ -257,16 +265,10 @@ def main(argv: list[str] | None = None) -> None:
         print(USAGE)
         return
     command, rest = args[0], args[1:]
-    if command not in COMMANDS:
-        print(f"aqsvit: error: command: got {command!r}; allowed: {', '.join(COMMANDS)}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-    try:
+    with _one_line_errors(debug):
+        if command not in COMMANDS:
+            raise invalid("command", command, COMMANDS)
         check_overrides(rest)
-    except AqsvitError as exc:
-        if debug:
-            raise
-        print(f"aqsvit: error: {exc}", file=sys.stderr)
-        sys.exit(EXIT_USAGE)
     sys.argv = [f"aqsvit-{command}", *rest]
     hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")(
         _guarded(COMMANDS[command], debug))()
