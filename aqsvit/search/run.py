@@ -192,17 +192,15 @@ def summarize(search: Search) -> SearchSummary:
     """Final assignment (the sampler's result, else the best feasible trial) and the search cost."""
     study, space = search.study, search.space
     trials = [t for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(IDLE_ATTR)]
-    choices = None
-    if isinstance(study.sampler, StepwiseSampler):
-        choices = study.sampler.result(study)
-    if choices is None:
-        best = best_feasible(trials)
-        choices = space.choices_from_params(best.params) if best else None
+    best = best_feasible(trials)
+    choices = study.sampler.result(study) if isinstance(study.sampler, StepwiseSampler) else None
+    if choices is None and best is not None:
+        choices = space.choices_from_params(best.params)
     measurement = None
     if choices is not None:
         key = space.key(choices)
-        match = [t for t in trials if t.system_attrs.get(KEY_ATTR) == key and t.state == TrialState.COMPLETE]
-        measured = match[0] if match else None
+        measured = next((t for t in trials if t.state == TrialState.COMPLETE and
+                         (t.system_attrs.get(KEY_ATTR) or space.key(space.choices_from_params(t.params))) == key), None)
         cost = search.evaluator.cost(space.assignment(choices))
         if measured is not None:
             acc = measured.values[0]
