@@ -83,7 +83,8 @@ def search_settings(cfg):
         calibrate_tau=cfg.pruner.calibrate,
         staged=s.staged, calib_images=s.calib_images, calib_batch=s.calib_batch, n_trials=s.n_trials,
         seed=cfg.seed, study_name=s.study_name, workers=cfg.workers, grace_period=cfg.grace_period,
-        storage_url=os.environ.get("AQSVIT_STORAGE") or cfg.storage.url)
+        storage_url=os.environ.get("AQSVIT_STORAGE") or cfg.storage.url,
+        force_new_study=cfg.search.force_new_study)
 
 
 def _search_setup(cfg):
@@ -170,7 +171,8 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "search": search_command, "report": report_command, "dashboard": dashboard_command,
     "train": train_command, "baseline": baseline_command}
 
-USAGE = f"usage: aqsvit {{{','.join(COMMANDS)}}} [--debug] [hydra overrides, e.g. model=spikformer_wide]"
+USAGE = (f"usage: aqsvit {{{','.join(COMMANDS)}}} [--debug] [--force-new-study] "
+         "[hydra overrides, e.g. model=spikformer_wide]")
 
 
 @contextmanager
@@ -259,6 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
+    if "--force-new-study" in args:  # a flag for the override: it deletes the old study's trials
+        args = [a for a in args if a != "--force-new-study"] + ["search.force_new_study=true"]
     if debug:
         os.environ["HYDRA_FULL_ERROR"] = "1"
     if not args or args[0] in ("-h", "--help"):

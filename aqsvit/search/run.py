@@ -9,7 +9,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from aqsvit.errors import invalid
+from aqsvit.errors import AqsvitError, invalid
 from aqsvit.proxy import DEFINITIONS, drift, get_reference
 from aqsvit.report.dashboard import CONTEXT_ATTR
 from aqsvit.search._beam import BeamSampler
@@ -50,6 +50,7 @@ class SearchSettings:
     storage_url: str = "sqlite:///studies/aqsvit.db"
     workers: int = 1
     grace_period: float = 20.0
+    force_new_study: bool = False
 
     def validate(self) -> None:
         """Check every field before any expensive work; one line naming the field on error."""
@@ -97,6 +98,38 @@ def order_units(space: SearchSpace, order: str, evaluator: Evaluator, reference)
     return space.reordered(sorted(scores, key=lambda n: (scores[n], n)))
 
 
+FINGERPRINT_ATTR = "aqsvit:fingerprint"
+
+
+def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpace, reference_key: str) -> dict:
+    """What makes two runs' trials comparable: model, reference weights and data, space, delta, sampler."""
+    spec = evaluator.model.spec
+    return {
+        "model": f"{spec.name} {sorted(spec.kwargs.items())}",
+        "reference (checkpoint, data)": reference_key,
+        "search space": f"{settings.granularity}/{settings.order}: {[u.name for u in space.units]} "
+                        f"schemes {list(space.schemes)} bits {list(space.bits)}",
+        "delta": settings.delta,
+        "sampler": f"{settings.sampler} width {settings.beam_width}" if settings.sampler == "beam" else settings.sampler,
+        "pruner": f"{settings.pruner} {settings.drift_definition} tau={settings.tau} calibrate={settings.calibrate_tau} "
+                  f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}",
+    }
+
+
+def check_fingerprint(study: optuna.Study, current: dict) -> None:
+    """Record the fingerprint on a new study; refuse to resume one recorded with other settings."""
+    recorded = study.user_attrs.get(FINGERPRINT_ATTR)
+    if recorded is None:
+        study.set_user_attr(FINGERPRINT_ATTR, current)
+        return
+    differs = [k for k in current if recorded.get(k) != current[k]]
+    if differs:
+        k = differs[0]
+        raise AqsvitError(f"study {study.study_name!r} was created with {k} = {recorded.get(k)!r}, now {current[k]!r}"
+                          f"{f' (and {len(differs) - 1} more)' if len(differs) > 1 else ''}; resume with the same "
+                          "settings, choose a new search.study_name, or pass --force-new-study")
+
+
 def build_sampler(settings: SearchSettings, space: SearchSpace) -> optuna.samplers.BaseSampler:
     """The named sampler over ``space`` (Optuna's own ones for comparison)."""
     on_wait = wait_hook(settings.grace_period)
@@ -125,8 +158,14 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
                          settings.calibrate_tau) if settings.pruner == "drift" else None
     if storage is None:
         storage = create_storage(settings.storage_url, settings.workers, settings.grace_period)
+    if settings.force_new_study:
+        try:
+            optuna.delete_study(study_name=settings.study_name, storage=storage)
+        except KeyError:
+            pass
     study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
                                 sampler=build_sampler(settings, space), load_if_exists=True)
+    check_fingerprint(study, fingerprint(evaluator, settings, space, reference_key))
     study.set_metric_names(list(METRIC_NAMES))
     study.set_user_attr(CONTEXT_ATTR, {
         "model": evaluator.model.spec.name, "dataset": evaluator.data.name, "fp_accuracy": round(evaluator.fp_accuracy, 3),
