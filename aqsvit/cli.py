@@ -94,14 +94,19 @@ def _search_setup(cfg):
     from aqsvit.devices import pin_worker
     from aqsvit.search.evaluator import Evaluator
     from aqsvit.search.run import prepare
-    from aqsvit.search.study import create_storage
+    from aqsvit.search.study import check_storage, create_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = search_settings(cfg)
     settings.validate()
-    storage = create_storage(settings.storage_url, settings.workers, settings.grace_period)
     device = pin_worker(cfg.device, cfg.worker, cfg.workers)
+    # a server is reached now, so a wrong URL fails before any training; a file-based study is
+    # only created once the checkpoint and the data have loaded
+    remote = check_storage(settings.storage_url, settings.workers) in ("postgresql", "redis")
+    storage = create_storage(settings.storage_url, settings.workers, settings.grace_period) if remote else None
     spec, data, ckpt = _reference(cfg, device)
+    if storage is None:
+        storage = create_storage(settings.storage_url, settings.workers, settings.grace_period)
     evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device)
     return prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir, storage)
 

@@ -61,8 +61,13 @@ def get_reference(spec: ModelSpec, data: DataBundle, root: str | Path = "studies
     """
     if checkpoint is not None:
         ckpt = load_checkpoint(checkpoint)
-        if ckpt.spec.name != spec.name:
-            raise AqsvitError(f"checkpoint {checkpoint}: holds model {ckpt.spec.name}, not {spec.name}")
+        if ckpt.spec != spec:
+            if ckpt.spec.name != spec.name:
+                raise AqsvitError(f"checkpoint {checkpoint}: holds model {ckpt.spec.name}, not {spec.name}")
+            diff = [k for k in spec.kwargs if ckpt.spec.kwargs.get(k) != spec.kwargs[k]]
+            raise AqsvitError(f"checkpoint {checkpoint}: holds {spec.name} with "
+                              + ", ".join(f"{k}={ckpt.spec.kwargs.get(k)!r}" for k in diff)
+                              + "; the config asks for " + ", ".join(f"{k}={spec.kwargs[k]!r}" for k in diff))
         model = ckpt.build()
         ckpt.fp_accuracy = accuracy(model, data.test)
         ckpt.data_fingerprint = data.fingerprint

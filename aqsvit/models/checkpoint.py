@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import pickle
+import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -79,11 +81,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     if not path.is_file():
         raise AqsvitError(f"checkpoint {path}: no such file")
     raw = path.read_bytes()
+    if not zipfile.is_zipfile(path):
+        raise AqsvitError(f"checkpoint {path}: not a readable torch checkpoint (not torch.save's zip format)")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise AqsvitError(f"checkpoint {path}: rejected by torch.load(weights_only=True): {first}") from exc
+        detail = re.search(r"(Unsupported global: [^\n]*?)(?: was not an allowed global|\.|$)", str(exc))
+        reason = detail.group(1) if detail else "it holds objects other than tensors and plain data"
+        raise AqsvitError(f"checkpoint {path}: rejected by torch.load(weights_only=True): {reason}") from exc
     except Exception as exc:  # a damaged file fails anywhere inside torch's reader
         raise AqsvitError(f"checkpoint {path}: not a readable torch checkpoint (truncated or another format)") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

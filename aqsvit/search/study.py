@@ -52,38 +52,48 @@ def _kind(url: str) -> str:
     return scheme
 
 
-def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float = 20,
-                   max_retry: int = 3) -> BaseStorage:
-    """Open (and create if needed) the storage behind ``url`` for ``workers`` processes.
+def _file_path(url: str) -> Path:
+    if "://" not in url:
+        return Path(url)
+    rest = url.split(":///", 1)[1] if ":///" in url else url.split("://", 1)[1]
+    return Path("/" + rest.lstrip("/")) if rest.startswith("/") else Path(rest)
 
-    RDB storages beat every ``grace_period / 4`` seconds; a trial silent for ``grace_period``
-    is failed and retried (at most ``max_retry`` times)."""
+
+def check_storage(url: str, workers: int = 1) -> str:
+    """Validate ``url`` for ``workers`` processes without creating anything but a missing folder;
+    returns the storage kind."""
     kind = _kind(url)
     if kind == "sqlite" and workers > 1:
         raise AqsvitError(f"storage.url: SQLite serves one worker, got workers={workers}; for several "
                           "workers use a journal file (storage=journal) on one machine or PostgreSQL "
                           "(storage=postgres) across machines")
     if kind in ("journal", "sqlite"):
-        path = Path(url.split("://", 1)[1].lstrip("/") if "://" in url else url)
-        if url.startswith(("sqlite:////", "journal:////")):
-            path = Path("/" + url.split(":///", 1)[1].lstrip("/"))
+        path = _file_path(url)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise AqsvitError(f"storage.url: cannot create folder {path.parent} ({exc.strerror})") from exc
         if not _writable(path):
             raise AqsvitError(f"storage.url: {path} is not writable; choose a writable folder")
+    return kind
+
+
+def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float = 20,
+                   max_retry: int = 3) -> BaseStorage:
+    """Open (and create if needed) the storage behind ``url`` for ``workers`` processes.
+
+    RDB storages beat every ``grace_period / 4`` seconds; a trial silent for ``grace_period``
+    is failed and retried (at most ``max_retry`` times)."""
+    kind = check_storage(url, workers)
     try:
         if kind == "journal":
-            return JournalStorage(JournalFileBackend(str(path)))
+            return JournalStorage(JournalFileBackend(str(_file_path(url))))
         if kind == "redis":
             return JournalStorage(JournalRedisBackend(url))
         engine = {"connect_args": {"timeout": 60}} if kind == "sqlite" else {"pool_pre_ping": True}
         return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(grace_period / 4)),
                           grace_period=max(2, int(grace_period)),
                           heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
-    except AqsvitError:
-        raise
     except Exception as exc:  # connection, authentication, missing database, driver
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AqsvitError(f"storage.url: cannot open {redact(url)}: {redact(reason)}") from exc
