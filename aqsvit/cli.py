@@ -210,8 +210,10 @@ def _redact_hydra_outputs() -> None:
 
     if not HydraConfig.initialized():
         return
-    folder = Path(HydraConfig.get().runtime.output_dir) / (HydraConfig.get().output_subdir or ".hydra")
-    for file in folder.glob("*.yaml"):
+    hc = HydraConfig.get()
+    files = list((Path(hc.runtime.output_dir) / (hc.output_subdir or ".hydra")).glob("*.yaml"))
+    files += list(Path(hc.sweep.dir).glob("multirun.yaml"))
+    for file in files:
         text = file.read_text()
         if redact(text) != text:
             file.write_text(redact(text))
@@ -259,10 +261,26 @@ def check_overrides(args: list[str]) -> None:
         raise AqsvitError(f"overrides: {first}") from exc
 
 
+def _redact_logs() -> None:
+    """Every log record (ours, Optuna's, Hydra's launcher listing job overrides) loses passwords."""
+    from aqsvit.search.study import redact
+
+    make = logging.getLogRecordFactory()
+
+    def factory(*args, **kwargs) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        message = record.getMessage()
+        if "@" in message:
+            record.msg, record.args = redact(message), None
+        return record
+    logging.setLogRecordFactory(factory)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``aqsvit`` console script."""
     import hydra
 
+    _redact_logs()
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]

@@ -35,9 +35,9 @@ HEARTBEAT_ATTR = "aqsvit:heartbeat"
 SCHEMES = ("sqlite", "journal", "postgresql", "redis")
 
 
-def redact(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
+def redact(text: str) -> str:
+    """``text`` with the password of any URL in it replaced by ``***`` (also Hydra's ``\\:`` escapes)."""
+    return re.sub(r"((?:\\?:)//[^:/@\s]+\\?:)[^@\s]*@", r"\1***@", text)
 
 
 def _kind(url: str) -> str:
