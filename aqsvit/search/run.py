@@ -19,7 +19,7 @@ from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
 from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
-from aqsvit.search.study import create_storage, heartbeat, wait_hook
+from aqsvit.search.study import create_storage, heartbeat, recover_stale, wait_hook
 
 log = logging.getLogger(__name__)
 SAMPLERS = ("greedy", "beam", "tpe", "nsga2", "random")
@@ -206,6 +206,21 @@ def run(search: Search, progress: bool = True) -> None:
         study.optimize(objective, n_trials=n_trials, callbacks=[on_trial], gc_after_trial=False)
     finally:
         bar.close()
+    if stepwise:
+        drain(study, settings.grace_period)
+
+
+def drain(study: optuna.Study, grace_period: float) -> None:
+    """After the end: wait until no trial is RUNNING, failing those of dead workers, so that a
+    finished study holds only finished trials (live workers' last trials end within seconds)."""
+    import time
+
+    deadline = time.monotonic() + 3 * grace_period + 10
+    while time.monotonic() < deadline:
+        recover_stale(study, grace_period)
+        if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.WAITING)):
+            return
+        time.sleep(min(1.0, grace_period / 4))
 
 
 def best_feasible(trials) -> optuna.trial.FrozenTrial | None:
