@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.aqsvit-installed
 
-.PHONY: run test bench
+.PHONY: run test chaos bench
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -ra
+
+chaos: $(STAMP)
+	$(VENV)/bin/python -m pytest -q -s -m chaos tests/chaos
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/proxy.py

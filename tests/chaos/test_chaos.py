@@ -87,6 +87,7 @@ def clean_results(reference, tmp_path_factory):
 
 
 @pytest.mark.slow
+@pytest.mark.chaos
 @pytest.mark.parametrize("sampler", ["greedy", "beam"])
 @pytest.mark.parametrize("backend", ["journal", "postgres"])
 def test_chaos(backend, sampler, clean_results, tmp_path):
