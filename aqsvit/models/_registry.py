@@ -25,6 +25,15 @@ class ModelSpec:
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)
 
+    def plain_kwargs(self) -> dict[str, Any]:
+        """The kwargs with tuples as lists: storable as JSON and under ``weights_only`` loading."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.kwargs.items()}
+
+    @classmethod
+    def from_plain(cls, name: str, kwargs: dict[str, Any]) -> ModelSpec:
+        """Inverse of :meth:`plain_kwargs` (lists back to the builders' tuples)."""
+        return cls(name, {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+
     @property
     def input_shape(self) -> tuple[int, int, int]:
         """The ``(channels, height, width)`` the model expects."""

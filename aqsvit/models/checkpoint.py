@@ -12,7 +12,6 @@ import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import nn
@@ -64,7 +63,7 @@ def save_checkpoint(path: str | Path, model: nn.Module, fp_accuracy: float,
     payload = {
         "format": FORMAT,
         "model_name": model.spec.name,
-        "model_kwargs": _plain(model.spec.kwargs),
+        "model_kwargs": model.spec.plain_kwargs(),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "fp_accuracy": float(fp_accuracy),
         "data_fingerprint": data_fingerprint,
@@ -93,15 +92,7 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise AqsvitError(f"checkpoint {path}: not a readable torch checkpoint (truncated or another format)") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise AqsvitError(f"checkpoint {path}: not an aqsvit checkpoint (expected format {FORMAT})")
-    spec = ModelSpec(payload["model_name"], _tuples(payload["model_kwargs"]))
+    spec = ModelSpec.from_plain(payload["model_name"], payload["model_kwargs"])
     return Checkpoint(spec, payload["state_dict"], float(payload["fp_accuracy"]),
                       str(payload["data_fingerprint"]), hashlib.sha256(raw).hexdigest())
 
-
-def _plain(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Tuples become lists so the payload stays within what ``weights_only`` accepts everywhere."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}
-
-
-def _tuples(kwargs: dict[str, Any]) -> dict[str, Any]:
-    return {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
