@@ -47,28 +47,33 @@ class BeamSampler(StepwiseSampler):
             raise invalid("sampler.width", width, "integers >= 1")
         super().__init__(space, **kwargs)
         self.width = width
+        self._decided: list[tuple[dict[str, Outcome], list[dict]]] = []  # per finished step, a cache
 
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         space = self.space
         beam = [{u.name: space.start for u in space.units}]
-        for unit in space.units:
-            children, seen = [], set()
+        for i, unit in enumerate(space.units):
+            decided = self._decided[i] if i < len(self._decided) else None
+            if decided is not None and all(outcomes.get(k) == o for k, o in decided[0].items()):
+                beam = decided[1]  # same deciding outcomes: same beam, without rebuilding the step
+                continue
+            del self._decided[i:]
+            children: dict[str, tuple[int, dict]] = {}  # key -> (cost, child), computed once
             for parent in beam:
                 for choice in [parent[unit.name], *space.candidates()]:
                     child = {**parent, unit.name: choice}
-                    if space.key(child) not in seen:
-                        seen.add(space.key(child))
-                        children.append(child)
-            children.sort(key=lambda c: (space.cost(c), space.key(c)))
-            known = [c for c in children if space.key(c) in outcomes and outcomes[space.key(c)].feasible]
+                    children.setdefault(space.key(child), (space.cost(child), child))
+            ranked = sorted(children.items(), key=lambda kc: (kc[1][0], kc[0]))
+            known = [(k, c) for k, c in ranked if k in outcomes and outcomes[k].feasible]
             # a child dearer than the width-th cheapest feasible one can never enter the beam
-            bound = space.cost(known[self.width - 1]) if len(known) >= self.width else float("inf")
-            pending = [c for c in children if space.key(c) not in outcomes and space.cost(c) <= bound]
+            bound = known[self.width - 1][1][0] if len(known) >= self.width else float("inf")
+            pending = [child for k, (cost, child) in ranked if k not in outcomes and cost <= bound]
             if pending:
                 return Plan(proposals=pending)
-            feasible = known
-            if not feasible:
+            if not known:
                 break
-            feasible.sort(key=lambda c: (space.cost(c), outcomes[space.key(c)].drift, space.key(c)))
-            beam = feasible[: self.width]
+            known.sort(key=lambda kc: (kc[1][0], outcomes[kc[0]].drift, kc[0]))
+            beam = [child for _, (_, child) in known[: self.width]]
+            # the outcomes this decision read; later outcomes (children above the bound) cannot change it
+            self._decided.append(({k: outcomes[k] for k, (cost, _) in ranked if cost <= bound}, beam))
         return Plan(result=beam[0])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 import optuna
 from optuna.distributions import CategoricalDistribution
@@ -102,8 +103,16 @@ class SearchSpace:
         return sum(u.numel * self.choice_bits(choices[u.name]) for u in self.units)
 
     def key(self, choices: Mapping[str, Choice]) -> str:
-        """A canonical string for an assignment: equal assignments, equal keys."""
-        return json.dumps([[u.name, *choices[u.name]] for u in self.units], separators=(",", ":"))
+        """A canonical string for an assignment: equal assignments, equal keys.
+
+        The compact JSON of ``[[unit, scheme, bits], ...]``, built from pre-encoded unit names:
+        the samplers compute it for every child of every step on every ask."""
+        return "[" + ",".join(f'[{self._names[u.name]},"{choices[u.name][0]}",{int(choices[u.name][1])}]'
+                              for u in self.units) + "]"
+
+    @cached_property
+    def _names(self) -> dict[str, str]:
+        return {u.name: json.dumps(u.name) for u in self.units}
 
     # --- Optuna parameters ------------------------------------------------------------------------
     def params(self, choices: Mapping[str, Choice]) -> dict[str, object]:

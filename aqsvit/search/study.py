@@ -105,22 +105,19 @@ def _writable(path: Path) -> bool:
 
 
 def keep_alive(study: optuna.Study, trial_id: int) -> None:
-    """Record a heartbeat for ``trial_id`` (a worker waiting in its sampler is alive, too)."""
-    storage = study._storage
-    if isinstance(storage, RDBStorage):
-        if storage.is_heartbeat_enabled():
-            storage.record_heartbeat(trial_id)
-    else:
-        storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
+    """Stamp ``trial_id`` as alive, on any storage.
+
+    Optuna's own RDB heartbeat only beats while the objective runs; a worker waiting inside its
+    sampler (in ``study.ask``) has no heartbeat there, so every storage uses this stamp."""
+    study._storage.set_trial_system_attr(trial_id, HEARTBEAT_ATTR, time.time())
 
 
 def recover_stale(study: optuna.Study, grace_period: float = 20.0) -> None:
-    """Fail RUNNING trials of dead workers so their candidates are proposed again."""
+    """Fail RUNNING trials of dead workers so their candidates are proposed again.
+
+    Works from :func:`keep_alive` stamps, so it also catches a worker killed while it waited in
+    its sampler, which Optuna's RDB heartbeat (evaluation only) never sees."""
     storage = study._storage
-    if isinstance(storage, RDBStorage):
-        if storage.is_heartbeat_enabled():
-            optuna.storages.fail_stale_trials(study)
-        return
     now = time.time()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         stamp = t.system_attrs.get(HEARTBEAT_ATTR)
@@ -135,10 +132,7 @@ def recover_stale(study: optuna.Study, grace_period: float = 20.0) -> None:
 
 @contextmanager
 def heartbeat(study: optuna.Study, trial_id: int, interval: float = 5.0) -> Iterator[None]:
-    """Stamp a journal-storage trial every ``interval`` seconds while it runs (RDB has its own)."""
-    if isinstance(study._storage, RDBStorage):
-        yield
-        return
+    """Stamp a trial every ``interval`` seconds while it runs (see :func:`keep_alive`)."""
     stop = threading.Event()
 
     def beat() -> None:
