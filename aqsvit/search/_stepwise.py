@@ -72,6 +72,9 @@ class StepwiseSampler(BaseSampler):
         self.on_wait = on_wait  # callable(study, trial_id): keep this trial alive, fail dead ones
         self._rng = random.Random(seed)
         self._fallback = RandomSampler(seed=seed)
+        # what before_trial claimed, by trial id, so sample_independent (once per parameter) needs
+        # no storage read; another process's trial falls back to its system attrs
+        self._claimed: dict[int, dict[str, Any] | None] = {}
 
     # --- to implement ----------------------------------------------------------------------------
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
@@ -109,10 +112,13 @@ class StepwiseSampler(BaseSampler):
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        attrs = study._storage.get_trial_system_attrs(trial._trial_id)
-        if attrs.get(IDLE_ATTR):
+        if trial._trial_id in self._claimed:
+            params = self._claimed[trial._trial_id]
+        else:
+            attrs = study._storage.get_trial_system_attrs(trial._trial_id)
+            params = None if attrs.get(IDLE_ATTR) else attrs.get(PARAMS_ATTR, {})
+        if params is None:
             raise optuna.TrialPruned("the search has finished; no candidate left for this trial")
-        params = attrs.get(PARAMS_ATTR, {})
         if param_name in params:
             return params[param_name]
         return self._fallback.sample_independent(study, trial, param_name, param_distribution)
@@ -133,6 +139,7 @@ class StepwiseSampler(BaseSampler):
             plan = self.plan(outcomes)
             if plan.result is not None:
                 storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
+                self._claimed[trial_id] = None
                 self._stop(study)
                 return
             for choices in plan.proposals:
@@ -152,8 +159,14 @@ class StepwiseSampler(BaseSampler):
                     and trial_key(t, self.space) == key:
                 storage.set_trial_system_attr(trial_id, KEY_ATTR, None)
                 return False
-        storage.set_trial_system_attr(trial_id, PARAMS_ATTR, self.space.params(choices))
+        params = self.space.params(choices)
+        storage.set_trial_system_attr(trial_id, PARAMS_ATTR, params)
+        self._claimed[trial_id] = params
         return True
+
+    def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self._claimed.pop(trial._trial_id, None)
 
     @staticmethod
     def _stop(study: Study) -> None:
