@@ -1,7 +1,7 @@
 """Command line: ``aqsvit <command> [hydra overrides]``. The only module that knows Hydra.
 
 Commands: search (the main job), report (HTML report, PNGs, exports), dashboard (optuna-dashboard),
-train (the FP reference), baseline (one bit width for all). Every mistake a user
+train (the FP reference), baseline (one bit width for all), finetune (quantization-aware fine-tuning). Every mistake a user
 can make ends as one line on stderr and exit code 2; ``--debug`` shows the traceback instead.
 """
 from __future__ import annotations
@@ -120,6 +120,9 @@ def search_command(cfg) -> None:
     from aqsvit.search.study import redact
 
     started = time.perf_counter()
+    aim_lower = cfg.finetune.delta is not None
+    if aim_lower:  # checked before the search, not after it
+        _finetune_settings(cfg)
     search = _search_setup(cfg)
     settings, evaluator = search.settings, search.evaluator
     spec, data = evaluator.model.spec, evaluator.data
@@ -140,6 +143,82 @@ def search_command(cfg) -> None:
     print(f"\ntrials {summary.trials}, pruned {summary.pruned}, fully evaluated {summary.full_evaluations}, "
           f"images evaluated {summary.images}, search wall time {summary.wall_seconds:.1f} s "
           f"(this command: {time.perf_counter() - started:.1f} s)")
+    if aim_lower:
+        print(f"\nfine-tuning the {cfg.finetune.candidates} smallest feasible assignments "
+              f"(post-training delta {settings.delta}, final delta {cfg.finetune.delta}):")
+        _finetune_study(cfg, search)
+
+
+def _finetune_settings(cfg):
+    from aqsvit.finetune import FinetuneSettings
+
+    settings = FinetuneSettings(epochs=cfg.finetune.epochs, lr=cfg.finetune.lr, batch_size=cfg.train.batch_size,
+                                seed=cfg.seed)
+    settings.validate()
+    count = cfg.finetune.candidates
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise invalid("finetune.candidates", count, "integers >= 1")
+    return settings
+
+
+def _finetune_study(cfg, search) -> None:
+    """Fine-tune the study's smallest feasible assignments; export the smallest within the final delta."""
+    from aqsvit.finetune import smallest_feasible
+
+    trials = smallest_feasible(search.study, cfg.finetune.candidates)
+    if not trials:
+        raise AqsvitError(f"study {search.settings.study_name!r} has no feasible assignment to fine-tune; "
+                          "run aqsvit search first (same settings)")
+    space = search.space
+    assignments = [space.assignment(space.choices_from_params(t.params)) for t in trials]
+    _finetune_and_export(cfg, search.evaluator, assignments, search.settings.study_name)
+
+
+def _finetune_and_export(cfg, evaluator, assignments, name: str) -> None:
+    from aqsvit.finetune import finetune_front
+    from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
+    from aqsvit.report.export import assignment_json, save_packed
+
+    settings = _finetune_settings(cfg)
+    delta = cfg.delta if cfg.finetune.delta is None else cfg.finetune.delta
+    best, tried = finetune_front(evaluator, assignments, delta, settings, progress=cfg.progress)
+    rows = [(f"#{i} {stage}", *measurement_cells(m))
+            for i, t in enumerate(tried, 1) for stage, m in (("before", t.before), ("after", t.after))]
+    table = markdown_table(("assignment", *MEASUREMENT_HEADERS), rows)
+    seconds = sum(t.seconds for t in tried)
+    print(f"\n{table}\n\nfine-tuned {len(tried)} assignment(s), {settings.epochs} epochs each, {seconds:.1f} s")
+    if best is None:
+        print(f"no assignment is within delta {delta} after fine-tuning: nothing exported")
+        return
+    out = Path(cfg.finetune.dir) / name
+    out.mkdir(parents=True, exist_ok=True)
+    spec = evaluator.model.spec
+    (out / "assignment.json").write_text(assignment_json(spec, best.assignment, best.after.as_dict()))
+    save_packed(out / "model.aqsv", best.evaluator.model, best.assignment, split_qkv=evaluator.quantizer.split_qkv)
+    (out / "summary.md").write_text(f"# Fine-tuned {name}\n\nfinal delta {delta}\n\n{table}\n")
+    m = best.after
+    print(f"chosen: #{tried.index(best) + 1}, {m.effective_bits:.2f} effective bits ({m.weight_compression:.2f}x), "
+          f"accuracy {m.accuracy:.2f}% (drop {m.drop:.2f}); wrote {out}/assignment.json, model.aqsv, summary.md")
+
+
+def finetune_command(cfg) -> None:
+    """Fine-tune an exported assignment (finetune.assignment) or the study's smallest feasible ones."""
+    from aqsvit.devices import pin_worker
+    from aqsvit.report.export import read_assignment
+    from aqsvit.search.evaluator import Evaluator
+
+    _finetune_settings(cfg)
+    if cfg.finetune.assignment is None:
+        _finetune_study(cfg, _search_setup(cfg))
+        return
+    spec, assignment = read_assignment(cfg.finetune.assignment)
+    device = pin_worker(cfg.device)
+    config_spec, data, ckpt = _reference(cfg, device)
+    if spec != config_spec:
+        raise AqsvitError(f"finetune.assignment: {cfg.finetune.assignment} is for model {spec.name} "
+                          f"{spec.plain_kwargs()}, the config's model is {config_spec.name} {config_spec.plain_kwargs()}")
+    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device)
+    _finetune_and_export(cfg, evaluator, [assignment], Path(cfg.finetune.assignment).parent.name or "assignment")
 
 
 def report_command(cfg) -> None:
@@ -174,7 +253,7 @@ def dashboard_command(cfg) -> None:
 
 COMMANDS: dict[str, Callable[[Any], None]] = {
     "search": search_command, "report": report_command, "dashboard": dashboard_command,
-    "train": train_command, "baseline": baseline_command}
+    "train": train_command, "baseline": baseline_command, "finetune": finetune_command}
 
 USAGE = (f"usage: aqsvit {{{','.join(COMMANDS)}}} [--debug] [--force-new-study] "
          "[hydra overrides, e.g. model=spikformer_wide]")

@@ -1,0 +1,95 @@
+"""Quantization-aware fine-tuning of an assignment, and picking the smallest one that it rescues.
+
+:func:`finetune` trains a copy of the reference model with its weights fake-quantized
+(:func:`aqsvit.quant.fake_quantized`: straight-through gradients, scales re-estimated each step;
+spikingjelly's surrogate gradients for the spikes) and measures the quantized model before and
+after, exactly as the search does. :func:`finetune_front` lets a search aim lower: it fine-tunes
+the smallest few feasible assignments of a study searched with a loose Δ and keeps the smallest
+that meets the final Δ after fine-tuning.
+"""
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from aqsvit.errors import invalid
+from aqsvit.quant import Assignment, fake_quantized
+from aqsvit.search.evaluator import Evaluator, Measurement
+from aqsvit.training import train
+
+
+@dataclass(frozen=True)
+class FinetuneSettings:
+    """How long and how hard to fine-tune."""
+
+    epochs: int = 5
+    lr: float = 1e-3
+    batch_size: int = 64
+    seed: int = 0
+
+    def validate(self) -> None:
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise invalid("finetune.epochs", self.epochs, "integers >= 1")
+        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise invalid("finetune.lr", self.lr, "numbers > 0")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise invalid("finetune.batch_size", self.batch_size, "integers >= 1")
+
+
+@dataclass(frozen=True)
+class Finetuned:
+    """One fine-tuned assignment: the model holding the new latent FP weights, and its figures."""
+
+    assignment: dict[str, tuple[str, int]]
+    before: Measurement
+    after: Measurement
+    seconds: float
+    evaluator: Evaluator  # over the fine-tuned model: export with ``save_packed(evaluator.model, ...)``
+
+
+def finetune(reference: Evaluator, assignment: Assignment, settings: FinetuneSettings = FinetuneSettings(),
+             progress: bool = True) -> Finetuned:
+    """Fine-tune a copy of ``reference.model`` under ``assignment`` on ``reference.data.train``.
+
+    Accuracy before and after is measured on the same evaluation split, and the drop against the
+    reference's FP accuracy; the reference model is left untouched."""
+    settings.validate()
+    assignment = dict(assignment)
+    before = reference.measure(assignment)
+    started = time.perf_counter()
+    model = copy.deepcopy(reference.model)
+    with fake_quantized(model, assignment, split_qkv=reference.quantizer.split_qkv):
+        train(model, reference.data, epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size,
+              seed=settings.seed, device=reference.device, progress=progress)
+    seconds = time.perf_counter() - started
+    tuned = Evaluator(model, reference.data, reference.fp_accuracy, split_qkv=reference.quantizer.split_qkv,
+                      device=reference.device)
+    return Finetuned(assignment, before, tuned.measure(assignment), seconds, tuned)
+
+
+def smallest_feasible(study: optuna.Study, count: int) -> list[FrozenTrial]:
+    """The ``count`` smallest-memory trials of the feasible Pareto front (accuracy vs memory)."""
+    front = [t for t in study.best_trials if t.state == TrialState.COMPLETE
+             and all(c <= 0 for c in t.constraints)]
+    return sorted(front, key=lambda t: (t.values[1], -t.values[0], t.number))[:count]
+
+
+def finetune_front(reference: Evaluator, assignments: Sequence[Mapping[str, tuple[str, int]]], delta: float,
+                   settings: FinetuneSettings = FinetuneSettings(),
+                   progress: bool = True) -> tuple[Finetuned | None, list[Finetuned]]:
+    """Fine-tune each assignment (smallest first); the first whose drop after fine-tuning is within
+    ``delta`` is the result (None if none is). Returns it and every fine-tuned candidate."""
+    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta >= 0:
+        raise invalid("finetune.delta", delta, "numbers >= 0")
+    tried = []
+    for assignment in sorted(assignments, key=lambda a: reference.cost(a).memory_bytes):
+        result = finetune(reference, assignment, settings, progress)
+        tried.append(result)
+        if result.after.drop <= delta:
+            return result, tried
+    return None, tried

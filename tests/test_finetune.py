@@ -1,0 +1,89 @@
+"""Quantization-aware fine-tuning: it recovers real accuracy, and its export reproduces it exactly."""
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from aqsvit.evaluation import accuracy
+from aqsvit.finetune import FinetuneSettings, finetune, finetune_front
+from aqsvit.errors import AqsvitError
+from aqsvit.quant import fake_quantized, quantize
+from aqsvit.report.export import load_packed, read_assignment, save_packed
+
+
+def aggressive(evaluator):
+    """2-bit everywhere but the first layer."""
+    return {name: ("uniform", 2) for name in evaluator.quantizer.names[1:]}
+
+
+def test_fake_quantized_forward_is_the_quantized_weight_and_gradients_pass_straight_through(evaluator):
+    import copy
+    model = copy.deepcopy(evaluator.model)
+    layer = evaluator.layers[3]
+    module = dict(model.named_modules())[layer.module_name]
+    latent = module.weight.detach().clone()
+    with fake_quantized(model, {layer.name: ("pot", 3)}):
+        w = module.weight
+        rows = slice(layer.out_start, layer.out_stop)
+        assert torch.equal(w[rows], quantize(latent[rows], "pot", 3))
+        outside = torch.ones(latent.shape[0], dtype=torch.bool)
+        outside[rows] = False
+        assert torch.equal(w[outside], latent[outside])  # rows of other (FP32) layers untouched
+        (w * 2).sum().backward()
+        grad = module.parametrizations.weight.original.grad
+        assert torch.equal(grad, torch.full_like(latent, 2.0))
+    assert torch.equal(module.weight, latent) and type(module.weight) is torch.nn.Parameter
+
+
+def test_finetune_recovers_an_aggressive_assignment_and_its_export_reproduces_it(evaluator, tmp_path):
+    assignment = aggressive(evaluator)
+    result = finetune(evaluator, assignment, FinetuneSettings(epochs=3, lr=1e-3), progress=False)
+    n = len(evaluator.test)
+    p = min(result.before.accuracy, result.after.accuracy) / 100
+    noise = 100 * math.sqrt(max(p * (1 - p), 1 / n) / n)  # binomial standard error of one evaluation
+    gain = result.after.accuracy - result.before.accuracy
+    print(f"fine-tune: {result.before.accuracy:.2f}% -> {result.after.accuracy:.2f}% in {result.seconds:.1f} s "
+          f"(noise {noise:.2f} points)")
+    assert gain > 5 * noise
+    assert evaluator.measure(assignment) == result.before  # the reference model was not touched
+    path = save_packed(tmp_path / "tuned.aqsv", result.evaluator.model, assignment)
+    model, packed = load_packed(path)
+    assert packed == assignment
+    assert accuracy(model, result.evaluator.test) == result.after.accuracy
+
+
+def test_finetune_front_keeps_the_smallest_within_delta(evaluator):
+    names = evaluator.quantizer.names
+    small, large = aggressive(evaluator), {n: ("uniform", 4) for n in names}
+    best, tried = finetune_front(evaluator, [large, small], delta=100.0, settings=FinetuneSettings(epochs=1),
+                                 progress=False)
+    assert best is tried[0] and best.assignment == small  # smallest first, and it already meets delta
+    with pytest.raises(AqsvitError, match="finetune.delta"):
+        finetune_front(evaluator, [small], delta=-1)
+    with pytest.raises(AqsvitError, match="finetune.epochs"):
+        finetune(evaluator, small, FinetuneSettings(epochs=0))
+
+
+@pytest.mark.slow
+def test_cli_finetunes_a_study_export_and_writes_a_reproducible_model(finished_search, digits_data, tmp_path):
+    exported = finished_search["report"] / "assignment.json"
+    out = subprocess.run([sys.executable, "-m", "aqsvit.cli", "finetune", f"finetune.assignment={exported}",
+                          "finetune.epochs=1", f"finetune.dir={tmp_path}", "progress=false"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    folder = tmp_path / finished_search["report"].name
+    spec, assignment = read_assignment(folder / "assignment.json")
+    metrics = json.loads((folder / "assignment.json").read_text())["metrics"]
+    model, packed = load_packed(folder / "model.aqsv")
+    assert packed == {k: v for k, v in assignment.items() if v[0] != "fp32"}
+    assert accuracy(model, digits_data.test) == metrics["accuracy"]
+    assert "after" in out.stdout and "chosen" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "aqsvit.cli", "finetune", "finetune.epochs=0"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "aqsvit: error: finetune.epochs: got 0; allowed: integers >= 1"]
