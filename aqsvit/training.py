@@ -56,11 +56,12 @@ def get_reference(spec: ModelSpec, data: DataBundle, root: str | Path = "studies
                   **train_kwargs) -> Checkpoint:
     """Load the given checkpoint, or the cached one, or train and cache one.
 
-    A given checkpoint must be of the same model spec; its accuracy is re-measured on this data.
+    A given checkpoint must be of the same model spec (or a published Spikformer state_dict, imported
+    onto it); its accuracy is re-measured on this data.
     ``train_kwargs`` go to :func:`train` (epochs, lr, batch_size, seed).
     """
-    if checkpoint is not None:
-        ckpt = load_checkpoint(checkpoint)
+    if checkpoint is not None:  # an aqsvit checkpoint, or a published Spikformer state_dict
+        ckpt = load_checkpoint(checkpoint, spec)
         if ckpt.spec != spec:
             if ckpt.spec.name != spec.name:
                 raise AqsvitError(f"checkpoint {checkpoint}: holds model {ckpt.spec.name}, not {spec.name}")

@@ -1,4 +1,4 @@
-"""Data sources: the shipped digits, an ``.npz`` of images, and ImageNet-layout folders.
+"""Data sources: the shipped digits, an ``.npz`` of images, ImageNet-layout folders, and events.
 
 Nothing here downloads: digits ship inside scikit-learn's wheel; the others read local files.
 """
@@ -14,6 +14,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset
 
 from aqsvit.data.bundle import DataBundle, seeded_split, tensor_bundle
+from aqsvit.data.events import digits_events, dvs
 from aqsvit.data.images import to_model_input
 from aqsvit.errors import AqsvitError, invalid
 
@@ -107,10 +108,11 @@ def image_folder(path: str, input_shape: tuple[int, int, int], test_size: int = 
     return DataBundle(root.name, train, calib, test, classes, input_shape, digest)
 
 
-DATASETS: dict[str, Callable[..., DataBundle]] = {"digits": digits, "npz": npz, "folder": image_folder}
+DATASETS: dict[str, Callable[..., DataBundle]] = {
+    "digits": digits, "npz": npz, "folder": image_folder, "digits_events": digits_events, "dvs": dvs}
 
 
-def load_dataset(name: str, input_shape: tuple[int, int, int], **kwargs) -> DataBundle:
+def load_dataset(name: str, input_shape: tuple[int, ...], **kwargs) -> DataBundle:
     """Build the named data set for a model taking ``input_shape``."""
     if name not in DATASETS:
         raise invalid("dataset.name", name, sorted(DATASETS))

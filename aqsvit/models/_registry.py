@@ -35,10 +35,12 @@ class ModelSpec:
         return cls(name, {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
 
     @property
-    def input_shape(self) -> tuple[int, int, int]:
-        """The ``(channels, height, width)`` the model expects."""
-        size = self.kwargs["img_size"]
-        return (int(self.kwargs["in_channels"]), int(size), int(size))
+    def input_shape(self) -> tuple[int, ...]:
+        """The ``(channels, height, width)`` the model expects; ``(frames, channels, height, width)``
+        for event models (registered with a ``frames`` argument)."""
+        size = int(self.kwargs["img_size"])
+        image = (int(self.kwargs["in_channels"]), size, size)
+        return (int(self.kwargs["frames"]), *image) if "frames" in self.kwargs else image
 
 
 def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:

@@ -74,8 +74,11 @@ def save_checkpoint(path: str | Path, model: nn.Module, fp_accuracy: float,
     return path
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Load a checkpoint safely; any problem becomes one line naming the file."""
+def load_checkpoint(path: str | Path, spec: ModelSpec | None = None) -> Checkpoint:
+    """Load a checkpoint safely; any problem becomes one line naming the file.
+
+    With ``spec``, a published Spikformer state_dict (the reference implementation's layout) is
+    imported too (:mod:`aqsvit.models.reference_import`); its accuracy is then unknown (NaN)."""
     path = Path(path)
     if not path.is_file():
         raise AqsvitError(f"checkpoint {path}: no such file")
@@ -90,9 +93,14 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
         raise AqsvitError(f"checkpoint {path}: rejected by torch.load(weights_only=True): {reason}") from exc
     except Exception as exc:  # a damaged file fails anywhere inside torch's reader
         raise AqsvitError(f"checkpoint {path}: not a readable torch checkpoint (truncated or another format)") from exc
+    digest = hashlib.sha256(raw).hexdigest()
+    if spec is not None and not (isinstance(payload, dict) and payload.get("format") == FORMAT):
+        from aqsvit.models.reference_import import import_reference_state
+        state = import_reference_state(create_model(spec), payload, source=f"checkpoint {path}")
+        return Checkpoint(spec, state, float("nan"), "", digest)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise AqsvitError(f"checkpoint {path}: not an aqsvit checkpoint (expected format {FORMAT})")
     spec = ModelSpec.from_plain(payload["model_name"], payload["model_kwargs"])
     return Checkpoint(spec, payload["state_dict"], float(payload["fp_accuracy"]),
-                      str(payload["data_fingerprint"]), hashlib.sha256(raw).hexdigest())
+                      str(payload["data_fingerprint"]), digest)
 

@@ -20,6 +20,16 @@ class TimeAveragedSpikformer(Spikformer):
         return super().forward(x).mean(0)
 
 
+class EventSpikformer(TimeAveragedSpikformer):
+    """Spikformer on event frames ``[N, T, 2, H, W]``: each frame is one timestep (as in
+    Spikformer's DVS variants), scores averaged over the frames into ``[N, classes]``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 5 or x.shape[1] != self.T:
+            raise ValueError(f"expected event frames [N, {self.T}, C, H, W], got {tuple(x.shape)}")
+        return super().forward(x.transpose(0, 1).contiguous())
+
+
 def _spikformer(
     T: int, in_channels: int, img_size: int, patch_size: int, num_classes: int,
     embed_dims: int, num_heads: int, depths: int, mlp_ratio: float,
@@ -51,6 +61,30 @@ def spikformer_wide(
     """A bigger benchmark model: 6 blocks of width 96 on 16x16 inputs (16 tokens, 30 weight layers)."""
     return _spikformer(T, in_channels, img_size, patch_size, num_classes, embed_dims,
                        num_heads, depths, mlp_ratio)
+
+
+@register_model
+def spikformer_dvs_digits(
+    frames: int = 8, in_channels: int = 2, img_size: int = 16, patch_size: int = 4,
+    num_classes: int = 10, embed_dims: int = 64, num_heads: int = 4, depths: int = 2,
+    mlp_ratio: float = 4.0,
+) -> nn.Module:
+    """Event model at test size: 8 frames of 2 polarities at 16x16 (data: digits_events)."""
+    return EventSpikformer(T=frames, in_channels=in_channels, img_size_h=img_size, img_size_w=img_size,
+                           patch_size=patch_size, num_classes=num_classes, embed_dims=embed_dims,
+                           num_heads=num_heads, depths=depths, mlp_ratio=mlp_ratio)
+
+
+@register_model
+def spikformer_dvs128(
+    frames: int = 16, in_channels: int = 2, img_size: int = 128, patch_size: int = 16,
+    num_classes: int = 11, embed_dims: int = 256, num_heads: int = 16, depths: int = 2,
+    mlp_ratio: float = 4.0,
+) -> nn.Module:
+    """Spikformer-2-256 on DVS128 Gesture (16 frames of 2 polarities at 128x128, 11 classes)."""
+    return EventSpikformer(T=frames, in_channels=in_channels, img_size_h=img_size, img_size_w=img_size,
+                           patch_size=patch_size, num_classes=num_classes, embed_dims=embed_dims,
+                           num_heads=num_heads, depths=depths, mlp_ratio=mlp_ratio)
 
 
 def _published(embed_dims: int, num_heads: int):
