@@ -13,3 +13,13 @@ def invalid(field: str, value: object, allowed: Iterable[object] | str) -> Aqsvi
     if not isinstance(allowed, str):
         allowed = ", ".join(str(a) for a in allowed)
     return AqsvitError(f"{field}: got {value!r}; allowed: {allowed}")
+
+
+def key_listing(groups: Iterable[tuple[str, list[str]]], shown: int = 3) -> str:
+    """``missing keys: a, b, c (+2 more); unexpected keys: d`` for the non-empty groups."""
+    parts = []
+    for label, keys in groups:
+        if keys:
+            more = f" (+{len(keys) - shown} more)" if len(keys) > shown else ""
+            parts.append(f"{label}: {', '.join(keys[:shown])}{more}")
+    return "; ".join(parts)

@@ -75,7 +75,7 @@ def finetune(reference: Evaluator, assignment: Assignment, settings: FinetuneSet
 def smallest_feasible(study: optuna.Study, count: int) -> list[FrozenTrial]:
     """The ``count`` smallest-memory trials of the feasible Pareto front (accuracy vs memory)."""
     front = [t for t in study.best_trials if t.state == TrialState.COMPLETE
-             and all(c <= 0 for c in t.constraints)]
+             and all(c <= 0 for c in t.constraints.values())]
     return sorted(front, key=lambda t: (t.values[1], -t.values[0], t.number))[:count]
 
 

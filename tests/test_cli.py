@@ -54,7 +54,7 @@ def study_rows(url: str) -> list:
     (("quant.bits=[0]",), "quant.bits: got 0; allowed: integers 2..8"),
     (("quant.schemes=[int]",), "quant.schemes: got 'int'; allowed: uniform, pot, fp32"),
     (("workers=0",), "workers: got 0; allowed: integers >= 1"),
-    (("model=vit",), "model: got 'vit'; allowed: spikformer_digits, spikformer_wide"),
+    (("model=vit",), "model: got 'vit'; allowed: spikformer_digits, spikformer_dvs128, spikformer_dvs_digits, spikformer_wide"),
     (("nonsense_key=1",), "nonsense_key: not a config key"),
     (("device=tpu",), "device: got 'tpu'; allowed: auto, cpu"),
     (("checkpoint={tmp}/text.pt",), "text.pt: not a readable torch checkpoint"),

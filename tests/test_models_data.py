@@ -102,5 +102,5 @@ def test_image_folder_in_imagenet_layout(tmp_path):
     assert x.shape == (1, 8, 8) and y == 1 and 0 <= x.min() <= x.max() <= 1
     with pytest.raises(AqsvitError, match="dataset.path: no images"):
         load_dataset("folder", (1, 8, 8), path=str(tmp_path / "train" / "cat"))
-    with pytest.raises(AqsvitError, match=r"dataset.name: got 'cifar'; allowed: digits, folder, npz"):
+    with pytest.raises(AqsvitError, match=r"dataset.name: got 'cifar'; allowed: digits, digits_events, dvs, folder, npz"):
         load_dataset("cifar", (1, 8, 8))

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from aqsvit.errors import AqsvitError
+from aqsvit.errors import AqsvitError, key_listing
 from aqsvit.models._registry import ModelSpec, create_model
 
 FORMAT = "aqsvit-checkpoint/1"
@@ -46,12 +46,8 @@ def load_weights(model: nn.Module, state_dict: dict[str, torch.Tensor], source: 
     unexpected = sorted(set(state_dict) - set(own))
     shapes = sorted(k for k in set(own) & set(state_dict) if own[k].shape != state_dict[k].shape)
     if missing or unexpected or shapes:
-        parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", shapes)):
-            if keys:
-                more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
-                parts.append(f"{label} keys: {', '.join(keys[:3])}{more}")
-        raise AqsvitError(f"{source} does not match model {model.spec.name}: {'; '.join(parts)}")
+        listing = key_listing((("missing keys", missing), ("unexpected keys", unexpected), ("wrong shape keys", shapes)))
+        raise AqsvitError(f"{source} does not match model {model.spec.name}: {listing}")
     model.load_state_dict(state_dict)
 
 

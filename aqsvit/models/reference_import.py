@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from aqsvit.errors import AqsvitError
+from aqsvit.errors import AqsvitError, key_listing
 
 BN_FIELDS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
 STEM = [("proj_conv", "proj_bn"), ("proj_conv1", "proj_bn1"), ("proj_conv2", "proj_bn2"), ("proj_conv3", "proj_bn3")]
@@ -98,11 +98,7 @@ def import_reference_state(model: nn.Module, payload: object, source: str = "che
             continue
         mapped[ours] = value.to(own[ours].dtype)
     if missing or unexpected or shapes:
-        parts = []
-        for label, keys in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shape", shapes)):
-            if keys:
-                more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
-                parts.append(f"{label}: {', '.join(keys[:3])}{more}")
+        listing = key_listing((("missing keys", missing), ("unexpected keys", unexpected), ("wrong shape", shapes)))
         raise AqsvitError(f"{source}: not a reference Spikformer state_dict for {model.spec.name} "
-                          f"{model.spec.plain_kwargs()}: {'; '.join(parts)}")
+                          f"{model.spec.plain_kwargs()}: {listing}")
     return mapped

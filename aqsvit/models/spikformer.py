@@ -33,8 +33,9 @@ class EventSpikformer(TimeAveragedSpikformer):
 def _spikformer(
     T: int, in_channels: int, img_size: int, patch_size: int, num_classes: int,
     embed_dims: int, num_heads: int, depths: int, mlp_ratio: float,
+    cls: type[Spikformer] = TimeAveragedSpikformer,
 ) -> nn.Module:
-    return TimeAveragedSpikformer(
+    return cls(
         T=T, in_channels=in_channels, img_size_h=img_size, img_size_w=img_size,
         patch_size=patch_size, num_classes=num_classes, embed_dims=embed_dims,
         num_heads=num_heads, depths=depths, mlp_ratio=mlp_ratio,
@@ -70,9 +71,8 @@ def spikformer_dvs_digits(
     mlp_ratio: float = 4.0,
 ) -> nn.Module:
     """Event model at test size: 8 frames of 2 polarities at 16x16 (data: digits_events)."""
-    return EventSpikformer(T=frames, in_channels=in_channels, img_size_h=img_size, img_size_w=img_size,
-                           patch_size=patch_size, num_classes=num_classes, embed_dims=embed_dims,
-                           num_heads=num_heads, depths=depths, mlp_ratio=mlp_ratio)
+    return _spikformer(frames, in_channels, img_size, patch_size, num_classes, embed_dims, num_heads, depths,
+                       mlp_ratio, cls=EventSpikformer)
 
 
 @register_model
@@ -82,9 +82,8 @@ def spikformer_dvs128(
     mlp_ratio: float = 4.0,
 ) -> nn.Module:
     """Spikformer-2-256 on DVS128 Gesture (16 frames of 2 polarities at 128x128, 11 classes)."""
-    return EventSpikformer(T=frames, in_channels=in_channels, img_size_h=img_size, img_size_w=img_size,
-                           patch_size=patch_size, num_classes=num_classes, embed_dims=embed_dims,
-                           num_heads=num_heads, depths=depths, mlp_ratio=mlp_ratio)
+    return _spikformer(frames, in_channels, img_size, patch_size, num_classes, embed_dims, num_heads, depths,
+                       mlp_ratio, cls=EventSpikformer)
 
 
 def _published(embed_dims: int, num_heads: int):
