@@ -1,0 +1,21 @@
+"""The comparison benchmark still runs end to end (its --quick numbers are not the benchmark)."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow
+def test_compare_quick_writes_its_table_and_figures(reference, tmp_path):
+    out = subprocess.run([sys.executable, "benchmarks/compare.py", "--quick", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "compare.md").read_text()
+    for method in ("| greedy", "| TPE ", "| TPE + drift pruner", "| one width for all"):
+        assert method in text
+    greedy = next(line for line in text.splitlines() if line.startswith("| greedy"))
+    cells = [c.strip() for c in greedy.strip("|").split("|")]
+    assert cells[2] == "1/1" and float(cells[3]) > 1  # greedy found a feasible compressed assignment
+    assert (tmp_path / "compare.html").stat().st_size > 0 and (tmp_path / "compare_spikformer_digits.png").exists()
