@@ -68,7 +68,7 @@ def main() -> None:
             "fine-tuning epochs). The second aims lower: `aqsvit search delta=3 finetune.delta=1 "
             f"finetune.candidates={args.candidates}` fine-tunes the {args.candidates} smallest feasible "
             "assignments of the loose search and keeps the smallest within 1 point of the FP accuracy after "
-            "fine-tuning. Wall s covers the whole command (reference cached), fine-tune s the fine-tuning alone.", "",
+            "fine-tuning. Wall s covers the whole command (a model's first row includes training its FP reference when it is not cached yet: spikformer_wide's was trained in that run), fine-tune s the fine-tuning alone.", "",
             markdown_table(("model", "method", "eff. bits", "weight x", "accuracy %", "drop", "wall s", "fine-tune s"),
                            rows), ""]
     RESULTS.mkdir(parents=True, exist_ok=True)
