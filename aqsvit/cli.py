@@ -1,8 +1,9 @@
 """Command line: ``aqsvit <command> [hydra overrides]``. The only module that knows Hydra.
 
 Commands: search (the main job), report (HTML report, PNGs, exports), dashboard (optuna-dashboard),
-train (the FP reference), baseline (one bit width for all), finetune (quantization-aware fine-tuning). Every mistake a user
-can make ends as one line on stderr and exit code 2; ``--debug`` shows the traceback instead.
+train (the FP reference), baseline (one bit width for all), finetune (quantization-aware fine-tuning).
+Every mistake a user can make ends as one line on stderr and exit code 2; ``--debug`` shows the
+traceback instead.
 """
 from __future__ import annotations
 
@@ -155,9 +156,11 @@ def _finetune_settings(cfg):
     settings = FinetuneSettings(epochs=cfg.finetune.epochs, lr=cfg.finetune.lr, batch_size=cfg.train.batch_size,
                                 seed=cfg.seed)
     settings.validate()
-    count = cfg.finetune.candidates
+    count, delta = cfg.finetune.candidates, cfg.finetune.delta
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise invalid("finetune.candidates", count, "integers >= 1")
+    if delta is not None and (isinstance(delta, bool) or not isinstance(delta, (int, float)) or delta < 0):
+        raise invalid("finetune.delta", delta, "numbers >= 0, or null (= delta)")
     return settings
 
 

@@ -87,3 +87,19 @@ def test_cli_finetunes_a_study_export_and_writes_a_reproducible_model(finished_s
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "aqsvit: error: finetune.epochs: got 0; allowed: integers >= 1"]
+
+
+@pytest.mark.slow
+def test_search_aiming_lower_keeps_a_smaller_assignment_within_the_final_delta(finished_search, tmp_path):
+    """delta=3 post-training, then fine-tune: smaller than the delta=1 search, still within 1 point."""
+    out = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", "delta=3", "finetune.delta=1",
+                          "finetune.candidates=2", "finetune.epochs=5", f"finetune.dir={tmp_path}/ft",
+                          f"storage.url=sqlite:///{tmp_path}/low.db", "search.study_name=low", "progress=false"],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    low = json.loads((tmp_path / "ft" / "low" / "assignment.json").read_text())["metrics"]
+    post = json.loads((finished_search["report"] / "assignment.json").read_text())["metrics"]
+    assert low["drop"] <= 1.0 and low["effective_bits"] < post["effective_bits"]
+    bad = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", "finetune.delta=-1"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "finetune.delta: got -1" in bad.stderr
