@@ -166,9 +166,10 @@ def _finetune_settings(cfg):
 
 def _finetune_study(cfg, search) -> None:
     """Fine-tune the study's smallest feasible assignments; export the smallest within the final delta."""
-    from aqsvit.finetune import smallest_feasible
+    from aqsvit.finetune import front_candidates
 
-    trials = smallest_feasible(search.study, cfg.finetune.candidates)
+    delta = cfg.delta if cfg.finetune.delta is None else cfg.finetune.delta
+    trials = front_candidates(search.study, cfg.finetune.candidates, search.evaluator.fp_accuracy, delta)
     if not trials:
         raise AqsvitError(f"study {search.settings.study_name!r} has no feasible assignment to fine-tune; "
                           "run aqsvit search first (same settings)")

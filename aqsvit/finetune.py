@@ -72,11 +72,17 @@ def finetune(reference: Evaluator, assignment: Assignment, settings: FinetuneSet
     return Finetuned(assignment, before, tuned.measure(assignment), seconds, tuned)
 
 
-def smallest_feasible(study: optuna.Study, count: int) -> list[FrozenTrial]:
-    """The ``count`` smallest-memory trials of the feasible Pareto front (accuracy vs memory)."""
-    front = [t for t in study.best_trials if t.state == TrialState.COMPLETE
-             and all(c <= 0 for c in t.constraints.values())]
-    return sorted(front, key=lambda t: (t.values[1], -t.values[0], t.number))[:count]
+def front_candidates(study: optuna.Study, count: int, fp_accuracy: float, delta: float) -> list[FrozenTrial]:
+    """What to fine-tune, smallest memory first: the ``count`` smallest trials of the feasible Pareto
+    front (accuracy vs memory) that are smaller than the smallest one already within ``delta``
+    without fine-tuning, then that one (it is on the front too), so fine-tuning never ends with a
+    larger assignment than the study already holds within ``delta``."""
+    front = sorted((t for t in study.best_trials if t.state == TrialState.COMPLETE
+                    and all(c <= 0 for c in t.constraints.values())),
+                   key=lambda t: (t.values[1], -t.values[0], t.number))
+    anchor = next((t for t in front if fp_accuracy - t.values[0] <= delta), None)
+    smaller = [t for t in front if anchor is None or t.values[1] < anchor.values[1]][:count]
+    return smaller + ([anchor] if anchor is not None else [])
 
 
 def finetune_front(reference: Evaluator, assignments: Sequence[Mapping[str, tuple[str, int]]], delta: float,
