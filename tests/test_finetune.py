@@ -103,8 +103,8 @@ def test_search_aiming_lower_keeps_a_smaller_assignment_within_the_final_delta(t
     study = optuna.load_study(study_name="low", storage=f"sqlite:///{tmp_path}/low.db")
     within = [t.user_attrs["effective_bits"] for t in study.trials
               if t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["drop"] <= 1.0]
-    assert low["drop"] <= 1.0 and low["effective_bits"] <= min(within)
-    print(f"aim lower: {low['effective_bits']:.2f} bits after fine-tuning, {min(within):.2f} without")
+    assert low["drop"] <= 1.0
+    assert not within or low["effective_bits"] <= min(within)  # the study may hold none within 1 point
     bad = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", "finetune.delta=-1"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "finetune.delta: got -1" in bad.stderr
