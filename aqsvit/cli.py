@@ -94,7 +94,7 @@ def _search_setup(cfg):
 
     from aqsvit.devices import pin_worker
     from aqsvit.search.evaluator import Evaluator
-    from aqsvit.search.run import prepare
+    from aqsvit.search.run import STEPWISE, prepare
     from aqsvit.search.study import check_storage, create_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -104,10 +104,12 @@ def _search_setup(cfg):
     # a server is reached now, so a wrong URL fails before any training; a file-based study is
     # only created once the checkpoint and the data have loaded
     remote = check_storage(settings.storage_url, settings.workers) in ("postgresql", "redis")
-    storage = create_storage(settings.storage_url, settings.workers, settings.grace_period) if remote else None
+    retry = settings.sampler not in STEPWISE
+    storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
+                             retry_failed=retry) if remote else None
     spec, data, ckpt = _reference(cfg, device)
     if storage is None:
-        storage = create_storage(settings.storage_url, settings.workers, settings.grace_period)
+        storage = create_storage(settings.storage_url, settings.workers, settings.grace_period, retry_failed=retry)
     evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device)
     return prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir, storage)
 

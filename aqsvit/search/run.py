@@ -23,6 +23,7 @@ from aqsvit.search.study import create_storage, heartbeat, recover_stale, wait_h
 
 log = logging.getLogger(__name__)
 SAMPLERS = ("greedy", "beam", "tpe", "nsga2", "random")
+STEPWISE = ("greedy", "beam")  # they re-propose failed candidates: no Optuna retry of stale trials
 PRUNERS = ("drift", "none")
 
 
@@ -157,7 +158,8 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     pruner = DriftPruner(settings.delta, settings.drift_definition, settings.tau,
                          settings.calibrate_tau) if settings.pruner == "drift" else None
     if storage is None:
-        storage = create_storage(settings.storage_url, settings.workers, settings.grace_period)
+        storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
+                                 retry_failed=settings.sampler not in STEPWISE)
     if settings.force_new_study:
         try:
             optuna.delete_study(study_name=settings.study_name, storage=storage)

@@ -79,11 +79,14 @@ def check_storage(url: str, workers: int = 1) -> str:
 
 
 def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float = 20,
-                   max_retry: int = 3) -> BaseStorage:
+                   max_retry: int = 3, retry_failed: bool = True) -> BaseStorage:
     """Open (and create if needed) the storage behind ``url`` for ``workers`` processes.
 
     RDB storages beat every ``grace_period / 4`` seconds; a trial silent for ``grace_period``
-    is failed and retried (at most ``max_retry`` times)."""
+    is failed and, with ``retry_failed``, retried (at most ``max_retry`` times) by Optuna's
+    RetryHeartbeatStaleTrialCallback. Stepwise samplers must not use that retry: they propose a
+    failed candidate again themselves, and a retried trial's fixed parameters (cached by Optuna
+    before the sampler's claim runs) would evaluate a candidate another worker already holds."""
     kind = check_storage(url, workers)
     try:
         if kind == "journal":
@@ -93,7 +96,8 @@ def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float
         engine = {"connect_args": {"timeout": 60}} if kind == "sqlite" else {"pool_pre_ping": True}
         return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(grace_period / 4)),
                           grace_period=max(2, int(grace_period)),
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry))
+                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+                          if retry_failed else None)
     except Exception as exc:  # connection, authentication, missing database, driver
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AqsvitError(f"storage.url: cannot open {redact(url)}: {redact(reason)}") from exc
