@@ -82,7 +82,7 @@ def search_settings(cfg):
         schemes=tuple(cfg.quant.schemes), bits=tuple(cfg.quant.bits), delta=cfg.delta,
         pruner=cfg.pruner.name, drift_definition=cfg.pruner.definition, tau=cfg.pruner.tau,
         calibrate_tau=cfg.pruner.calibrate,
-        staged=s.staged, calib_images=s.calib_images, calib_batch=s.calib_batch, n_trials=s.n_trials,
+        staged=s.staged, screen=s.screen, calib_images=s.calib_images, calib_batch=s.calib_batch, n_trials=s.n_trials,
         seed=cfg.seed, study_name=s.study_name, workers=cfg.workers, grace_period=cfg.grace_period,
         storage_url=os.environ.get("AQSVIT_STORAGE") or cfg.storage.url,
         force_new_study=cfg.search.force_new_study)
@@ -143,8 +143,9 @@ def search_command(cfg) -> None:
     m = summary.measurement
     print(markdown_table(("assignment", *MEASUREMENT_HEADERS), [("fp32", *measurement_cells(evaluator.measure({}))),
                                                                ("chosen", *measurement_cells(m))]))
-    print(f"\ntrials {summary.trials}, pruned {summary.pruned}, fully evaluated {summary.full_evaluations}, "
-          f"images evaluated {summary.images}, search wall time {summary.wall_seconds:.1f} s "
+    print(f"\ntrials {summary.trials}, pruned {summary.pruned}, accepted on the screen {summary.screened}, "
+          f"fully evaluated {summary.full_evaluations}, "
+          f"images evaluated {summary.images} (+{search.setup_images} ordering the screen), search wall time {summary.wall_seconds:.1f} s "
           f"(this command: {time.perf_counter() - started:.1f} s)")
     if aim_lower:
         print(f"\nfine-tuning the {cfg.finetune.candidates} smallest feasible assignments "

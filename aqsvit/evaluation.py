@@ -8,16 +8,19 @@ from spikingjelly.activation_based import functional
 from torch import nn
 from torch.utils.data import Dataset
 
-from aqsvit.data import iter_batches
+from aqsvit.data import iter_batches, take
 
 EVAL_BATCH = 256
 
 
 @torch.no_grad()
 def batch_correct(model: nn.Module, dataset: Dataset, batch_size: int = EVAL_BATCH,
-                  device: str | torch.device = "cpu") -> Iterator[tuple[int, int]]:
-    """Yield ``(correct, seen)`` per batch, so callers can stop early (staged evaluation)."""
+                  device: str | torch.device = "cpu", limit: int | None = None) -> Iterator[tuple[int, int]]:
+    """Yield ``(correct, seen)`` per batch over the first ``limit`` images (all when None), so
+    callers can stop early (staged evaluation)."""
     model.eval()
+    if limit is not None and limit < len(dataset):
+        dataset = take(dataset, limit)
     for x, y in iter_batches(dataset, batch_size):
         logits = model(x.to(device))
         functional.reset_net(model)

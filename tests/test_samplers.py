@@ -7,7 +7,7 @@ from optuna.trial import TrialState
 
 from aqsvit.errors import AqsvitError
 from aqsvit.search import BeamSampler, GreedySampler, SearchSpace
-from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR
+from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, VERIFY_ATTR, VERIFY_PREFIX
 
 SIZES = {"stem": 40, "attn": 300, "mlp": 500, "head": 20}
 SENSITIVITY = {"stem": 2.0, "attn": 0.5, "mlp": 0.3, "head": 1.5}
@@ -97,3 +97,61 @@ def test_bad_space_is_one_line(kwargs, match):
 def test_beam_width_must_be_positive():
     with pytest.raises(AqsvitError, match=r"sampler.width: got 0; allowed: integers >= 1"):
         BeamSampler(SearchSpace.from_units(SIZES), width=0)
+
+
+def make_screening_objective(space, hidden):
+    """Errors as the objective reports them: a screen sees ``error`` scaled to a count, and the
+    whole split also sees ``hidden(choices)`` errors outside the screen (a verification trial)."""
+    budget = 16
+
+    def objective(trial):
+        choices = space.suggest(trial)
+        seen = round(10 * error(space, choices))
+        verify = trial.storage.get_trial_system_attrs(trial._trial_id).get(VERIFY_ATTR)
+        errors = seen + (hidden(choices) if verify else 0)
+        trial.set_user_attr("errors", errors)
+        trial.set_user_attr("budget", budget)
+        if errors > budget:
+            raise optuna.TrialPruned()
+        if not verify:
+            trial.set_user_attr("screened", True)
+        trial.set_constraint("errors", errors - budget)
+        return -errors, space.cost(choices)
+    return objective, budget
+
+
+@pytest.mark.parametrize("make", [GreedySampler, lambda s: BeamSampler(s, width=2)])
+def test_screened_results_are_verified_and_a_failed_verification_repairs_the_walk(make):
+    space = SearchSpace.from_units(SIZES)
+    # 2-bit attention hides two errors outside the screen: the screen alone would accept it
+    hidden = lambda choices: 2 if space.choice_bits(choices["attn"]) <= 2 else 0  # noqa: E731
+    objective, budget = make_screening_objective(space, hidden)
+    sampler = make(space)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.optimize(objective, n_trials=1000)
+    result = sampler.result(study)
+    whole = round(10 * error(space, result)) + hidden(result)
+    assert whole <= budget, "the final assignment breaks the constraint on the whole split"
+    real = [t for t in study.trials if not t.system_attrs.get(IDLE_ATTR)]
+    verifications = [t for t in real if t.system_attrs.get(VERIFY_ATTR)]
+    assert any(t.state == TrialState.PRUNED for t in verifications), "no verification failed: the case tests nothing"
+    final = [t for t in verifications if t.system_attrs[KEY_ATTR] == VERIFY_PREFIX + space.key(result)]
+    assert len(final) == 1 and final[0].state == TrialState.COMPLETE
+    keys = [t.system_attrs[KEY_ATTR] for t in real]
+    assert len(keys) == len(set(keys)), "an assignment was screened or verified twice"
+    # the screen alone (no hidden errors) would have kept a smaller, infeasible assignment
+    plain = make(space)
+    plain_study = optuna.create_study(directions=["maximize", "minimize"], sampler=plain)
+    plain_study.optimize(make_screening_objective(space, lambda c: 0)[0], n_trials=1000)
+    unverified = plain.result(plain_study)
+    assert round(10 * error(space, unverified)) + hidden(unverified) > budget
+
+
+def test_enqueued_assignment_held_by_a_live_trial_becomes_a_fresh_proposal():
+    space = SearchSpace.from_units(SIZES)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=GreedySampler(space))
+    held = study.ask()  # stays RUNNING: it holds the first candidate
+    held_choices = space.suggest(held)
+    study.enqueue_trial(space.params(held_choices))  # e.g. a user's enqueue racing that worker
+    duplicate = study.ask()
+    assert space.suggest(duplicate) != held_choices, "the enqueued duplicate was evaluated again"

@@ -30,7 +30,8 @@ def write_report(search, summary, baselines, out: str | Path, compare: list[optu
     for png in write_pngs(out, figures):
         paths[png.stem] = png
     lines = [f"# {study.study_name}", "",
-             f"{summary.trials} trials, {summary.pruned} stopped early, {summary.full_evaluations} fully evaluated, "
+             f"{summary.trials} trials, {summary.pruned} stopped early, {summary.screened} accepted on the screen, "
+             f"{summary.full_evaluations} fully evaluated, "
              f"{summary.images} images, {summary.wall_seconds:.1f} s.", ""]
     if summary.choices:
         m = summary.measurement

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
 from aqsvit.proxy.calibrate import calibrate_tau
-from aqsvit.search._stepwise import IDLE_ATTR
+from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, VERIFY_PREFIX
 
 SCHEME_COLORS = {"uniform": "#1f77b4", "pot": "#ff7f0e", "fp32": "#7f7f7f"}
 
@@ -27,13 +27,18 @@ def pareto_figure(study: optuna.Study, chosen_key: str | None, fp: tuple[float, 
                   baselines: Sequence[tuple[str, float, float]]) -> go.Figure:
     """Accuracy against memory: feasible and infeasible trials, the chosen one, FP and baselines."""
     done = [t for t in _trials(study) if t.state == TrialState.COMPLETE]
+    groups = {"feasible trials": ("#2ca02c", lambda t: _feasible(t) and not t.user_attrs.get("screened")),
+              "accepted on the screen (accuracy: upper bound)": ("#98df8a", lambda t: bool(t.user_attrs.get("screened"))),
+              "infeasible trials": ("#d62728", lambda t: not _feasible(t))}
     fig = go.Figure()
-    for feasible, name, color in ((True, "feasible", "#2ca02c"), (False, "infeasible", "#d62728")):
-        pts = [t for t in done if _feasible(t) == feasible]
+    for name, (color, member) in groups.items():
+        pts = [t for t in done if member(t)]
         fig.add_trace(go.Scatter(x=[t.values[1] / 1024 for t in pts], y=[t.values[0] for t in pts], mode="markers",
-                                 name=f"{name} trials", marker=dict(color=color, size=7, opacity=0.7),
+                                 name=name, marker=dict(color=color, size=7, opacity=0.7),
                                  text=[f"trial {t.number}" for t in pts]))
-    chosen = [t for t in done if t.system_attrs.get("aqsvit:key") == chosen_key]
+    # the chosen assignment as measured on the whole split (its verification, when it was screened)
+    chosen = sorted((t for t in done if t.system_attrs.get(KEY_ATTR) in (chosen_key, VERIFY_PREFIX + str(chosen_key))),
+                    key=lambda t: bool(t.user_attrs.get("screened")))
     if chosen:
         fig.add_trace(go.Scatter(x=[chosen[0].values[1] / 1024], y=[chosen[0].values[0]], mode="markers",
                                  name="chosen", marker=dict(symbol="star", size=18, color="gold",

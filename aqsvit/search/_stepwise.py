@@ -10,6 +10,21 @@ then re-reads the study; if any other live trial holds the same key it withdraws
 next proposal. Two workers racing for one key both write before they read, so at least one of
 them sees the other: never both evaluate it (at worst both withdraw and move on). FAIL trials
 hold no claim, so a killed worker's candidate is proposed again.
+
+Screened outcomes: an objective may decide a candidate on a screen of the evaluation split (the
+hardest images first) instead of the whole split: a COMPLETE trial with the user attrs
+``screened`` (true), ``errors`` (wrong answers on the screen) and ``budget`` (most wrong answers
+the whole split may have). The sampler judges it against a *reserve*, the most errors any verified
+assignment made outside its screen (0 until a verification shows more):
+
+- ``errors <= budget - reserve``: accepted on the screen (an inexact outcome);
+- otherwise: undecided, so the sampler proposes a *verification* (system attr ``aqsvit:verify``,
+  claimed as the key prefixed with ``verify:``) and the objective measures the whole split.
+
+A plan's result must be exact too, so a screened result is verified before the search ends. A
+verification that fails raises the reserve by at least one error, so at most ``budget + 1``
+verifications fail; the re-judged walk repairs itself and the final assignment is always measured
+on the whole split.
 """
 from __future__ import annotations
 
@@ -32,6 +47,8 @@ if TYPE_CHECKING:
 KEY_ATTR = "aqsvit:key"
 PARAMS_ATTR = "aqsvit:params"
 IDLE_ATTR = "aqsvit:idle"
+VERIFY_ATTR = "aqsvit:verify"
+VERIFY_PREFIX = "verify:"
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -42,6 +59,7 @@ class Outcome:
 
     feasible: bool
     drift: float
+    exact: bool = True  # False: decided on a screen of the evaluation split, not yet verified
 
 
 @dataclass
@@ -81,26 +99,57 @@ class StepwiseSampler(BaseSampler):
         raise NotImplementedError
 
     # --- state from storage ----------------------------------------------------------------------
-    def _outcomes(self, trials: Sequence[FrozenTrial]) -> tuple[dict[str, Outcome], dict[str, int]]:
-        """Finished outcomes by key, and the trial id holding each live claim."""
+    def _outcomes(self, trials: Sequence[FrozenTrial]) -> tuple[dict[str, Outcome], dict[str, int], set[str]]:
+        """Outcomes by key (screened ones judged against the reserve, verified ones exact), the
+        trial id holding each claim (verifications under their prefixed key), and the keys whose
+        screen left them undecided."""
         outcomes: dict[str, Outcome] = {}
+        screened: dict[str, tuple[int, int, float]] = {}  # key -> (errors, budget, drift)
+        verified: dict[str, tuple[bool, int | None]] = {}  # key -> (feasible, errors seen)
         claims: dict[str, int] = {}
         for t in trials:
             key = trial_key(t, self.space)
             if key is None or t.system_attrs.get(IDLE_ATTR):
                 continue
-            if t.state in FINISHED:
-                feasible = t.state == TrialState.COMPLETE and all(v <= 0 for v in t.constraints.values())
-                outcomes[key] = Outcome(feasible, float(t.user_attrs.get("drift", 0.0)))
-                claims[key] = t._trial_id
-            elif t.state in LIVE:
+            if t.state in LIVE:
                 claims.setdefault(key, t._trial_id)
-        return outcomes, claims
+                continue
+            if t.state not in FINISHED:
+                continue
+            claims[key] = t._trial_id
+            feasible = t.state == TrialState.COMPLETE and all(v <= 0 for v in t.constraints.values())
+            drift = float(t.user_attrs.get("drift", 0.0))
+            if key.startswith(VERIFY_PREFIX):
+                verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get("errors"))
+            elif feasible and t.user_attrs.get("screened"):
+                screened[key] = (int(t.user_attrs["errors"]), int(t.user_attrs["budget"]), drift)
+            else:
+                outcomes[key] = Outcome(feasible, drift)
+        reserve = max((errors - screened[key][0] for key, (_, errors) in verified.items()
+                       if key in screened and errors is not None), default=0)
+        undecided = set()
+        for key, (errors, budget, drift) in screened.items():
+            if key in verified:
+                outcomes[key] = Outcome(verified[key][0], drift)
+            elif errors <= budget - reserve:
+                outcomes[key] = Outcome(True, drift, exact=False)
+            else:
+                undecided.add(key)
+        return outcomes, claims, undecided
+
+    def _final_plan(self, outcomes: dict[str, Outcome]) -> Plan:
+        """:meth:`plan`, with a result that was only screened proposed for its verification."""
+        plan = self.plan(outcomes)
+        if plan.result is not None:
+            outcome = outcomes.get(self.space.key(plan.result))
+            if outcome is None or not outcome.exact:
+                return Plan(proposals=[plan.result])
+        return plan
 
     def result(self, study: Study) -> dict[str, Choice] | None:
         """The final assignment once the search has finished, else None."""
-        outcomes, _ = self._outcomes(study.get_trials(deepcopy=False))
-        return self.plan(outcomes).result
+        outcomes, _, _ = self._outcomes(study.get_trials(deepcopy=False))
+        return self._final_plan(outcomes).result
 
     # --- Optuna hooks ----------------------------------------------------------------------------
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
@@ -130,13 +179,16 @@ class StepwiseSampler(BaseSampler):
             key = trial_key(trial, self.space)
             if key is None or self._claim(study, trial_id, key, self.space.choices_from_params(fixed)):
                 return
-            # a retried or enqueued trial whose assignment another worker already holds:
-            # turn it into a fresh proposal instead of evaluating that assignment twice
+            # a retried or enqueued trial whose assignment another worker already holds: turn it
+            # into a fresh proposal instead of evaluating that assignment twice. Optuna reads the
+            # fixed params from this very object after before_trial, so clear them here as well
+            # as in storage.
             storage.set_trial_system_attr(trial_id, "fixed_params", {})
+            trial.system_attrs.pop("fixed_params", None)
         while True:
             trials = storage.get_all_trials(study._study_id, deepcopy=False)
-            outcomes, claims = self._outcomes(trials)
-            plan = self.plan(outcomes)
+            outcomes, claims, undecided = self._outcomes(trials)
+            plan = self._final_plan(outcomes)
             if plan.result is not None:
                 storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
                 self._claimed[trial_id] = None
@@ -144,6 +196,8 @@ class StepwiseSampler(BaseSampler):
                 return
             for choices in plan.proposals:
                 key = self.space.key(choices)
+                if key in undecided or (key in outcomes and not outcomes[key].exact):
+                    key = VERIFY_PREFIX + key  # screened already: measure the whole split
                 if key not in claims and self._claim(study, trial_id, key, choices):
                     return
             if self.on_wait is not None:
@@ -160,6 +214,8 @@ class StepwiseSampler(BaseSampler):
                 storage.set_trial_system_attr(trial_id, KEY_ATTR, None)
                 return False
         params = self.space.params(choices)
+        if key.startswith(VERIFY_PREFIX):
+            storage.set_trial_system_attr(trial_id, VERIFY_ATTR, True)
         storage.set_trial_system_attr(trial_id, PARAMS_ATTR, params)
         self._claimed[trial_id] = params
         return True

@@ -4,6 +4,7 @@ Plain Python (no Optuna): the objective, the baselines and the benchmarks all me
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
 from torch import nn
@@ -14,6 +15,7 @@ from torch.utils.data import Dataset, Subset, TensorDataset
 
 from aqsvit.data import DataBundle, iter_batches, take
 from aqsvit.evaluation import EVAL_BATCH, accuracy
+from aqsvit.proxy.staged import allowed_errors, staged_accuracy
 from aqsvit.quant import Assignment, LayerQuantizer, energy_pj, measure_activity, size_report
 
 ACTIVITY_IMAGES = 128
@@ -45,7 +47,7 @@ class Evaluator:
         self.device = device
         self.quantizer = LayerQuantizer(self.model, split_qkv=split_qkv)
         self.layers = self.quantizer.layers
-        self.test = hardest_first(self.model, data.test, device)
+        self.test = self._fp_order = hardest_first(self.model, data.test, device)
         self.fp_accuracy = accuracy(self.model, self.test, device=device) if fp_accuracy is None else fp_accuracy
         calib = take(data.calib, ACTIVITY_IMAGES)
         self.activity = measure_activity(
@@ -62,6 +64,37 @@ class Evaluator:
             acc = accuracy(model, self.test, device=self.device)
         return self._measurement(assignment, acc)
 
+    def order_by_probe(self, probes: Sequence[Assignment], delta: float) -> tuple[int | None, int]:
+        """Reorder :attr:`test` so that a screen of its first images holds nearly every error a
+        quantized candidate makes near the constraint; returns the index of the probe used (None
+        when none met the constraint, or none was given: the FP order) and the images the probes cost.
+
+        The probe is the first of ``probes`` (give them cheapest first) within ``delta`` of the FP
+        accuracy: a one-width model at the edge of the constraint flips the same fragile images
+        that per-layer candidates near the edge flip. Each image then ranks by the better of its
+        difficulty for the FP model and for the probe. On the digits default this leaves 0.05
+        errors of a near-constraint candidate outside a 30% screen on average, against 1.8 with
+        the FP order alone.
+        """
+        self.test, images = self._fp_order, 0
+        total = len(self.test)
+        for index, probe in enumerate(probes):
+            with self.quantizer.applied(probe) as model:
+                # a first batch rejects a hopeless probe cheaply; the rank pass measures the rest
+                check = staged_accuracy(model, self.test, self.fp_accuracy, delta, device=self.device,
+                                        limit=EVAL_BATCH)
+                images += check.images
+                if check.accuracy is None:
+                    continue
+                ranks, errors = difficulty_ranks(model, self.test, self.device)
+                images += total
+            if errors > allowed_errors(total, self.fp_accuracy, delta):
+                continue
+            fp_ranks = torch.arange(total)  # _fp_order is sorted by FP difficulty
+            self.test = reordered(self._fp_order, torch.minimum(fp_ranks, ranks))
+            return index, images
+        return None, images
+
     def _measurement(self, assignment: Assignment, acc: float) -> Measurement:
         size = size_report(self.model, self.layers, assignment)
         return Measurement(acc, self.fp_accuracy - acc, size.memory_bytes, size.model_compression,
@@ -70,10 +103,9 @@ class Evaluator:
 
 
 @torch.no_grad()
-def hardest_first(model: nn.Module, dataset: Dataset, device: str = "cpu") -> Dataset:
-    """The evaluation split reordered: images the FP model gets wrong, then by ascending FP margin
-    (top-1 minus top-2 logit). A quantized model's errors concentrate there, so a staged evaluation
-    reaches its stop rule sooner; accuracy over the whole split does not depend on the order."""
+def difficulty_ranks(model: nn.Module, dataset: Dataset, device: str = "cpu") -> tuple[torch.Tensor, int]:
+    """Each image's rank by difficulty for ``model`` (the images it gets wrong first, then by
+    ascending margin, top-1 minus top-2 logit; ties by position), and how many it gets wrong."""
     margins, wrong = [], []
     for x, y in iter_batches(dataset, EVAL_BATCH):
         logits = model(x.to(device)).cpu()
@@ -83,6 +115,21 @@ def hardest_first(model: nn.Module, dataset: Dataset, device: str = "cpu") -> Da
         wrong.append(logits.argmax(1) != y)
     margin, is_wrong = torch.cat(margins), torch.cat(wrong)
     order = sorted(range(len(margin)), key=lambda i: (not bool(is_wrong[i]), float(margin[i]), i))
+    ranks = torch.empty(len(order), dtype=torch.long)
+    ranks[torch.tensor(order)] = torch.arange(len(order))
+    return ranks, int(is_wrong.sum())
+
+
+def reordered(dataset: Dataset, ranks: torch.Tensor) -> Dataset:
+    """``dataset`` with its items sorted by ascending ``ranks`` (ties by position)."""
+    order = sorted(range(len(ranks)), key=lambda i: (int(ranks[i]), i))
     if isinstance(dataset, TensorDataset):
         return TensorDataset(*(t[order] for t in dataset.tensors))
     return Subset(dataset, order)
+
+
+def hardest_first(model: nn.Module, dataset: Dataset, device: str = "cpu") -> Dataset:
+    """The evaluation split reordered by the FP model's difficulty (:func:`difficulty_ranks`).
+    A quantized model's errors concentrate there, so a staged evaluation reaches its stop rule
+    sooner; accuracy over the whole split does not depend on the order."""
+    return reordered(dataset, difficulty_ranks(model, dataset, device)[0])

@@ -8,8 +8,9 @@ import optuna
 
 from aqsvit.proxy import FPReference, drift_steps
 from aqsvit.evaluation import accuracy
-from aqsvit.proxy.staged import StagedResult, allowed_errors, staged_accuracy
+from aqsvit.proxy.staged import StagedResult, allowed_errors, screen_size, staged_accuracy
 from aqsvit.search._pruner import DriftPruner
+from aqsvit.search._stepwise import VERIFY_ATTR
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import SearchSpace
 
@@ -25,13 +26,19 @@ class QuantizationObjective:
     staged so that it stops once the constraint is out of reach (``staged=True``). A stopped
     candidate ends PRUNED with its drift and evaluated images kept in user attrs. A finished one
     sets the constraint ``accuracy``: ``drop - delta`` (<= 0 feasible).
+
+    With ``screen < 1`` (used with the stepwise samplers, which verify what they keep) a candidate
+    still within the error budget after the first ``screen`` fraction of the hardest-first split
+    ends there: COMPLETE with user attr ``screened``, its accuracy counting only the errors seen.
+    A trial the sampler marks as a verification (system attr ``aqsvit:verify``) skips the drift
+    and measures the whole split.
     """
 
     def __init__(self, evaluator: Evaluator, space: SearchSpace, reference: FPReference,
                  delta: float = 1.0, pruner: DriftPruner | None = None, staged: bool = True,
-                 drift_definition: str = "kl") -> None:
+                 drift_definition: str = "logit", screen: float = 1.0) -> None:
         self.evaluator, self.space, self.reference = evaluator, space, reference
-        self.delta, self.pruner, self.staged = delta, pruner, staged
+        self.delta, self.pruner, self.staged, self.screen = delta, pruner, staged, screen
         self.definition = pruner.definition if pruner is not None else drift_definition
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
@@ -42,10 +49,11 @@ class QuantizationObjective:
         for name in ("memory_bytes", "model_compression", "weight_compression", "effective_bits", "energy_nj"):
             trial.set_user_attr(name, getattr(cost, name))
         ev = self.evaluator
+        verify = bool(trial.storage.get_trial_system_attrs(trial._trial_id).get(VERIFY_ATTR))
         steps = []
         with ev.quantizer.applied(assignment) as model:
             n_steps = len(self.reference.images)
-            for step in drift_steps(model, self.reference):
+            for step in () if verify else drift_steps(model, self.reference):
                 last = step.step == n_steps - 1
                 steps.append({"step": step.step, "images": step.images, "values": step.values,
                               "lost": step.lost, "gained": step.gained, "last": last})
@@ -58,10 +66,17 @@ class QuantizationObjective:
                     trial.set_user_attr("seconds", time.perf_counter() - started)
                     raise optuna.TrialPruned(f"{reason} gate at calibration step {step.step}")
             if self.staged:
-                result = staged_accuracy(model, ev.test, ev.fp_accuracy, self.delta, device=ev.device)
+                limit = None if verify else screen_size(len(ev.test), self.screen)
+                result = staged_accuracy(model, ev.test, ev.fp_accuracy, self.delta, device=ev.device, limit=limit)
             else:
                 result = StagedResult(accuracy(model, ev.test, device=ev.device), len(ev.test))
-        trial.set_user_attr("images", self.reference.num_images + result.images)
+        trial.set_user_attr("images", (steps[-1]["images"] if steps else 0) + result.images)
+        trial.set_user_attr("errors", result.errors)
+        trial.set_user_attr("budget", allowed_errors(len(ev.test), ev.fp_accuracy, self.delta))
+        if verify:
+            trial.set_user_attr("verified", True)
+        if result.screened:
+            trial.set_user_attr("screened", True)
         trial.set_user_attr("seconds", time.perf_counter() - started)
         if result.accuracy is None:
             # stopped once more answers were wrong than the constraint allows: the best accuracy

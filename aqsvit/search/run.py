@@ -15,7 +15,7 @@ from aqsvit.report.dashboard import CONTEXT_ATTR
 from aqsvit.search._beam import BeamSampler
 from aqsvit.search._greedy import GreedySampler
 from aqsvit.search._pruner import DriftPruner
-from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, StepwiseSampler
+from aqsvit.search._stepwise import IDLE_ATTR, StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
 from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
@@ -39,10 +39,11 @@ class SearchSettings:
     bits: tuple[int, ...] = (8, 6, 5, 4, 3, 2)
     delta: float = 1.0
     pruner: str = "drift"
-    drift_definition: str = "kl"
+    drift_definition: str = "logit"
     tau: float | None = None
     calibrate_tau: bool = False
     staged: bool = True
+    screen: float = 0.3
     calib_images: int = 64
     calib_batch: int = 32
     n_trials: int | None = None
@@ -68,6 +69,8 @@ class SearchSettings:
             raise invalid("search.order", self.order, ORDERS)
         if isinstance(self.delta, bool) or not isinstance(self.delta, (int, float)) or not self.delta >= 0:
             raise invalid("delta", self.delta, "numbers >= 0")
+        if isinstance(self.screen, bool) or not isinstance(self.screen, (int, float)) or not 0 < self.screen <= 1:
+            raise invalid("search.screen", self.screen, "numbers in (0, 1]")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise invalid("workers", self.workers, "integers >= 1")
         if isinstance(self.beam_width, bool) or not isinstance(self.beam_width, int) or self.beam_width < 1:
@@ -81,6 +84,7 @@ class Search:
     space: SearchSpace
     evaluator: Evaluator
     settings: SearchSettings
+    setup_images: int = 0  # images this process spent before the trials (the screen's probe order)
 
 
 def order_units(space: SearchSpace, order: str, evaluator: Evaluator, reference) -> SearchSpace:
@@ -113,7 +117,8 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
         "delta": settings.delta,
         "sampler": f"{settings.sampler} width {settings.beam_width}" if settings.sampler == "beam" else settings.sampler,
         "pruner": f"{settings.pruner} {settings.drift_definition} tau={settings.tau} calibrate={settings.calibrate_tau} "
-                  f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}",
+                  f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}"
+                  f"{f' screen={settings.screen}' if settings.screen < 1 else ''}",
     }
 
 
@@ -173,9 +178,17 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
         "model": evaluator.model.spec.name, "dataset": evaluator.data.name, "fp_accuracy": round(evaluator.fp_accuracy, 3),
         "delta": settings.delta, "tau": settings.tau if settings.tau is not None else ("online" if settings.calibrate_tau else "none"),
         "sampler": settings.sampler, "granularity": settings.granularity, "layers": len(evaluator.layers)})
+    # a screen decides candidates on part of the split: only the stepwise samplers verify the result
+    screen = settings.screen if settings.sampler in STEPWISE else 1.0
+    screened = screen < 1 and settings.staged
+    probes = [space.assignment({u.name: choice for u in space.units}) for choice in space.candidates()]
+    probe, setup_images = evaluator.order_by_probe(probes if screened else [], settings.delta)
+    if screened:
+        log.info("screen order: FP difficulty and %s (%d images)", "no probe within delta" if probe is None else
+                 "probe {} {}-bit everywhere".format(*space.candidates()[probe]), setup_images)
     objective = QuantizationObjective(evaluator, space, reference, settings.delta, pruner, settings.staged,
-                                      settings.drift_definition)
-    return Search(study, objective, space, evaluator, settings)
+                                      settings.drift_definition, screen)
+    return Search(study, objective, space, evaluator, settings, setup_images)
 
 
 def run(search: Search, progress: bool = True) -> None:
@@ -239,6 +252,7 @@ class SearchSummary:
     measurement: Measurement | None
     trials: int
     pruned: int
+    screened: int  # decided on the screen of the evaluation split (accepted there)
     full_evaluations: int
     images: int
     wall_seconds: float
@@ -255,8 +269,8 @@ def summarize(search: Search) -> SearchSummary:
     measurement = None
     if choices is not None:
         key = space.key(choices)
-        measured = next((t for t in trials if t.state == TrialState.COMPLETE and
-                         (t.system_attrs.get(KEY_ATTR) or space.key(space.choices_from_params(t.params))) == key), None)
+        measured = next((t for t in trials if t.state == TrialState.COMPLETE and not t.user_attrs.get("screened")
+                         and space.key(space.choices_from_params(t.params)) == key), None)
         cost = search.evaluator.cost(space.assignment(choices))
         if measured is not None:
             acc = measured.values[0]
@@ -270,5 +284,6 @@ def summarize(search: Search) -> SearchSummary:
     return SearchSummary(
         choices, measurement, len(finished),
         sum(t.state == TrialState.PRUNED for t in finished),
-        sum(t.state == TrialState.COMPLETE for t in finished),
+        sum(t.state == TrialState.COMPLETE and bool(t.user_attrs.get("screened")) for t in finished),
+        sum(t.state == TrialState.COMPLETE and not t.user_attrs.get("screened") for t in finished),
         sum(int(t.user_attrs.get("images", 0)) for t in finished), wall)

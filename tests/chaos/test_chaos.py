@@ -126,11 +126,11 @@ def test_chaos(backend, sampler, clean_results, reference, tmp_path):
     # a killed trial's candidate is evaluated again unless the walk no longer needs it (a speculative
     # candidate of a step that others decided meanwhile): then no outcome of it changes the result
     walker = sampler_of(reference, sampler)
-    outcomes, _ = walker._outcomes(trials)
-    final = walker.plan(outcomes).result
+    outcomes, _, _ = walker._outcomes(trials)
+    final = walker._final_plan(outcomes).result
     for key in lost:
         for feasible in (True, False):
-            assert walker.plan({**outcomes, key: Outcome(feasible, float("inf"))}).result == final, \
+            assert walker._final_plan({**outcomes, key: Outcome(feasible, float("inf"))}).result == final, \
                 "a killed trial's candidate was needed but never evaluated again"
     assert outputs and all(final_table(o) == clean_results[sampler] for o in outputs)
     line = (f"chaos {backend}/{sampler}: kills survived {KILLS}, worker crashes restarted {crashes}, "
