@@ -84,10 +84,9 @@ def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float
 
     RDB storages beat every ``grace_period / 4`` seconds; a trial silent for ``grace_period``
     is failed and, with ``retry_failed``, retried (at most ``max_retry`` times) by Optuna's
-    RetryHeartbeatStaleTrialCallback. Stepwise samplers must not use that retry: they propose a
-    failed candidate again themselves, and a retried trial's fixed parameters (read by Optuna from the
-    trial it fetched before the sampler's claim, so clearing them in storage does not reach it) would
-    evaluate a candidate another worker already holds."""
+    RetryHeartbeatStaleTrialCallback. Stepwise samplers need no such retry: they propose a failed
+    candidate again themselves (a retried copy whose candidate another worker already holds would
+    only be turned into a fresh proposal by their claim)."""
     kind = check_storage(url, workers)
     try:
         if kind == "journal":
