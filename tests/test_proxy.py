@@ -31,7 +31,7 @@ def test_every_definition_is_zero_for_fp_and_grows_from_8_to_2_bits(evaluator, f
     for bits in (8, 2):
         with evaluator.quantizer.applied(uniform_assignment(evaluator.layers, "uniform", bits)) as model:
             results[bits] = drift(model, fp_reference, local=True)
-    for name in ("v", "v_max", "spike", "kl", "local"):
+    for name in ("logit", "v", "v_max", "spike", "kl", "local"):
         assert results[2].values[name] > results[8].values[name] > 0, name
     assert results[2].values["flip"] > 20
 

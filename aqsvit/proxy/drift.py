@@ -7,6 +7,8 @@ from the same calibration forward, batch by batch, so a pruner can stop after an
 - ``v``: end-to-end relative potential drift (DESIGN.md's definition);
 - ``v_max``: the worst layer's relative drift;
 - ``spike``: fraction of spikes that differ, mean over layers;
+- ``logit``: relative L2 drift of the output logits, ``||z_q - z_fp|| / ||z_fp||`` (the default:
+  the best Spearman against the accuracy drop at 64 calibration images, benchmarks/results/proxy.md);
 - ``kl``: KL(FP || quantized) of the output class distributions;
 - ``flip``: paired accuracy-drop estimate in points on the labelled calibration images
   (FP right & quantized wrong, minus the reverse);
@@ -27,7 +29,7 @@ from torch import nn
 from aqsvit.proxy.capture import capture
 from aqsvit.proxy.reference import FPReference
 
-DEFINITIONS = ("v", "v_max", "spike", "kl", "flip", "local")
+DEFINITIONS = ("logit", "v", "v_max", "spike", "kl", "flip", "local")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def drift_steps(model: nn.Module, reference: FPReference, local: bool = False) -
     v_acc, local_acc = _Accumulator(), _Accumulator()
     mismatch: dict[str, float] = {}
     counts: dict[str, int] = {}
-    kl_sum = 0.0
+    kl_sum = logit_diff = logit_norm = 0.0
     lost = gained = 0
     seen = 0
     for step, x in enumerate(reference.images):
@@ -73,6 +75,8 @@ def drift_steps(model: nn.Module, reference: FPReference, local: bool = False) -
         log_p = F.log_softmax(reference.logits[step], 1)
         log_q = F.log_softmax(cap.logits, 1)
         kl_sum += float((log_p.exp() * (log_p - log_q)).sum())
+        logit_diff += float(((cap.logits - reference.logits[step]) ** 2).sum())
+        logit_norm += float((reference.logits[step] ** 2).sum())
         y = reference.labels[step]
         fp_right = reference.logits[step].argmax(1) == y
         q_right = cap.logits.argmax(1) == y
@@ -83,6 +87,7 @@ def drift_steps(model: nn.Module, reference: FPReference, local: bool = False) -
         seen += len(x)
         per_layer = v_acc.per_layer()
         values = {
+            "logit": (logit_diff / logit_norm) ** 0.5 if logit_norm > 0 else 0.0,
             "v": sum(per_layer.values()) / len(per_layer),
             "v_max": max(per_layer.values()),
             "spike": sum(mismatch[n] / counts[n] for n in mismatch) / len(mismatch),

@@ -52,7 +52,7 @@ class DriftPruner(BasePruner):
         z: confidence of the paired calibration gate, in standard deviations.
     """
 
-    def __init__(self, delta: float = 1.0, definition: str = "kl", tau: float | None = None,
+    def __init__(self, delta: float = 1.0, definition: str = "logit", tau: float | None = None,
                  calibrate: bool = False, min_evaluated: int = 4, z: float = 3.0) -> None:
         if definition not in DEFINITIONS:
             raise invalid("pruner.definition", definition, DEFINITIONS)
