@@ -80,7 +80,8 @@ def front_candidates(study: optuna.Study, count: int, fp_accuracy: float, delta:
     front = sorted((t for t in study.best_trials if t.state == TrialState.COMPLETE
                     and all(c <= 0 for c in t.constraints.values())),
                    key=lambda t: (t.values[1], -t.values[0], t.number))
-    anchor = next((t for t in front if fp_accuracy - t.values[0] <= delta), None)
+    # the floor must be measured on the whole split: a screened trial's accuracy is an upper bound
+    anchor = next((t for t in front if not t.user_attrs.get("screened") and fp_accuracy - t.values[0] <= delta), None)
     smaller = [t for t in front if anchor is None or t.values[1] < anchor.values[1]][:count]
     return smaller + ([anchor] if anchor is not None else [])
 

@@ -82,10 +82,16 @@ def optuna_run(evaluator: Evaluator, key: str, method: str, sampler: str, seed: 
             continue
         run.trials += 1
         run.pruned += t.state == TrialState.PRUNED
-        if t.state == TrialState.COMPLETE:
+        if t.state != TrialState.COMPLETE:
+            continue
+        drop = t.user_attrs["drop"]
+        if t.user_attrs.get("screened"):
+            # the search accepted it on the screen at this time; whether that was right is what the
+            # whole split says (measured here, outside the timed run)
+            drop = evaluator.measure(search.space.assignment(search.space.choices_from_params(t.params))).drop
+        else:
             run.full += 1
-            run.evaluations.append((t.datetime_complete.timestamp() - t0, t.user_attrs["weight_compression"],
-                                    t.user_attrs["drop"]))
+        run.evaluations.append((t.datetime_complete.timestamp() - t0, t.user_attrs["weight_compression"], drop))
     ends = [t.datetime_complete.timestamp() for t in search.study.trials if t.datetime_complete]
     run.wall = max(ends) - t0 if ends else 0.0
     return run

@@ -1,0 +1,92 @@
+"""What each gate saves along the real greedy and beam trajectories (issue #3, part 2).
+
+For every gate configuration, the real search runs on the default digits model (in-memory study):
+images passed through the model (calibration forwards, test images and the screen's probe order
+included) against evaluating every candidate of the *unpruned* search fully, the candidates the
+gate rejected although the whole split finds them feasible (wrongly stopped), and the final
+assignment's effective bits and drop against the unpruned search's. Writes
+benchmarks/results/gates.md.
+
+    .venv/bin/python benchmarks/gates.py
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import optuna
+import torch
+from optuna.trial import TrialState
+
+import aqsvit  # noqa: F401
+from aqsvit.data import load_dataset
+from aqsvit.models import model_spec
+from aqsvit.report import markdown_table
+from aqsvit.search.evaluator import Evaluator
+from aqsvit.search.run import SearchSettings, prepare, run, summarize
+from aqsvit.training import get_reference
+
+RESULTS = Path(__file__).parent / "results"
+GATES = {  # name -> SearchSettings fields
+    "none (every candidate on the whole split)": dict(pruner="none", staged=False, screen=1.0),
+    "staged stop only": dict(pruner="none", staged=True, screen=1.0),
+    "drift pruner + staged stop": dict(pruner="drift", staged=True, screen=1.0),
+    "drift pruner + staged stop + 30% screen (default)": dict(pruner="drift", staged=True, screen=0.3),
+}
+
+
+def search(evaluator: Evaluator, key: str, sampler: str, gate: dict) -> tuple:
+    """Run one search; its summary, setup images, rejected keys, whole-split feasible keys, seconds."""
+    settings = SearchSettings(sampler=sampler, study_name=sampler, storage_url="sqlite:///:memory:", **gate)
+    started = time.perf_counter()
+    s = prepare(evaluator, settings, key, storage=optuna.storages.InMemoryStorage())
+    run(s, progress=False)
+    summary = summarize(s)
+    trials = [t for t in s.study.trials if t.params and not t.system_attrs.get("aqsvit:verify")]
+    keys = {t.number: s.space.key(s.space.choices_from_params(t.params)) for t in trials}
+    rejected = {keys[t.number] for t in trials if t.state == TrialState.PRUNED}
+    feasible = {keys[t.number] for t in trials if t.state == TrialState.COMPLETE
+                and not t.user_attrs.get("screened") and all(v <= 0 for v in t.constraints.values())}
+    return summary, s.setup_images, rejected, feasible, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.parse_args()
+    torch.set_num_threads(2)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = model_spec("spikformer_digits")
+    data = load_dataset("digits", spec.input_shape, seed=0)
+    ckpt = get_reference(spec, data, progress=False, seed=0)
+    rows = []
+    for sampler in ("greedy", "beam"):
+        evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy)
+        key = f"gates-{ckpt.fp_accuracy:.3f}"
+        base = None
+        for name, gate in GATES.items():
+            summary, setup, rejected, feasible, seconds = search(evaluator, key, sampler, gate)
+            if base is None:  # the unpruned search: every candidate's whole-split outcome is known
+                base = (summary, feasible)
+            m, full_cost, images = summary.measurement, base[0].trials * len(evaluator.test), summary.images + setup
+            rows.append((sampler if sampler == "greedy" else "beam B=3", name, summary.trials, summary.pruned,
+                         summary.screened, summary.full_evaluations, images, f"{100 * (1 - images / full_cost):.0f}%",
+                         len(rejected & base[1]), f"{m.effective_bits:.2f}",
+                         f"{m.effective_bits - base[0].measurement.effective_bits:+.2f}", f"{m.drop:.2f}",
+                         f"{seconds:.0f}"))
+            print(rows[-1], flush=True)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = ["# Gates along the greedy and beam trajectories", "",
+            "Command: `.venv/bin/python benchmarks/gates.py`. spikformer_digits on digits "
+            f"(FP {ckpt.fp_accuracy:.2f}%, {len(data.test)} test images), delta 1 point, calibration 64 images. "
+            "*images*: calibration forwards + test images + the images that order the screen; *cut*: against "
+            "evaluating every candidate of the unpruned search on the whole split; *wrongly stopped*: candidates "
+            "the gate rejected that the unpruned search found feasible on the whole split.", "",
+            markdown_table(("search", "gate", "trials", "stopped", "accepted on screen", "whole split", "images",
+                            "cut", "wrongly stopped", "eff. bits", "vs unpruned", "drop", "s"), rows), ""]
+    (RESULTS / "gates.md").write_text("\n".join(text))
+    print("\n".join(text))
+
+
+if __name__ == "__main__":
+    main()
