@@ -79,6 +79,7 @@ def get_reference(spec: ModelSpec, data: DataBundle, root: str | Path = "studies
         if ckpt.spec == spec:
             return ckpt
         log.warning("cached reference %s was built with other settings; retraining", path)
+    torch.manual_seed(train_kwargs.get("seed", 0))  # the initial weights too: same checkpoint from any caller
     model = create_model(spec)
     fp_acc = train(model, data, progress=progress, **train_kwargs)
     try:
