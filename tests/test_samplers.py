@@ -6,8 +6,9 @@ import pytest
 from optuna.trial import TrialState
 
 from aqsvit.errors import AqsvitError
-from aqsvit.search import BeamSampler, GreedySampler, SearchSpace
-from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, VERIFY_ATTR, VERIFY_PREFIX
+from aqsvit.proxy.drift import DriftStep
+from aqsvit.search import BeamSampler, DriftPruner, GreedySampler, SearchSpace
+from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, OUTRANKED, VERIFY_ATTR, VERIFY_PREFIX
 
 SIZES = {"stem": 40, "attn": 300, "mlp": 500, "head": 20}
 SENSITIVITY = {"stem": 2.0, "attn": 0.5, "mlp": 0.3, "head": 1.5}
@@ -155,3 +156,31 @@ def test_enqueued_assignment_held_by_a_live_trial_becomes_a_fresh_proposal():
     study.enqueue_trial(space.params(held_choices))  # e.g. a user's enqueue racing that worker
     duplicate = study.ask()
     assert space.suggest(duplicate) != held_choices, "the enqueued duplicate was evaluated again"
+
+
+def test_beam_prunes_children_whose_drift_loses_the_tie_and_keeps_its_result():
+    """Uniform and PoT at one width cost the same memory: the beam breaks such ties by drift, so
+    the DriftPruner prunes a tied child whose drift already loses, before its evaluation."""
+    space = SearchSpace.from_units(SIZES)
+    pruner = DriftPruner(delta=1.0)
+
+    def objective(trial, gate):
+        choices = space.suggest(trial)
+        err = error(space, choices)
+        trial.set_user_attr("drift", err)
+        step = DriftStep(0, 1, {pruner.definition: err}, {})
+        if gate and pruner.should_prune_step(trial.study, step, last=True, choices=choices):
+            trial.set_user_attr("pruned_by", OUTRANKED)
+            raise optuna.TrialPruned()
+        trial.set_constraint("error", err - LIMIT)
+        return -err, space.cost(choices)
+
+    results = {}
+    for gate in (False, True):
+        sampler = BeamSampler(space, width=2)
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        study.optimize(lambda t: objective(t, gate), n_trials=1000)
+        outranked = [t for t in study.trials if t.user_attrs.get("pruned_by") == OUTRANKED]
+        results[gate] = (sampler.result(study), len(outranked))
+    assert results[True][0] == results[False][0]
+    assert results[True][1] > 0 and results[False][1] == 0

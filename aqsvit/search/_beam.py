@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from aqsvit.errors import invalid
 from aqsvit.search._stepwise import Outcome, Plan, StepwiseSampler
-from aqsvit.search.space import SearchSpace
+from aqsvit.search.space import Choice, SearchSpace
 
 
 class BeamSampler(StepwiseSampler):
@@ -14,7 +14,9 @@ class BeamSampler(StepwiseSampler):
     those children are evaluated, the beam becomes the ``width`` feasible children with the least
     weight memory (ties: lower drift, from the ``drift`` user attr). Children are evaluated
     cheapest first, and a child dearer than the ``width``-th cheapest feasible one is never
-    evaluated: it could not enter the beam, so the result equals evaluating them all. At most
+    evaluated: it could not enter the beam, so the result equals evaluating them all. With the
+    :class:`DriftPruner`, a child whose drift loses its tie at that bound is pruned after its
+    calibration forward (:meth:`outranked`), for the same reason. At most
     ``units x width x candidates`` trials. When the last unit is done the sampler calls
     ``study.stop()``; :meth:`result` is the best member of the final beam.
 
@@ -48,9 +50,22 @@ class BeamSampler(StepwiseSampler):
         super().__init__(space, **kwargs)
         self.width = width
         self._decided: list[tuple[dict[str, Outcome], list[dict]]] = []  # per finished step, a cache
+        # (cost, drift) of the feasible children known when this process last planned an open step
+        self._frontier: list[tuple[int, float]] = []
+
+    def outranked(self, choices: dict[str, Choice], drift: float) -> bool:
+        """Whether a child of the open step, with this ``drift``, cannot enter the beam: ``width``
+        feasible children already rank before it (less memory, or as little and lower drift).
+        The :class:`DriftPruner` asks this after the calibration forward, so a child tied at the
+        beam's memory bound is pruned without its accuracy evaluation when its drift loses the tie.
+        Outcomes known later only add children, so the answer stays right (unless a failed
+        verification revises screened outcomes: then outranked children become undecided again)."""
+        key = (self.space.cost(choices), drift)
+        return sum(known < key for known in self._frontier) >= self.width
 
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         space = self.space
+        self._frontier = []
         beam = [{u.name: space.start for u in space.units}]
         for i, unit in enumerate(space.units):
             decided = self._decided[i] if i < len(self._decided) else None
@@ -63,12 +78,15 @@ class BeamSampler(StepwiseSampler):
                 for choice in [parent[unit.name], *space.candidates()]:
                     child = {**parent, unit.name: choice}
                     children.setdefault(space.key(child), (space.cost(child), child))
-            ranked = sorted(children.items(), key=lambda kc: (kc[1][0], kc[0]))
+            # cheapest first; among equal memory, the better parent's children first (insertion
+            # order): their drift tends to be lower, so more of the tied rest is outranked
+            ranked = sorted(children.items(), key=lambda kc: kc[1][0])
             known = [(k, c) for k, c in ranked if k in outcomes and outcomes[k].feasible]
             # a child dearer than the width-th cheapest feasible one can never enter the beam
             bound = known[self.width - 1][1][0] if len(known) >= self.width else float("inf")
             pending = [child for k, (cost, child) in ranked if k not in outcomes and cost <= bound]
             if pending:
+                self._frontier = [(cost, outcomes[k].drift) for k, (cost, _) in known]
                 return Plan(proposals=pending)
             if not known:
                 break

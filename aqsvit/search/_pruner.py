@@ -10,8 +10,12 @@ from optuna.trial import TrialState
 from aqsvit.errors import invalid
 from aqsvit.proxy.calibrate import calibrate_tau, drop_lower_bound
 from aqsvit.proxy.drift import DEFINITIONS, DriftStep
+from aqsvit.search._stepwise import OUTRANKED
+from aqsvit.search.space import Choice
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from optuna.study import Study
     from optuna.trial import FrozenTrial
 
@@ -19,7 +23,7 @@ if TYPE_CHECKING:
 class DriftPruner(BasePruner):
     """Prune a quantization candidate from its drift on the calibration batches.
 
-    After each calibration batch (a step) two gates run:
+    After each calibration batch (a step) the gates run (2 and 3 on the whole calibration set):
 
     1. the *paired calibration gate*: the calibration images are labelled, so the drift pass also
        counts images the FP model gets right and the candidate wrong (and the reverse); when the
@@ -28,10 +32,13 @@ class DriftPruner(BasePruner):
     2. the *drift threshold*: on the full calibration set, a drift (``definition``) above ``tau``
        prunes. ``tau`` is given, or with ``calibrate=True`` calibrated online from the study's
        evaluated trials (isotonic fit of accuracy drop against drift; see
-       :func:`aqsvit.proxy.calibrate_tau`) once ``min_evaluated`` of them exist.
+       :func:`aqsvit.proxy.calibrate_tau`) once ``min_evaluated`` of them exist;
+    3. the *tie gate*: with a sampler that breaks ties by drift (BeamSampler), a candidate whose
+       drift already loses every place it could take is pruned (``outranked``).
 
-    By default (no ``tau``, no ``calibrate``) every decision depends on the candidate alone, so
-    one worker or many, interrupted or not, take the same decisions and reach the same result.
+    By default (no ``tau``, no ``calibrate``) no decision can change the result: gate 1 depends
+    on the candidate alone and gate 3 prunes only what could not enter the beam, so one worker or
+    many, interrupted or not, reach the same result.
     An online-calibrated ``tau`` prunes more, but depends on which trials happened to finish first.
 
     Optuna 5 raises NotImplementedError for ``trial.report``/``should_prune`` in multi-objective
@@ -75,12 +82,20 @@ class DriftPruner(BasePruner):
         drifts, drops = zip(*points)
         return calibrate_tau(drifts, drops, self.delta)
 
-    def should_prune_step(self, study: Study, step: DriftStep, last: bool) -> str | None:
-        """The reason to prune after ``step`` (``last``: the whole calibration set), else None."""
+    def should_prune_step(self, study: Study, step: DriftStep, last: bool,
+                          choices: Mapping[str, Choice] | None = None) -> str | None:
+        """The reason to prune after ``step`` (``last``: the whole calibration set), else None.
+
+        With the candidate's ``choices``, a sampler that ranks candidates by drift (it has an
+        ``outranked(choices, drift)`` method, as :class:`~aqsvit.search.BeamSampler`) may also rule
+        that the drift makes it lose every place it could take: pruned as ``outranked``."""
         if drop_lower_bound(step.lost, step.gained, step.images, self.z) > self.delta:
             return "calibration accuracy"
         if last and step.values[self.definition] > self.current_tau(study):
             return "drift"
+        outranked = getattr(study.sampler, "outranked", None)
+        if last and choices is not None and outranked is not None and outranked(choices, step.values[self.definition]):
+            return OUTRANKED
         return None
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:

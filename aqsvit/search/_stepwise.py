@@ -25,6 +25,10 @@ A plan's result must be exact too, so a screened result is verified before the s
 verification that fails raises the reserve by at least one error, so at most ``budget + 1``
 verifications fail; the re-judged walk repairs itself and the final assignment is always measured
 on the whole split.
+
+A candidate a sampler pruned as ``outranked`` (user attr ``pruned_by``; see
+:meth:`BeamSampler.outranked`) counts as infeasible while no verification has failed; once one
+has, the screened outcomes that outranked it may be revised, so it becomes undecided too.
 """
 from __future__ import annotations
 
@@ -49,6 +53,7 @@ PARAMS_ATTR = "aqsvit:params"
 IDLE_ATTR = "aqsvit:idle"
 VERIFY_ATTR = "aqsvit:verify"
 VERIFY_PREFIX = "verify:"
+OUTRANKED = "outranked"  # pruned_by: the drift lost every place the candidate could take (beam ties)
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -105,6 +110,7 @@ class StepwiseSampler(BaseSampler):
         screen left them undecided."""
         outcomes: dict[str, Outcome] = {}
         screened: dict[str, tuple[int, int, float]] = {}  # key -> (errors, budget, drift)
+        outranked: dict[str, float] = {}  # key -> drift
         verified: dict[str, tuple[bool, int | None]] = {}  # key -> (feasible, errors seen)
         claims: dict[str, int] = {}
         for t in trials:
@@ -123,6 +129,8 @@ class StepwiseSampler(BaseSampler):
                 verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get("errors"))
             elif feasible and t.user_attrs.get("screened"):
                 screened[key] = (int(t.user_attrs["errors"]), int(t.user_attrs["budget"]), drift)
+            elif t.user_attrs.get("pruned_by") == OUTRANKED:
+                outranked[key] = drift
             else:
                 outcomes[key] = Outcome(feasible, drift)
         reserve = max((errors - screened[key][0] for key, (_, errors) in verified.items()
@@ -133,6 +141,11 @@ class StepwiseSampler(BaseSampler):
                 outcomes[key] = Outcome(verified[key][0], drift)
             elif errors <= budget - reserve:
                 outcomes[key] = Outcome(True, drift, exact=False)
+            else:
+                undecided.add(key)
+        for key, drift in outranked.items():
+            if reserve == 0:
+                outcomes[key] = Outcome(False, drift)
             else:
                 undecided.add(key)
         return outcomes, claims, undecided

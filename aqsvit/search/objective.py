@@ -57,7 +57,7 @@ class QuantizationObjective:
                 last = step.step == n_steps - 1
                 steps.append({"step": step.step, "images": step.images, "values": step.values,
                               "lost": step.lost, "gained": step.gained, "last": last})
-                reason = self.pruner.should_prune_step(trial.study, step, last) if self.pruner else None
+                reason = self.pruner.should_prune_step(trial.study, step, last, choices) if self.pruner else None
                 if reason or last:
                     self._record_drift(trial, steps, step)
                 if reason:
