@@ -11,13 +11,14 @@ from aqsvit.errors import invalid
 from aqsvit.proxy.calibrate import calibrate_tau, drop_lower_bound
 from aqsvit.proxy.drift import DEFINITIONS, DriftStep
 from aqsvit.search._stepwise import OUTRANKED
-from aqsvit.search.space import Choice
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from optuna.study import Study
     from optuna.trial import FrozenTrial
+
+    from aqsvit.search.space import Choice
 
 
 class DriftPruner(BasePruner):

@@ -71,8 +71,9 @@ class QuantizationObjective:
             else:
                 result = StagedResult(accuracy(model, ev.test, device=ev.device), len(ev.test))
         trial.set_user_attr("images", (steps[-1]["images"] if steps else 0) + result.images)
-        trial.set_user_attr("errors", result.errors)
-        trial.set_user_attr("budget", allowed_errors(len(ev.test), ev.fp_accuracy, self.delta))
+        if self.staged:  # what the stepwise samplers judge screens and verifications by
+            trial.set_user_attr("errors", result.errors)
+            trial.set_user_attr("budget", allowed_errors(len(ev.test), ev.fp_accuracy, self.delta))
         if verify:
             trial.set_user_attr("verified", True)
         if result.screened:
