@@ -23,6 +23,7 @@ import aqsvit  # noqa: F401
 from aqsvit.data import load_dataset
 from aqsvit.models import model_spec
 from aqsvit.report import markdown_table
+from aqsvit.search._stepwise import OUTRANKED, is_feasible
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.run import SearchSettings, prepare, run, summarize
 from aqsvit.training import get_reference
@@ -47,9 +48,8 @@ def search(evaluator: Evaluator, key: str, sampler: str, gate: dict) -> tuple:
     keys = {t.number: s.space.key(s.space.choices_from_params(t.params)) for t in trials}
     # a child pruned because its drift lost the beam's tie could not enter the beam: not a rejection
     rejected = {keys[t.number] for t in trials if t.state == TrialState.PRUNED
-                and t.user_attrs.get("pruned_by") != "outranked"}
-    feasible = {keys[t.number] for t in trials if t.state == TrialState.COMPLETE
-                and not t.user_attrs.get("screened") and all(v <= 0 for v in t.constraints.values())}
+                and t.user_attrs.get("pruned_by") != OUTRANKED}
+    feasible = {keys[t.number] for t in trials if is_feasible(t) and not t.user_attrs.get("screened")}
     return summary, s.setup_images, rejected, feasible, time.perf_counter() - started
 
 

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
 from aqsvit.proxy.calibrate import calibrate_tau
-from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, VERIFY_PREFIX
+from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, VERIFY_PREFIX, is_feasible
 
 SCHEME_COLORS = {"uniform": "#1f77b4", "pot": "#ff7f0e", "fp32": "#7f7f7f"}
 
@@ -19,17 +19,13 @@ def _trials(study: optuna.Study):
     return [t for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(IDLE_ATTR)]
 
 
-def _feasible(t) -> bool:
-    return t.state == TrialState.COMPLETE and all(v <= 0 for v in t.constraints.values())
-
-
 def pareto_figure(study: optuna.Study, chosen_key: str | None, fp: tuple[float, float],
                   baselines: Sequence[tuple[str, float, float]]) -> go.Figure:
     """Accuracy against memory: feasible and infeasible trials, the chosen one, FP and baselines."""
     done = [t for t in _trials(study) if t.state == TrialState.COMPLETE]
-    groups = {"feasible trials": ("#2ca02c", lambda t: _feasible(t) and not t.user_attrs.get("screened")),
+    groups = {"feasible trials": ("#2ca02c", lambda t: is_feasible(t) and not t.user_attrs.get("screened")),
               "accepted on the screen (accuracy: upper bound)": ("#98df8a", lambda t: bool(t.user_attrs.get("screened"))),
-              "infeasible trials": ("#d62728", lambda t: not _feasible(t))}
+              "infeasible trials": ("#d62728", lambda t: not is_feasible(t))}
     fig = go.Figure()
     for name, (color, member) in groups.items():
         pts = [t for t in done if member(t)]
@@ -77,7 +73,7 @@ def progress_figure(studies: Sequence[optuna.Study]) -> go.Figure:
         start = min(t.datetime_start for t in trials)
         best, xs, ts, ys = None, [], [], []
         for i, t in enumerate(trials, 1):
-            if _feasible(t) and (best is None or t.values[1] < best):
+            if is_feasible(t) and (best is None or t.values[1] < best):
                 best = t.values[1]
             if best is not None:
                 xs.append(i)

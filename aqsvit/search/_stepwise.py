@@ -58,6 +58,11 @@ LIVE = (TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+def is_feasible(trial: FrozenTrial) -> bool:
+    """A COMPLETE trial whose constraints all hold (Optuna's convention: each value <= 0)."""
+    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What storage knows about one evaluated assignment."""
@@ -123,7 +128,7 @@ class StepwiseSampler(BaseSampler):
             if t.state not in FINISHED:
                 continue
             claims[key] = t._trial_id
-            feasible = t.state == TrialState.COMPLETE and all(v <= 0 for v in t.constraints.values())
+            feasible = is_feasible(t)
             drift = float(t.user_attrs.get("drift", 0.0))
             if key.startswith(VERIFY_PREFIX):
                 verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get("errors"))

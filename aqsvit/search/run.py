@@ -15,7 +15,7 @@ from aqsvit.report.dashboard import CONTEXT_ATTR
 from aqsvit.search._beam import BeamSampler
 from aqsvit.search._greedy import GreedySampler
 from aqsvit.search._pruner import DriftPruner
-from aqsvit.search._stepwise import IDLE_ATTR, StepwiseSampler
+from aqsvit.search._stepwise import IDLE_ATTR, StepwiseSampler, is_feasible
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
 from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
@@ -240,7 +240,7 @@ def drain(study: optuna.Study, grace_period: float) -> None:
 
 def best_feasible(trials) -> optuna.trial.FrozenTrial | None:
     """The least-memory COMPLETE trial whose constraints hold (ties: higher accuracy)."""
-    feasible = [t for t in trials if t.state == TrialState.COMPLETE and all(v <= 0 for v in t.constraints.values())]
+    feasible = [t for t in trials if is_feasible(t)]
     return min(feasible, key=lambda t: (t.values[1], -t.values[0]), default=None)
 
 
