@@ -100,15 +100,23 @@ def test_beam_width_must_be_positive():
         BeamSampler(SearchSpace.from_units(SIZES), width=0)
 
 
-def make_screening_objective(space, hidden):
+def make_screening_objective(space, hidden, tie_gate=None):
     """Errors as the objective reports them: a screen sees ``error`` scaled to a count, and the
-    whole split also sees ``hidden(choices)`` errors outside the screen (a verification trial)."""
+    whole split also sees ``hidden(choices)`` errors outside the screen (a verification trial).
+    With a ``tie_gate`` (a DriftPruner), a screened candidate whose drift loses the beam's tie is
+    pruned as outranked first, as the real objective does after its calibration forward."""
     budget = 16
 
     def objective(trial):
         choices = space.suggest(trial)
         seen = round(10 * error(space, choices))
         verify = trial.storage.get_trial_system_attrs(trial._trial_id).get(VERIFY_ATTR)
+        if tie_gate is not None and not verify:
+            trial.set_user_attr("drift", error(space, choices))
+            step = DriftStep(0, 1, {tie_gate.definition: error(space, choices)}, {})
+            if tie_gate.should_prune_step(trial.study, step, last=True, choices=choices):
+                trial.set_user_attr("pruned_by", OUTRANKED)
+                raise optuna.TrialPruned()
         errors = seen + (hidden(choices) if verify else 0)
         trial.set_user_attr("errors", errors)
         trial.set_user_attr("budget", budget)
@@ -146,6 +154,28 @@ def test_screened_results_are_verified_and_a_failed_verification_repairs_the_wal
     plain_study.optimize(make_screening_objective(space, lambda c: 0)[0], n_trials=1000)
     unverified = plain.result(plain_study)
     assert round(10 * error(space, unverified)) + hidden(unverified) > budget
+
+
+def test_beam_verifies_outranked_children_once_a_verification_has_failed():
+    """After a failed verification an outranked child is undecided (the screened outcomes that
+    outranked it may be wrong): the beam measures it on the whole split and must then use that
+    measurement. It once ignored it and waited forever on its own finished verification (now a
+    RuntimeError: one worker with no other live trial has nobody to wait for)."""
+    space = SearchSpace.from_units(SIZES)
+    # 2-bit MLP hides three errors outside the screen: the beam's first result fails its verification
+    hidden = lambda choices: 3 if space.choice_bits(choices["mlp"]) <= 2 else 0  # noqa: E731
+    objective, budget = make_screening_objective(space, hidden, tie_gate=DriftPruner(delta=1.0))
+    sampler = BeamSampler(space, width=2)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.optimize(objective, n_trials=1000)
+    result = sampler.result(study)
+    assert round(10 * error(space, result)) + hidden(result) <= budget
+    real = [t for t in study.trials if not t.system_attrs.get(IDLE_ATTR)]
+    outranked = {t.system_attrs[KEY_ATTR] for t in real if t.user_attrs.get("pruned_by") == OUTRANKED}
+    verified = {t.system_attrs[KEY_ATTR][len(VERIFY_PREFIX):] for t in real if t.system_attrs.get(VERIFY_ATTR)}
+    assert outranked & verified, "no outranked child was verified: the case tests nothing"
+    keys = [t.system_attrs[KEY_ATTR] for t in real]
+    assert len(keys) == len(set(keys)), "an assignment was screened or verified twice"
 
 
 def test_enqueued_assignment_held_by_a_live_trial_becomes_a_fresh_proposal():

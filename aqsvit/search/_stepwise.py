@@ -28,7 +28,8 @@ on the whole split.
 
 A candidate a sampler pruned as ``outranked`` (user attr ``pruned_by``; see
 :meth:`BeamSampler.outranked`) counts as infeasible while no verification has failed; once one
-has, the screened outcomes that outranked it may be revised, so it becomes undecided too.
+has, the screened outcomes that outranked it may be revised, so it becomes undecided too and
+is then decided by its own whole-split measurement.
 """
 from __future__ import annotations
 
@@ -149,7 +150,9 @@ class StepwiseSampler(BaseSampler):
             else:
                 undecided.add(key)
         for key, drift in outranked.items():
-            if reserve == 0:
+            if key in verified:  # measured on the whole split while undecided
+                outcomes[key] = Outcome(verified[key][0], drift)
+            elif reserve == 0:
                 outcomes[key] = Outcome(False, drift)
             else:
                 undecided.add(key)
@@ -218,6 +221,11 @@ class StepwiseSampler(BaseSampler):
                     key = VERIFY_PREFIX + key  # screened already: measure the whole split
                 if key not in claims and self._claim(study, trial_id, key, choices):
                     return
+            if not any(t.state in LIVE and t._trial_id != trial_id for t in trials):
+                # nobody else is evaluating anything, so nothing can change what this worker sees
+                storage.set_trial_state_values(trial_id, TrialState.FAIL)
+                raise RuntimeError(f"{type(self).__name__}: every proposal is held by a finished trial that "
+                                   "decided nothing (a sampler bug; please report it with the study)")
             if self.on_wait is not None:
                 self.on_wait(study, trial_id)
             time.sleep(self.poll_interval * (0.5 + self._rng.random()))
