@@ -19,3 +19,9 @@ def test_compare_quick_writes_its_table_and_figures(reference, tmp_path):
     cells = [c.strip() for c in greedy.strip("|").split("|")]
     assert cells[2] == "1/1" and float(cells[3]) > 1  # greedy found a feasible compressed assignment
     assert (tmp_path / "compare.html").stat().st_size > 0 and (tmp_path / "compare_spikformer_digits.png").exists()
+    # the runs are kept: a second call (e.g. after an interruption) reuses them and writes the same table
+    assert (tmp_path / "compare_runs" / "spikformer_digits-seed0.json").exists()
+    again = subprocess.run([sys.executable, "benchmarks/compare.py", "--quick", "--out", str(tmp_path)],
+                           capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    assert (tmp_path / "compare.md").read_text() == text
