@@ -7,7 +7,7 @@ network) and a HAWQ-V3-style baseline (single-layer sensitivities from the all-8
 integer program picks the least memory whose summed drops stay within delta, verified, then
 repaired by the cheapest upgrades until feasible). Each over several seeds (the sampler's seed; the
 data split and reference stay fixed). Writes benchmarks/results/compare.md, compare.html and
-compare_<model>.png (best feasible weight compression against wall time).
+compare_<model>.png (best feasible weight compression against wall time; --name changes the stem).
 
 Every (model, seed) set of runs, and each model's seed-free baselines, is kept as JSON under
 results/compare_runs/, so an interrupted benchmark goes on where it stopped and seeds can be run in
@@ -338,7 +338,7 @@ def main() -> None:
         text, fig = compare_model(model, args.seeds, budget, tuple(args.deltas), args.quick, args.threads,
                                   out / "compare_runs", args.methods)
         sections.append(text)
-        figures[f"compare_{model}"] = fig
+        figures[f"{args.name or 'compare'}_{model}"] = fig
         print(text, flush=True)
     intro = (f"Command: `.venv/bin/python benchmarks/compare.py --models {' '.join(args.models)} --seeds "
              f"{' '.join(map(str, args.seeds))} --budget {' '.join(f'{b:.0f}' for b in budgets)} --deltas "
@@ -352,7 +352,7 @@ def main() -> None:
              "first delta). 's to result': wall time until the method's best feasible assignment was evaluated; "
              "HAWQ counts its sensitivity pass. Greedy's and beam's candidates accepted on the screen are measured "
              "on the whole split afterwards, outside the timed run, and count with that drop.")
-    name = args.name or "compare"
+    name = args.name or "compare"  # file stem of the table, the HTML and each model's PNG
     (out / f"{name}.md").write_text("\n\n".join(["# Compare: greedy and beam against the alternatives", intro, *sections]) + "\n")
     write_html(out / f"{name}.html", "aqsvit compare", list(figures.values()))
     write_pngs(out, figures)
