@@ -83,8 +83,8 @@ class Run:
 
 
 def optuna_run(evaluator: Evaluator, key: str, method: str, sampler: str, seed: int, delta: float,
-               pruned: bool, budget: float, width: int = 3, n_trials: int = 200) -> Run:
-    settings = SearchSettings(sampler=sampler, beam_width=width, delta=delta, seed=seed,
+               pruned: bool, budget: float, width: int = 3, n_trials: int = 200, start: str = "precise") -> Run:
+    settings = SearchSettings(sampler=sampler, beam_width=width, start=start, delta=delta, seed=seed,
                               pruner="drift" if pruned else "none", staged=pruned, study_name=method,
                               n_trials=n_trials, storage_url="sqlite:///:memory:")
     t0 = time.time()  # the setup (drift reference, probe order) counts: a user waits for it too
@@ -201,39 +201,55 @@ HEADERS = ("method", "seeds", "feasible", "weight x", "eff. bits", "drop", "tria
            "wall s", "s to result", f"s to {TARGET_X:.0f}x")
 
 
-def cached(path: Path, config: dict, compute: Callable[[], dict[float, list[Run]]]) -> dict[float, list[Run]]:
-    """The runs stored at ``path`` for exactly this config; else computed now and stored there."""
+Runs = dict[float, list[Run]]  # by delta
+
+
+def cached(path: Path, config: dict, methods: list[str], compute: Callable[[list[str]], dict[str, Runs]]) -> Runs:
+    """The runs of ``methods`` stored at ``path`` for exactly this config; the missing methods'
+    runs are computed now (``compute(missing)``, by method) and added there. Delete a file, or
+    change the config, to measure its runs again."""
+    by_method: dict[str, Runs] = {}
     if path.exists():
         stored = json.loads(path.read_text())
         if stored["config"] == config:
-            return {float(d): [Run.from_json(r) for r in rs] for d, rs in stored["runs"].items()}
-    runs = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"config": config, "runs": {str(d): [asdict(r) for r in rs] for d, rs in runs.items()}}))
+            by_method = {m: {float(d): [Run.from_json(r) for r in rs] for d, rs in per.items()}
+                         for m, per in stored["methods"].items()}
+    missing = [m for m in methods if m not in by_method]
+    if missing:
+        by_method.update(compute(missing))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"config": config, "methods": {
+            m: {str(d): [asdict(r) for r in rs] for d, rs in per.items()} for m, per in by_method.items()}}))
+    runs: Runs = {}
+    for method in methods:
+        for d, rs in by_method[method].items():
+            runs.setdefault(d, []).extend(rs)
     return runs
 
 
+# (name, sampler, beam width, start) of our searches; Optuna's samplers by (name, sampler)
+STEPWISE_METHODS = [("greedy", "greedy", 3, "precise"), ("beam B=2", "beam", 2, "precise"),
+                    ("beam B=3", "beam", 3, "precise"), ("greedy, one-width start", "greedy", 3, "one_width"),
+                    ("beam B=3, one-width start", "beam", 3, "one_width")]
+OPTUNA_METHODS = [("TPE", "tpe"), ("NSGA-II", "nsga2"), ("random", "random")]
+METHODS = [m[0] for m in STEPWISE_METHODS + OPTUNA_METHODS]
+
+
 def seed_runs(evaluator: Evaluator, key: str, seed: int, budget: float, deltas: tuple[float, ...],
-              quick: bool, only: list[str] | None = None) -> dict[float, list[Run]]:
-    """Greedy and beam at every delta; Optuna's samplers at the first delta, plain and with our pruner."""
-    runs: dict[float, list[Run]] = {d: [] for d in deltas}
-    methods = [("greedy", "greedy", 3), ("beam B=2", "beam", 2), ("beam B=3", "beam", 3)]
-    plain = [("TPE", "tpe"), ("NSGA-II", "nsga2"), ("random", "random")]
-    if quick:
-        methods, plain = methods[:1], plain[:1]
-    if only:
-        methods, plain = [m for m in methods if m[0] in only], [m for m in plain if m[0] in only]
-    for delta in deltas:
-        for name, sampler, width in methods:
-            runs[delta].append(optuna_run(evaluator, key, name, sampler, seed, delta, True, budget, width))
-    for name, sampler in plain:  # the plain runs' rows at the other deltas are read from the same trials
-        for pruned in (False, True):
-            label = f"{name}{' + drift pruner' if pruned else ''}"
-            run = optuna_run(evaluator, key, label, sampler, seed, deltas[0], pruned, budget,
-                             n_trials=20 if quick else 200)
-            for delta in deltas:
-                if delta == deltas[0] or not pruned:
-                    runs[delta].append(run)
+              quick: bool, methods: list[str]) -> dict[str, Runs]:
+    """Greedy and beam at every delta; Optuna's samplers at the first delta, plain and with our
+    pruner (their plain run's rows at the other deltas are read from the same trials)."""
+    runs: dict[str, Runs] = {}
+    for name, sampler, width, start in STEPWISE_METHODS:
+        if name in methods:
+            runs[name] = {d: [optuna_run(evaluator, key, name, sampler, seed, d, True, budget, width, start=start)]
+                          for d in deltas}
+    for name, sampler in OPTUNA_METHODS:
+        if name in methods:
+            plain, pruned = (optuna_run(evaluator, key, f"{name} + drift pruner" if gated else name, sampler, seed,
+                                        deltas[0], gated, budget, n_trials=20 if quick else 200)
+                             for gated in (False, True))
+            runs[name] = {d: [plain, pruned] if d == deltas[0] else [plain] for d in deltas}
     return runs
 
 
@@ -281,12 +297,13 @@ def compare_model(model: str, seeds: list[int], budget: float, deltas: tuple[flo
     key = f"{ckpt.sha256[:16]}-{data.fingerprint}"
     space = SearchSpace.from_layers(evaluator.layers, ("uniform", "pot"), (8, 6, 5, 4, 3, 2))
     config = {"model": model, "reference": key, "deltas": list(deltas), "quick": quick, "threads": threads}
-    baselines = cached(store / f"{model}-baselines.json", config, lambda: fixed_runs(evaluator, space, deltas, quick))
+    baselines = cached(store / f"{model}-baselines.json", config, ["fixed"],
+                       lambda _: {"fixed": fixed_runs(evaluator, space, deltas, quick)})
+    methods = only or (["greedy", "TPE"] if quick else METHODS)
     per_seed = []
     for seed in seeds:
-        per_seed.append(cached(store / f"{model}-{budget:g}s-seed{seed}.json",
-                               {**config, "budget": budget, "seed": seed, **({"methods": only} if only else {})},
-                               lambda: seed_runs(evaluator, key, seed, budget, deltas, quick, only)))
+        per_seed.append(cached(store / f"{model}-{budget:g}s-seed{seed}.json", {**config, "budget": budget, "seed": seed},
+                               methods, lambda todo: seed_runs(evaluator, key, seed, budget, deltas, quick, todo)))
         print(f"{model}: seed {seed} done", flush=True)
     runs = {d: [r for one in per_seed for r in one[d]] + baselines[d] for d in deltas}
     text = [f"## {model} ({len(evaluator.layers)} quantizable layers, FP {evaluator.fp_accuracy:.2f}%, "
@@ -318,9 +335,9 @@ def main() -> None:
                         help="wall-time budget per method and seed, seconds: one, or one per model")
     parser.add_argument("--deltas", type=float, nargs="+", default=[1.0, 1.5])
     parser.add_argument("--threads", type=int, default=2, help="torch threads (1 when running seeds side by side)")
-    parser.add_argument("--methods", nargs="+", default=None,
-                        help="only these searches (greedy, 'beam B=2', 'beam B=3', TPE, NSGA-II, random); "
-                             "the seed-free baselines always run")
+    parser.add_argument("--methods", nargs="+", default=None, choices=METHODS, metavar="METHOD",
+                        help=f"only these searches ({', '.join(map(repr, METHODS))}); the seed-free baselines "
+                             "always run")
     parser.add_argument("--quick", action="store_true", help="one seed, few trials: checks the script works")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default=None, help="file stem of the outputs (default compare)")

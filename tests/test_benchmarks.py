@@ -1,6 +1,7 @@
 """The comparison benchmark still runs end to end (its --quick numbers are not the benchmark)."""
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -20,8 +21,17 @@ def test_compare_quick_writes_its_table_and_figures(reference, tmp_path):
     assert cells[2] == "1/1" and float(cells[3]) > 1  # greedy found a feasible compressed assignment
     assert (tmp_path / "compare.html").stat().st_size > 0 and (tmp_path / "compare_spikformer_digits.png").exists()
     # the runs are kept: a second call (e.g. after an interruption) reuses them and writes the same table
-    assert len(list((tmp_path / "compare_runs").glob("spikformer_digits-*seed0.json"))) == 1
+    kept = list((tmp_path / "compare_runs").glob("spikformer_digits-*seed0.json"))
+    assert len(kept) == 1
+    before = json.loads(kept[0].read_text())["methods"]
     again = subprocess.run([sys.executable, "benchmarks/compare.py", "--quick", "--out", str(tmp_path)],
                            capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr
     assert (tmp_path / "compare.md").read_text() == text
+    # a method asked for later is measured alone and added next to the kept runs
+    more = subprocess.run([sys.executable, "benchmarks/compare.py", "--quick", "--methods", "greedy, one-width start",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
+    assert more.returncode == 0, more.stderr
+    after = json.loads(kept[0].read_text())["methods"]
+    assert set(after) == {*before, "greedy, one-width start"} and all(after[m] == before[m] for m in before)
+    assert "| greedy, one-width start" in (tmp_path / "compare.md").read_text()

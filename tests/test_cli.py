@@ -48,6 +48,7 @@ def study_rows(url: str) -> list:
     (("quant.bits=[]",), "quant.bits: got []"),
     (("delta=-0.5",), "delta: got -0.5"),
     (("search.granularity=chunk",), "search.granularity: got 'chunk'; allowed: network, block, layer"),
+    (("search.start=middle",), "search.start: got 'middle'; allowed: precise, one_width"),
     (("sampler=beam", "sampler.width=0"), "sampler.width: got 0; allowed: integers >= 1"),
     (("pruner.definition=vv",), "pruner.definition: got 'vv'"),
     (("workers=2",), "SQLite serves one worker"),

@@ -20,11 +20,11 @@ def error(space, choices):
                for u, c in choices.items())
 
 
-def make_objective(space):
+def make_objective(space, limit=LIMIT):
     def objective(trial):
         choices = space.suggest(trial)
         err = error(space, choices)
-        trial.set_constraint("error", err - LIMIT)
+        trial.set_constraint("error", err - limit)
         return -err, space.cost(choices)
     return objective
 
@@ -72,11 +72,56 @@ def test_beam_finds_at_most_the_memory_of_greedy_and_resumes_to_the_same_result(
     assert uninterrupted.result(run(uninterrupted, space)) == b_result
 
 
+@pytest.mark.parametrize("make", [GreedySampler, lambda s, **kw: BeamSampler(s, width=2, **kw)])
+def test_one_width_start_walks_below_the_cheapest_feasible_width_and_resumes(make):
+    space = SearchSpace.from_units(SIZES)
+    widths = space.candidates()
+    start = next(c for c in widths if error(space, space.uniform(c)) <= LIMIT)
+    assert start != widths[0], "the cheapest width is feasible: the case tests nothing"
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(directions=["maximize", "minimize"], storage=storage,
+                                sampler=make(space, start="one_width"))
+    study.optimize(make_objective(space), n_trials=2)  # interrupted inside the one-width step
+    resumed = optuna.load_study(study_name=study.study_name, storage=storage,
+                                sampler=make(space, start="one_width"))
+    resumed.optimize(make_objective(space), n_trials=1000)
+    real = [t for t in resumed.trials if not t.system_attrs.get(IDLE_ATTR)]
+    tried = [space.choices_from_params(t.params) for t in real]
+    # one width for all, cheapest first, up to the first feasible one; then the walk below it
+    assert tried[:widths.index(start) + 1] == [space.uniform(c) for c in widths[:widths.index(start) + 1]]
+    result = resumed.sampler.result(resumed)
+    assert error(space, result) <= LIMIT
+    assert all(space.choice_bits(c) <= space.choice_bits(start) for c in result.values())
+    assert space.cost(result) < space.cost(space.uniform(start)), "the walk never went below the start"
+    for unit, choice in result.items():
+        assert all(error(space, {**result, unit: c}) > LIMIT for c in space.candidates(below=choice))
+    keys = [t.system_attrs[KEY_ATTR] for t in real]
+    assert len(keys) == len(set(keys)), "an assignment was evaluated twice"
+
+
+def test_one_width_start_falls_back_to_the_precise_start_when_no_width_is_feasible():
+    space = SearchSpace.from_units(SIZES)
+    limit = 0.2  # below every one width's error but the widest (the precise start)
+    assert all(error(space, space.uniform(c)) > limit for c in space.candidates())
+    results = {}
+    for start in ("precise", "one_width"):
+        sampler = GreedySampler(space, start=start)
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        study.optimize(make_objective(space, limit), n_trials=1000)
+        results[start] = sampler.result(study)
+    assert results["one_width"] == results["precise"] != space.uniform(space.start)
+
+
+def test_start_must_be_known():
+    with pytest.raises(AqsvitError, match=r"search.start: got 'middle'; allowed: precise, one_width"):
+        GreedySampler(SearchSpace.from_units(SIZES), start="middle")
+
+
 def test_enqueued_trial_counts_as_a_claim():
     space = SearchSpace.from_units(SIZES)
     sampler = GreedySampler(space)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-    first = {u.name: space.start for u in space.units} | {"stem": space.candidates()[-1]}
+    first = space.uniform(space.start) | {"stem": space.candidates()[-1]}
     study.enqueue_trial(space.params(first))
     study.optimize(make_objective(space), n_trials=200)
     keys = [t.system_attrs.get(KEY_ATTR) or space.key(space.choices_from_params(t.params))

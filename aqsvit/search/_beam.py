@@ -9,11 +9,11 @@ from aqsvit.search.space import Choice, SearchSpace
 class BeamSampler(StepwiseSampler):
     """Beam quantization search (AQ4SViT's beam variant): wider than greedy, smaller models.
 
-    The beam starts as the most precise assignment. At each unit (in ``space.units`` order) every
-    beam member is expanded with every choice for that unit (its current one included); once all
-    those children are evaluated, the beam becomes the ``width`` feasible children with the least
-    weight memory (ties: lower drift, from the ``drift`` user attr). Children are evaluated
-    cheapest first, and a child dearer than the ``width``-th cheapest feasible one is never
+    The beam starts as the most precise assignment (or, with ``start="one_width"``, the cheapest
+    feasible one-width one). At each unit (in ``space.units`` order) every beam member is expanded
+    with its current choice for that unit and every cheaper one; once all those children are
+    evaluated, the beam becomes the ``width`` feasible children with the least weight memory
+    (ties: lower drift, from the ``drift`` user attr). Children are evaluated cheapest first, and a child dearer than the ``width``-th cheapest feasible one is never
     evaluated: it could not enter the beam, so the result equals evaluating them all. With the
     :class:`DriftPruner`, a child whose drift loses its tie at that bound is pruned after its
     calibration forward (:meth:`outranked`), for the same reason. At most
@@ -41,7 +41,7 @@ class BeamSampler(StepwiseSampler):
     Args:
         space: the units, in walk order, and the allowed schemes and bit widths.
         width: the beam width B (>= 1).
-        poll_interval, seed, on_wait: as for :class:`GreedySampler`.
+        poll_interval, seed, on_wait, start: as for :class:`GreedySampler`.
     """
 
     def __init__(self, space: SearchSpace, width: int = 3, **kwargs) -> None:
@@ -66,7 +66,10 @@ class BeamSampler(StepwiseSampler):
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         space = self.space
         self._frontier = []
-        beam = [{u.name: space.start for u in space.units}]
+        start, pending = self.start_assignment(outcomes)
+        if start is None:
+            return Plan(proposals=pending)
+        beam = [start]
         for i, unit in enumerate(space.units):
             decided = self._decided[i] if i < len(self._decided) else None
             if decided is not None and all(outcomes.get(k) == o for k, o in decided[0].items()):
@@ -75,7 +78,7 @@ class BeamSampler(StepwiseSampler):
             del self._decided[i:]
             children: dict[str, tuple[int, dict]] = {}  # key -> (cost, child), computed once
             for parent in beam:
-                for choice in [parent[unit.name], *space.candidates()]:
+                for choice in [parent[unit.name], *space.candidates(below=parent[unit.name])]:
                     child = {**parent, unit.name: choice}
                     children.setdefault(space.key(child), (space.cost(child), child))
             # cheapest first; among equal memory, the better parent's children first (insertion

@@ -1,16 +1,17 @@
 """GreedySampler: walk the units once, keep the cheapest feasible choice of each."""
 from __future__ import annotations
 
-from aqsvit.search._stepwise import Outcome, Plan, StepwiseSampler
+from aqsvit.search._stepwise import Outcome, Plan, StepwiseSampler, first_feasible
 
 
 class GreedySampler(StepwiseSampler):
     """Layer-by-layer greedy quantization search (AQ4SViT's greedy variant).
 
-    Starting from the most precise assignment, the sampler walks ``space.units`` in order. For
-    the current unit it proposes its candidates cheapest memory first, each applied on top of the
-    choices kept so far; the cheapest one that is feasible (a COMPLETE trial whose constraints are
-    all <= 0; a PRUNED trial is infeasible) is kept, and the walk moves on. When no candidate is
+    Starting from the most precise assignment (or, with ``start="one_width"``, from the cheapest
+    feasible one-width assignment), the sampler walks ``space.units`` in order. For the current
+    unit it proposes its choices cheaper than the current one, cheapest memory first, each applied
+    on top of the choices kept so far; the cheapest one that is feasible (a COMPLETE trial whose
+    constraints are all <= 0; a PRUNED trial is infeasible) is kept, and the walk moves on. When no candidate is
     feasible the unit keeps its current choice. At most ``units x candidates`` trials, usually far
     fewer. When the walk ends (and its final assignment has been evaluated) the sampler calls
     ``study.stop()``; :meth:`result` returns that assignment. A trial that starts after the end
@@ -47,27 +48,22 @@ class GreedySampler(StepwiseSampler):
         space: the units, in walk order, and the allowed schemes and bit widths.
         poll_interval: seconds between polls while other workers finish the current step.
         seed: seeds the jitter of polls and the fallback for parameters outside ``space``.
+        start: ``precise`` or ``one_width``: where the walk starts (see :class:`StepwiseSampler`).
         on_wait: called with ``(study, trial_id)`` while polling: keep this trial's heartbeat
             and fail the trials of dead workers (see :func:`aqsvit.search.study.wait_hook`).
     """
 
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         space = self.space
-        current = {u.name: space.start for u in space.units}
+        current, pending = self.start_assignment(outcomes)
+        if current is None:
+            return Plan(proposals=pending)
         for unit in space.units:
-            pending = []
-            for choice in space.candidates():
-                child = {**current, unit.name: choice}
-                outcome = outcomes.get(space.key(child))
-                if outcome is None:
-                    pending.append(child)
-                elif outcome.feasible and not pending:
-                    current = child
-                    break
-                elif outcome.feasible:
-                    break
+            options = [{**current, unit.name: c} for c in space.candidates(below=current[unit.name])]
+            chosen, pending = first_feasible(options, outcomes, space.key)
             if pending:
                 return Plan(proposals=pending)
+            current = chosen or current
         if space.key(current) not in outcomes:
             return Plan(proposals=[current])
         return Plan(result=current)

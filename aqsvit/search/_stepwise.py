@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +43,7 @@ import optuna
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from aqsvit.errors import invalid
 from aqsvit.search.space import Choice, SearchSpace
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ IDLE_ATTR = "aqsvit:idle"
 VERIFY_ATTR = "aqsvit:verify"
 VERIFY_PREFIX = "verify:"
 OUTRANKED = "outranked"  # pruned_by: the drift lost every place the candidate could take (beam ties)
+STARTS = ("precise", "one_width")  # where the walk starts (StepwiseSampler's ``start``)
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -81,6 +83,21 @@ class Plan:
     result: dict[str, Choice] | None = None
 
 
+def first_feasible(options: Sequence[dict[str, Choice]], outcomes: dict[str, Outcome],
+                   key: Callable[[dict[str, Choice]], str]) -> tuple[dict[str, Choice] | None, list[dict[str, Choice]]]:
+    """One greedy step over ``options`` in preference order: the first feasible one once every
+    option before it is known infeasible, and the unknown options before the first known-feasible
+    one (to evaluate first; the chosen one is None while there are any)."""
+    pending = []
+    for option in options:
+        outcome = outcomes.get(key(option))
+        if outcome is None:
+            pending.append(option)
+        elif outcome.feasible:
+            return (None if pending else option), pending
+    return None, pending
+
+
 def trial_key(trial: FrozenTrial, space: SearchSpace) -> str | None:
     """The assignment key a trial evaluates: its claim, or its fixed (enqueued) params."""
     if KEY_ATTR in trial.system_attrs:
@@ -92,11 +109,22 @@ def trial_key(trial: FrozenTrial, space: SearchSpace) -> str | None:
 
 
 class StepwiseSampler(BaseSampler):
-    """Base class: subclasses implement :meth:`plan` from the evaluated outcomes."""
+    """Base class: subclasses implement :meth:`plan` from the evaluated outcomes, walking from
+    :meth:`start_assignment`.
+
+    ``start`` is where the walk begins: ``precise`` (every unit at its most precise choice, as
+    AQ4SViT) or ``one_width`` (first the cheapest one-width assignment that is feasible, tried
+    cheapest first like one more greedy step; every unit then only moves below it; the precise
+    start when none is feasible). ``one_width`` has a feasible result after a few trials and walks
+    far fewer candidates per unit, which is what a model with many layers under a time budget needs.
+    """
 
     def __init__(self, space: SearchSpace, poll_interval: float = 0.2, seed: int | None = None,
-                 on_wait: Any = None) -> None:
+                 on_wait: Any = None, start: str = "precise") -> None:
+        if start not in STARTS:
+            raise invalid("search.start", start, STARTS)
         self.space = space
+        self.start = start
         self.poll_interval = poll_interval
         self.on_wait = on_wait  # callable(study, trial_id): keep this trial alive, fail dead ones
         self._rng = random.Random(seed)
@@ -108,6 +136,17 @@ class StepwiseSampler(BaseSampler):
     # --- to implement ----------------------------------------------------------------------------
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         raise NotImplementedError
+
+    def start_assignment(self, outcomes: dict[str, Outcome]) -> tuple[dict[str, Choice] | None, list[dict[str, Choice]]]:
+        """Where the walk starts, or (None, the one-width assignments to evaluate first)."""
+        precise = self.space.uniform(self.space.start)
+        if self.start == "precise":
+            return precise, []
+        chosen, pending = first_feasible([self.space.uniform(c) for c in self.space.candidates()], outcomes,
+                                         self.space.key)
+        if pending:
+            return None, pending
+        return chosen or precise, []
 
     # --- state from storage ----------------------------------------------------------------------
     def _outcomes(self, trials: Sequence[FrozenTrial]) -> tuple[dict[str, Outcome], dict[str, int], set[str]]:

@@ -15,7 +15,7 @@ from aqsvit.report.dashboard import CONTEXT_ATTR
 from aqsvit.search._beam import BeamSampler
 from aqsvit.search._greedy import GreedySampler
 from aqsvit.search._pruner import DriftPruner
-from aqsvit.search._stepwise import IDLE_ATTR, StepwiseSampler, is_feasible
+from aqsvit.search._stepwise import IDLE_ATTR, STARTS, StepwiseSampler, is_feasible
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
 from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
@@ -35,6 +35,7 @@ class SearchSettings:
     beam_width: int = 3
     granularity: str = "layer"
     order: str = "network"
+    start: str = "precise"
     schemes: tuple[str, ...] = ("uniform", "pot")
     bits: tuple[int, ...] = (8, 6, 5, 4, 3, 2)
     delta: float = 1.0
@@ -67,6 +68,8 @@ class SearchSettings:
             raise invalid("pruner.definition", self.drift_definition, DEFINITIONS)
         if self.order not in ORDERS:
             raise invalid("search.order", self.order, ORDERS)
+        if self.start not in STARTS:
+            raise invalid("search.start", self.start, STARTS)
         if isinstance(self.delta, bool) or not isinstance(self.delta, (int, float)) or not self.delta >= 0:
             raise invalid("delta", self.delta, "numbers >= 0")
         if isinstance(self.screen, bool) or not isinstance(self.screen, (int, float)) or not 0 < self.screen <= 1:
@@ -95,7 +98,7 @@ def order_units(space: SearchSpace, order: str, evaluator: Evaluator, reference)
     if order == "size":
         return space.reordered([u.name for u in sorted(space.units, key=lambda u: -u.numel)])
     cheapest = space.candidates()[0] if space.candidates() else space.start
-    base = {u.name: space.start for u in space.units}
+    base = space.uniform(space.start)
     scores = {}
     for unit in space.units:
         with evaluator.quantizer.applied(space.assignment({**base, unit.name: cheapest})) as model:
@@ -115,7 +118,8 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
         "search space": f"{settings.granularity}/{settings.order}: {[u.name for u in space.units]} "
                         f"schemes {list(space.schemes)} bits {list(space.bits)}",
         "delta": settings.delta,
-        "sampler": f"{settings.sampler} width {settings.beam_width}" if settings.sampler == "beam" else settings.sampler,
+        "sampler": (f"{settings.sampler} width {settings.beam_width}" if settings.sampler == "beam" else settings.sampler)
+                   + (f" from {settings.start}" if settings.sampler in STEPWISE and settings.start != "precise" else ""),
         "pruner": f"{settings.pruner} {settings.drift_definition} tau={settings.tau} calibrate={settings.calibrate_tau} "
                   f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}"
                   f"{f' screen={settings.screen}' if settings.screen < 1 else ''}",
@@ -140,9 +144,10 @@ def build_sampler(settings: SearchSettings, space: SearchSpace) -> optuna.sample
     """The named sampler over ``space`` (Optuna's own ones for comparison)."""
     on_wait = wait_hook(settings.grace_period)
     if settings.sampler == "greedy":
-        return GreedySampler(space, seed=settings.seed, on_wait=on_wait)
+        return GreedySampler(space, seed=settings.seed, on_wait=on_wait, start=settings.start)
     if settings.sampler == "beam":
-        return BeamSampler(space, width=settings.beam_width, seed=settings.seed, on_wait=on_wait)
+        return BeamSampler(space, width=settings.beam_width, seed=settings.seed, on_wait=on_wait,
+                           start=settings.start)
     if settings.sampler == "tpe":
         return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, constant_liar=True)
     if settings.sampler == "nsga2":
@@ -181,7 +186,7 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     # a screen decides candidates on part of the split: only the stepwise samplers verify the result
     screen = settings.screen if settings.sampler in STEPWISE else 1.0
     screened = screen < 1 and settings.staged
-    probes = [space.assignment({u.name: choice for u in space.units}) for choice in space.candidates()]
+    probes = [space.assignment(space.uniform(choice)) for choice in space.candidates()]
     probe, setup_images = evaluator.order_by_probe(probes if screened else [], settings.delta)
     if screened:
         log.info("screen order: FP difficulty and %s (%d images)", "no probe within delta" if probe is None else

@@ -92,11 +92,16 @@ class SearchSpace:
             return ("fp32", self.bits[0])
         return (next(s for s in ("uniform", "pot") if s in self.schemes), self.bits[0])
 
-    def candidates(self) -> list[Choice]:
-        """Every choice cheaper than :attr:`start`, cheapest memory first (uniform before pot)."""
-        limit = self.choice_bits(self.start)
+    def candidates(self, below: Choice | None = None) -> list[Choice]:
+        """Every choice cheaper than ``below`` (default :attr:`start`), cheapest memory first
+        (uniform before pot)."""
+        limit = self.choice_bits(below or self.start)
         return [(s, b) for b in sorted(self.bits) for s in ("uniform", "pot")
                 if s in self.schemes and b < limit]
+
+    def uniform(self, choice: Choice) -> dict[str, Choice]:
+        """The assignment that gives every unit ``choice`` (one scheme and width for all)."""
+        return {u.name: choice for u in self.units}
 
     def cost(self, choices: Mapping[str, Choice]) -> int:
         """Weight bits of an assignment: the memory ranking the samplers use."""
