@@ -265,7 +265,7 @@ def targets(runs: list[Run], delta: float) -> list[str]:
     def by(method: str) -> dict[int, Run]:
         return {r.seed: r for r in runs if r.method == method}
     tpe, lines = by("TPE"), []
-    for method in ("greedy", "beam B=2", "beam B=3"):
+    for method in [m[0] for m in STEPWISE_METHODS]:
         mine = by(method)
         for seed in sorted(mine.keys() & tpe.keys()):
             m, t = mine[seed], tpe[seed]
@@ -281,7 +281,7 @@ def targets(runs: list[Run], delta: float) -> list[str]:
                          f"{method} {when}. At {method}'s {m.wall:.1f} s TPE had {t.best_by(delta, m.wall):.2f}x "
                          f"against {x:.2f}x.")
         xs = [x for x, _, _ in filter(None, (r.best(delta) for r in mine.values()))]
-        if method != "greedy" and mine:
+        if method.startswith("beam") and mine:
             lines.append(f"- {method}: {min(xs, default=0):.2f}-{max(xs, default=0):.2f}x over {len(mine)} seeds "
                          f"({'meets' if len(xs) == len(mine) and min(xs) >= 12 else 'misses'} 12x in every seed).")
     return lines
