@@ -78,7 +78,8 @@ def search_settings(cfg):
 
     s = cfg.search
     return SearchSettings(
-        sampler=cfg.sampler.name, beam_width=cfg.sampler.width, granularity=s.granularity, order=s.order, start=s.start,
+        sampler=cfg.sampler.name, beam_width=cfg.sampler.width, granularity=s.granularity, order=s.order,
+        start=s.start,
         schemes=tuple(cfg.quant.schemes), bits=tuple(cfg.quant.bits), delta=cfg.delta,
         pruner=cfg.pruner.name, drift_definition=cfg.pruner.definition, tau=cfg.pruner.tau,
         calibrate_tau=cfg.pruner.calibrate,

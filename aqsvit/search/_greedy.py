@@ -11,9 +11,9 @@ class GreedySampler(StepwiseSampler):
     feasible one-width assignment), the sampler walks ``space.units`` in order. For the current
     unit it proposes its choices cheaper than the current one, cheapest memory first, each applied
     on top of the choices kept so far; the cheapest one that is feasible (a COMPLETE trial whose
-    constraints are all <= 0; a PRUNED trial is infeasible) is kept, and the walk moves on. When no candidate is
-    feasible the unit keeps its current choice. At most ``units x candidates`` trials, usually far
-    fewer. When the walk ends (and its final assignment has been evaluated) the sampler calls
+    constraints are all <= 0; a PRUNED trial is infeasible) is kept, and the walk moves on. When
+    no candidate is feasible the unit keeps its current choice. At most ``units x candidates``
+    trials, usually far fewer. When the walk ends (and its final assignment has been evaluated) the sampler calls
     ``study.stop()``; :meth:`result` returns that assignment. A trial that starts after the end
     gets no candidate: it ends PRUNED without parameters (system attr ``aqsvit:idle``).
 

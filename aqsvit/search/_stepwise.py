@@ -137,7 +137,8 @@ class StepwiseSampler(BaseSampler):
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         raise NotImplementedError
 
-    def start_assignment(self, outcomes: dict[str, Outcome]) -> tuple[dict[str, Choice] | None, list[dict[str, Choice]]]:
+    def start_assignment(self, outcomes: dict[str, Outcome]
+                         ) -> tuple[dict[str, Choice] | None, list[dict[str, Choice]]]:
         """Where the walk starts, or (None, the one-width assignments to evaluate first)."""
         precise = self.space.uniform(self.space.start)
         if self.start == "precise":
