@@ -19,6 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.errors import invalid
 from aqsvit.quant import Assignment, fake_quantized
+from aqsvit.search._stepwise import is_feasible
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.training import train
 
@@ -73,17 +74,31 @@ def finetune(reference: Evaluator, assignment: Assignment, settings: FinetuneSet
 
 
 def front_candidates(study: optuna.Study, count: int, fp_accuracy: float, delta: float) -> list[FrozenTrial]:
-    """What to fine-tune, smallest memory first: the ``count`` smallest trials of the feasible Pareto
-    front (accuracy vs memory) that are smaller than the smallest one already within ``delta``
+    """What to fine-tune, smallest memory first: the ``count`` smallest assignments of the feasible
+    Pareto front (accuracy vs memory) that are smaller than the smallest one already within ``delta``
     without fine-tuning, then that one (it is on the front too), so fine-tuning never ends with a
-    larger assignment than the study already holds within ``delta``."""
-    front = sorted((t for t in study.best_trials if t.state == TrialState.COMPLETE
-                    and all(c <= 0 for c in t.constraints.values())),
-                   key=lambda t: (t.values[1], -t.values[0], t.number))
-    # the floor must be measured on the whole split: a screened trial's accuracy is an upper bound
+    larger assignment than the study already holds within ``delta``.
+
+    Each assignment counts once, with its whole-split measurement where it has one: greedy and beam
+    verify a screened result in a second trial, and the screened twin's accuracy is an upper bound."""
+    front, best = [], float("-inf")
+    for t in sorted(_measured_once(study), key=lambda t: (t.values[1], -t.values[0], t.number)):
+        if is_feasible(t) and t.values[0] > best:
+            front.append(t)
+            best = t.values[0]
     anchor = next((t for t in front if not t.user_attrs.get("screened") and fp_accuracy - t.values[0] <= delta), None)
     smaller = [t for t in front if anchor is None or t.values[1] < anchor.values[1]][:count]
     return smaller + ([anchor] if anchor is not None else [])
+
+
+def _measured_once(study: optuna.Study) -> list[FrozenTrial]:
+    """One COMPLETE trial per assignment: a whole-split one over a screened one, else the first."""
+    kept: dict[tuple, FrozenTrial] = {}
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        key = tuple(sorted(t.params.items()))
+        if key not in kept or (kept[key].user_attrs.get("screened") and not t.user_attrs.get("screened")):
+            kept[key] = t
+    return list(kept.values())
 
 
 def finetune_front(reference: Evaluator, assignments: Sequence[Mapping[str, tuple[str, int]]], delta: float,

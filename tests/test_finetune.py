@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from aqsvit.evaluation import accuracy
-from aqsvit.finetune import FinetuneSettings, finetune, finetune_front
+from aqsvit.finetune import FinetuneSettings, finetune, finetune_front, front_candidates
 from aqsvit.errors import AqsvitError
 from aqsvit.quant import fake_quantized, quantize
 from aqsvit.report.export import load_packed, read_assignment, save_packed
@@ -88,6 +88,29 @@ def test_cli_finetunes_a_study_export_and_writes_a_reproducible_model(finished_s
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
         "aqsvit: error: finetune.epochs: got 0; allowed: integers >= 1"]
+
+
+def test_front_candidates_count_each_assignment_once_with_its_whole_split_accuracy():
+    """A screened result and its verification are one assignment: fine-tuning it twice wastes a
+    candidate, and the screened accuracy (an upper bound) must not hide the measured one."""
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    dist = {"w": optuna.distributions.CategoricalDistribution(["a", "b", "c", "d"])}
+
+    def add(w, acc, mem, screened=False, error=-1.0):
+        study.add_trial(optuna.trial.create_trial(values=[acc, mem], params={"w": w}, distributions=dist,
+                                                  user_attrs={"screened": True} if screened else {},
+                                                  constraints={"error": error}))
+    add("a", 96.0, 100, screened=True)
+    add("a", 95.5, 100)             # a's verification: lower than its screen said
+    add("b", 96.5, 110, screened=True)
+    add("b", 96.5, 110)
+    add("c", 97.0, 120, error=0.5)  # infeasible under the search's delta
+    add("d", 98.2, 130)             # the smallest already within 1 point of 99
+    picked = front_candidates(study, 3, 99.0, 1.0)
+    assert [(t.params["w"], t.values[0], bool(t.user_attrs.get("screened"))) for t in picked] == [
+        ("a", 95.5, False), ("b", 96.5, False), ("d", 98.2, False)]
+    assert [t.params["w"] for t in front_candidates(study, 1, 99.0, 1.0)] == ["a", "d"]
+    assert [t.params["w"] for t in front_candidates(study, 2, 99.0, 0.1)] == ["a", "b"]  # none within 0.1
 
 
 @pytest.mark.slow
