@@ -118,7 +118,7 @@ def test_search_aiming_lower_keeps_a_smaller_assignment_within_the_final_delta(t
     """delta=3 post-training, then fine-tune: within 1 point, and never larger than the smallest
     assignment the study already had within 1 point without fine-tuning."""
     out = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", "delta=3", "finetune.delta=1",
-                          "finetune.candidates=2", "finetune.epochs=5", f"finetune.dir={tmp_path}/ft",
+                          "finetune.candidates=3", "finetune.epochs=5", f"finetune.dir={tmp_path}/ft",
                           f"storage.url=sqlite:///{tmp_path}/low.db", "search.study_name=low", "progress=false"],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
