@@ -1,9 +1,11 @@
 """Spiking ViT models on spikingjelly, a timm-style registry, and checkpoints."""
 from aqsvit.models import spikformer as _spikformer  # noqa: F401  (registers the builders)
-from aqsvit.models._registry import ModelSpec, create_model, list_models, model_spec, register_model
+from aqsvit.models._registry import (
+    ModelInfo, ModelSpec, create_model, list_models, model_info, model_spec, register_model,
+)
 from aqsvit.models.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 
 __all__ = [
-    "Checkpoint", "ModelSpec", "create_model", "list_models", "load_checkpoint", "model_spec",
+    "Checkpoint", "ModelInfo", "ModelSpec", "create_model", "list_models", "load_checkpoint", "model_info", "model_spec",
     "register_model", "save_checkpoint",
 ]

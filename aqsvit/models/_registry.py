@@ -16,6 +16,7 @@ from torch import nn
 from aqsvit.errors import AqsvitError, invalid
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+_INFO: dict[str, ModelInfo] = {}
 
 
 @dataclass(frozen=True)
@@ -43,12 +44,40 @@ class ModelSpec:
         return (int(self.kwargs["frames"]), *image) if "frames" in self.kwargs else image
 
 
-def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Register ``fn`` under its function name; its keyword defaults are the model's defaults."""
-    if fn.__name__ in _MODELS:
-        raise ValueError(f"model {fn.__name__!r} is registered twice")
-    _MODELS[fn.__name__] = fn
-    return fn
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the registry says of a model besides how to build it.
+
+    ``reference`` names the published code whose eval forward the model computes exactly
+    (``"owner/repo@commit path"``), or is ``None`` for spikingjelly's own models and ours;
+    ``preprocess`` is the input normalisation preset its weights expect (``"none"``, ``"cifar10"``,
+    ``"cifar100"``, ``"imagenet"``), which a data set uses unless the user overrides it."""
+
+    name: str
+    reference: str | None = None
+    preprocess: str = "none"
+
+
+def register_model(fn: Callable[..., nn.Module] | None = None, *, reference: str | None = None,
+                   preprocess: str = "none"):
+    """Register a builder under its function name; its keyword defaults are the model's defaults.
+
+    Use bare (``@register_model``) or with metadata (``@register_model(reference=..., preprocess=...)``),
+    see :class:`ModelInfo`."""
+    def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if builder.__name__ in _MODELS:
+            raise ValueError(f"model {builder.__name__!r} is registered twice")
+        _MODELS[builder.__name__] = builder
+        _INFO[builder.__name__] = ModelInfo(builder.__name__, reference, preprocess)
+        return builder
+    return add if fn is None else add(fn)
+
+
+def model_info(name: str) -> ModelInfo:
+    """The registry's metadata of model ``name``."""
+    if name not in _INFO:
+        raise invalid("model.name", name, list_models())
+    return _INFO[name]
 
 
 def list_models() -> list[str]:
