@@ -11,3 +11,15 @@ logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
 warnings.filterwarnings("ignore", message=r".*experimental", category=Warning)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str):
+    """``aqsvit.quantize`` and ``aqsvit.QuantizationResult`` (imported on first use: the CLI's
+    start-up stays light)."""
+    if name in ("quantize", "QuantizationResult"):
+        from aqsvit import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'aqsvit' has no attribute {name!r}")
+
+
+__all__ = ["QuantizationResult", "quantize"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import aqsvit  # noqa: F401  (silences spikingjelly's import-time warning first)
-from aqsvit.errors import AqsvitError, invalid
+from aqsvit.errors import AqsvitError, check_flag, check_int, check_number, check_text, invalid
 
 log = logging.getLogger("aqsvit")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -29,19 +29,56 @@ def _container(node: Any) -> Any:
     return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
 
+def _model_id(name: str, target: str | None = None) -> str:
+    """``${aqsvit_model:${model.name},${model.target}}``: a target's builder name, else the model name."""
+    from aqsvit.models.target import target_name
+    return target_name(target) if target else name
+
+
+def _register_resolvers() -> None:
+    from omegaconf import OmegaConf
+    OmegaConf.register_new_resolver("aqsvit_model", _model_id, replace=True)
+
+
+_register_resolvers()
+
+
+def _model_spec(cfg):
+    """The registered model ``model.name``, or the builder ``model.target`` when set."""
+    from aqsvit.models import model_spec
+    from aqsvit.models.target import target_spec
+
+    target = cfg.model.get("target")
+    if target:
+        return target_spec(target, _container(cfg.model.kwargs), _container(cfg.model.get("input_shape")) or None)
+    return model_spec(cfg.model.name, **_container(cfg.model.kwargs))
+
+
 def _reference(cfg, device: str = "cpu"):
     """Model spec, data and FP reference checkpoint (trained and cached on first use)."""
     import torch
 
+    from omegaconf import OmegaConf
+
     from aqsvit.data import load_dataset
-    from aqsvit.models import model_spec
-    from aqsvit.training import get_reference
+    from aqsvit.data.preprocess import resolve_preprocess
+    from aqsvit.models import ModelInfo, create_model, model_info
+    from aqsvit.models.target import check_classifier
+    from aqsvit.training import check_labels, check_learned, get_reference
 
     torch.manual_seed(cfg.seed)
-    spec = model_spec(cfg.model.name, **_container(cfg.model.kwargs))
-    data = load_dataset(cfg.dataset.name, spec.input_shape, seed=cfg.seed, **_container(cfg.dataset.kwargs))
+    spec = _model_spec(cfg)
+    normalize = cfg.dataset.get("normalize")  # null: the model's preset
+    info = ModelInfo(spec.name) if spec.target else model_info(spec.name)
+    preprocess = resolve_preprocess(OmegaConf.to_container(normalize) if OmegaConf.is_config(normalize) else normalize,
+                                    info.preprocess, info.crop_pct)
+    data = load_dataset(cfg.dataset.name, spec.input_shape, preprocess, seed=cfg.seed, **_container(cfg.dataset.kwargs))
+    check_labels(spec, data)
+    if spec.target:  # before any training: a wrong model fails as one line
+        check_classifier(create_model(spec), spec.input_shape, data.num_classes, spec.target)
     ckpt = get_reference(spec, data, root=cfg.checkpoint_dir, checkpoint=cfg.checkpoint,
                          progress=cfg.progress, seed=cfg.seed, device=device, **_container(cfg.train))
+    check_learned(data, ckpt.fp_accuracy)
     return spec, data, ckpt
 
 
@@ -63,7 +100,8 @@ def baseline_command(cfg) -> None:
 
     device = pin_worker(cfg.device)
     spec, data, ckpt = _reference(cfg, device)
-    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device)
+    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device,
+                          settings=_eval_settings(cfg))
     rows = one_width_baseline(evaluator, list(cfg.quant.schemes), list(cfg.quant.bits))
     print(f"\n{spec.name} on {data.name} ({len(evaluator.layers)} quantizable layers), "
           f"one scheme and width for all layers:\n")
@@ -89,6 +127,44 @@ def search_settings(cfg):
         force_new_study=cfg.search.force_new_study)
 
 
+def check_config(cfg) -> None:
+    """Every config value, checked before any command does work (one line naming the field)."""
+    from omegaconf import ListConfig
+
+    for field, example in (("quant.schemes", "[uniform, pot]"), ("quant.bits", "[8, 4, 2]"),
+                           ("report.compare", "[name-of-another-study]")):
+        group, key = field.split(".")
+        if not isinstance(cfg[group][key], ListConfig):
+            raise invalid(field, cfg[group][key], f"a list, e.g. {field}={example}")
+    search_settings(cfg).validate()
+    check_flag("progress", cfg.progress)
+    check_int("worker", cfg.worker, 0, cfg.workers - 1)
+    check_int("train.epochs", cfg.train.epochs, 1)
+    check_number("train.lr", cfg.train.lr, 0, lo_open=True)
+    check_int("train.batch_size", cfg.train.batch_size, 1)
+    check_flag("quant.split_qkv", cfg.quant.split_qkv)
+    check_text("checkpoint_dir", cfg.checkpoint_dir)
+    if cfg.checkpoint is not None:
+        check_text("checkpoint", cfg.checkpoint)
+    check_text("report.dir", cfg.report.dir)
+    for name in cfg.report.compare:
+        check_text("report.compare", name)
+    check_text("dashboard.host", cfg.dashboard.host)
+    check_int("dashboard.port", cfg.dashboard.port, 1, 65535)
+    _finetune_settings(cfg)
+    _eval_settings(cfg)
+
+
+def _eval_settings(cfg):
+    """search.eval_batch, eval_memory_gb and loader_workers, checked before any expensive work."""
+    from aqsvit.data.prepared import EvalSettings
+
+    s = cfg.search
+    settings = EvalSettings(s.eval_batch, s.eval_memory_gb, s.loader_workers, cfg.workers)
+    settings.validate()
+    return settings
+
+
 def _search_setup(cfg):
     """Validated settings, storage, device, reference and the created-or-resumed study."""
     import optuna
@@ -99,8 +175,8 @@ def _search_setup(cfg):
     from aqsvit.search.study import check_storage, create_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    settings = search_settings(cfg)
-    settings.validate()
+    settings = search_settings(cfg)  # validated by check_config
+    eval_settings = _eval_settings(cfg)
     device = pin_worker(cfg.device, cfg.worker, cfg.workers)
     # a server is reached now, so a wrong URL fails before any training; a file-based study is
     # only created once the checkpoint and the data have loaded
@@ -111,7 +187,8 @@ def _search_setup(cfg):
     spec, data, ckpt = _reference(cfg, device)
     if storage is None:
         storage = create_storage(settings.storage_url, settings.workers, settings.grace_period, retry_failed=retry)
-    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device)
+    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device,
+                          settings=eval_settings)
     return prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir, storage)
 
 
@@ -125,8 +202,6 @@ def search_command(cfg) -> None:
 
     started = time.perf_counter()
     aim_lower = cfg.finetune.delta is not None
-    if aim_lower:  # checked before the search, not after it
-        _finetune_settings(cfg)
     search = _search_setup(cfg)
     settings, evaluator = search.settings, search.evaluator
     spec, data = evaluator.model.spec, evaluator.data
@@ -160,11 +235,9 @@ def _finetune_settings(cfg):
     settings = FinetuneSettings(epochs=cfg.finetune.epochs, lr=cfg.finetune.lr, batch_size=cfg.train.batch_size,
                                 seed=cfg.seed)
     settings.validate()
-    count, delta = cfg.finetune.candidates, cfg.finetune.delta
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise invalid("finetune.candidates", count, "integers >= 1")
-    if delta is not None and (isinstance(delta, bool) or not isinstance(delta, (int, float)) or delta < 0):
-        raise invalid("finetune.delta", delta, "numbers >= 0, or null (= delta)")
+    check_int("finetune.candidates", cfg.finetune.candidates, 1)
+    if cfg.finetune.delta is not None:
+        check_number("finetune.delta", cfg.finetune.delta, 0)
     return settings
 
 
@@ -215,7 +288,6 @@ def finetune_command(cfg) -> None:
     from aqsvit.report.export import read_assignment
     from aqsvit.search.evaluator import Evaluator
 
-    _finetune_settings(cfg)
     if cfg.finetune.assignment is None:
         _finetune_study(cfg, _search_setup(cfg))
         return
@@ -225,7 +297,8 @@ def finetune_command(cfg) -> None:
     if spec != config_spec:
         raise AqsvitError(f"finetune.assignment: {cfg.finetune.assignment} is for model {spec.name} "
                           f"{spec.plain_kwargs()}, the config's model is {config_spec.name} {config_spec.plain_kwargs()}")
-    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device)
+    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device,
+                          settings=_eval_settings(cfg))
     _finetune_and_export(cfg, evaluator, [assignment], Path(cfg.finetune.assignment).parent.name or "assignment")
 
 
@@ -263,8 +336,26 @@ COMMANDS: dict[str, Callable[[Any], None]] = {
     "search": search_command, "report": report_command, "dashboard": dashboard_command,
     "train": train_command, "baseline": baseline_command, "finetune": finetune_command}
 
-USAGE = (f"usage: aqsvit {{{','.join(COMMANDS)}}} [--debug] [--force-new-study] "
+USAGE = (f"usage: aqsvit {{{','.join(COMMANDS)},models}} [--debug] [--force-new-study] "
          "[hydra overrides, e.g. model=spikformer_wide]")
+
+
+def models_listing() -> str:
+    """``aqsvit models``: every registered model, the published code it computes and its input preset."""
+    from aqsvit.models import list_models, model_info
+
+    rows = [(name, info.preprocess, info.reference or "spikingjelly's own (no published reference)")
+            for name, info in ((n, model_info(n)) for n in list_models())]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"{'model':<{width}}  {'preprocess':<10}  reference"]
+    lines += [f"{name:<{width}}  {pre:<10}  {ref}" for name, pre, ref in rows]
+    return "\n".join(lines)
+
+
+def builder_kwargs(args: list[str]) -> list[str]:
+    """``model.kwargs.<arg>=v`` -> ``++model.kwargs.<arg>=v``: every builder argument can be set
+    without Hydra's ``+`` (the model config lists no defaults; the registry checks the name)."""
+    return [f"++{a}" if a.startswith("model.kwargs.") else a for a in args]
 
 
 @contextmanager
@@ -284,6 +375,7 @@ def _guarded(fn: Callable[[Any], None], debug: bool) -> Callable[[Any], None]:
     def task(cfg) -> None:
         _redact_hydra_outputs()
         with _one_line_errors(debug):
+            check_config(cfg)
             fn(cfg)
     task.__name__ = fn.__name__
     return task
@@ -378,7 +470,10 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0] in ("-h", "--help"):
         print(USAGE)
         return
-    command, rest = args[0], args[1:]
+    command, rest = args[0], builder_kwargs(args[1:])
+    if command == "models":
+        print(models_listing())
+        return
     with _one_line_errors(debug):
         if command not in COMMANDS:
             raise invalid("command", command, COMMANDS)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from aqsvit.errors import invalid
+from aqsvit.errors import check_int, check_number
 from aqsvit.quant import Assignment, fake_quantized
 from aqsvit.search._stepwise import is_feasible
 from aqsvit.search.evaluator import Evaluator, Measurement
@@ -34,12 +34,10 @@ class FinetuneSettings:
     seed: int = 0
 
     def validate(self) -> None:
-        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
-            raise invalid("finetune.epochs", self.epochs, "integers >= 1")
-        if isinstance(self.lr, bool) or not isinstance(self.lr, (int, float)) or not self.lr > 0:
-            raise invalid("finetune.lr", self.lr, "numbers > 0")
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise invalid("finetune.batch_size", self.batch_size, "integers >= 1")
+        """One line naming the config field for a bad value."""
+        check_int("finetune.epochs", self.epochs, 1)
+        check_number("finetune.lr", self.lr, 0, lo_open=True)
+        check_int("train.batch_size", self.batch_size, 1)
 
 
 @dataclass(frozen=True)
@@ -69,7 +67,7 @@ def finetune(reference: Evaluator, assignment: Assignment, settings: FinetuneSet
               seed=settings.seed, device=reference.device, progress=progress)
     seconds = time.perf_counter() - started
     tuned = Evaluator(model, reference.data, reference.fp_accuracy, split_qkv=reference.quantizer.split_qkv,
-                      device=reference.device)
+                      device=reference.device, settings=reference.settings)  # the same prepared split
     return Finetuned(assignment, before, tuned.measure(assignment), seconds, tuned)
 
 
@@ -106,8 +104,7 @@ def finetune_front(reference: Evaluator, assignments: Sequence[Mapping[str, tupl
                    progress: bool = True) -> tuple[Finetuned | None, list[Finetuned]]:
     """Fine-tune each assignment (smallest first); the first whose drop after fine-tuning is within
     ``delta`` is the result (None if none is). Returns it and every fine-tuned candidate."""
-    if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not delta >= 0:
-        raise invalid("finetune.delta", delta, "numbers >= 0")
+    check_number("finetune.delta", delta, 0)
     tried = []
     for assignment in sorted(assignments, key=lambda a: reference.cost(a).memory_bytes):
         result = finetune(reference, assignment, settings, progress)

@@ -53,11 +53,11 @@ def reference_path(root: str | Path, spec: ModelSpec, data: DataBundle) -> Path:
 
 def get_reference(spec: ModelSpec, data: DataBundle, root: str | Path = "studies/checkpoints",
                   checkpoint: str | Path | None = None, progress: bool = True,
-                  **train_kwargs) -> Checkpoint:
-    """Load the given checkpoint, or the cached one, or train and cache one.
+                  device: str | torch.device = "cpu", **train_kwargs) -> Checkpoint:
+    """Load the given checkpoint, or the cached one, or train and cache one (on ``device``).
 
     A given checkpoint must be of the same model spec (or a published Spikformer state_dict, imported
-    onto it); its accuracy is re-measured on this data.
+    onto it); its accuracy is re-measured on this data, on ``device``.
     ``train_kwargs`` go to :func:`train` (epochs, lr, batch_size, seed).
     """
     if checkpoint is not None:  # an aqsvit checkpoint, or a published Spikformer state_dict
@@ -69,8 +69,8 @@ def get_reference(spec: ModelSpec, data: DataBundle, root: str | Path = "studies
             raise AqsvitError(f"checkpoint {checkpoint}: holds {spec.name} with "
                               + ", ".join(f"{k}={ckpt.spec.kwargs.get(k)!r}" for k in diff)
                               + "; the config asks for " + ", ".join(f"{k}={spec.kwargs[k]!r}" for k in diff))
-        model = ckpt.build()
-        ckpt.fp_accuracy = accuracy(model, data.test)
+        model = ckpt.build().to(device)
+        ckpt.fp_accuracy = accuracy(model, data.test, device=device)
         ckpt.data_fingerprint = data.fingerprint
         return ckpt
     path = reference_path(root, spec, data)
@@ -81,9 +81,31 @@ def get_reference(spec: ModelSpec, data: DataBundle, root: str | Path = "studies
         log.warning("cached reference %s was built with other settings; retraining", path)
     torch.manual_seed(train_kwargs.get("seed", 0))  # the initial weights too: same checkpoint from any caller
     model = create_model(spec)
-    fp_acc = train(model, data, progress=progress, **train_kwargs)
+    fp_acc = train(model, data, progress=progress, device=device, **train_kwargs)
     try:
         save_checkpoint(path, model, fp_acc, data.fingerprint)
     except OSError as exc:
         raise AqsvitError(f"checkpoint folder {path.parent}: cannot write ({exc.strerror})") from exc
     return load_checkpoint(path)
+
+
+CHANCE_MARGIN = 5.0  # points above the majority-class share a reference must reach to be searched
+
+
+def check_labels(spec: ModelSpec, data: DataBundle) -> None:
+    """Refuse data whose labels go beyond the model's classes (before any training)."""
+    classes = spec.kwargs.get("num_classes")
+    if classes is not None and data.num_classes > classes:
+        raise AqsvitError(f"dataset: labels go up to {data.num_classes - 1}; allowed: 0..{classes - 1} "
+                          f"(model.kwargs.num_classes={classes})")
+
+
+def check_learned(data: DataBundle, fp_accuracy: float) -> None:
+    """Refuse a reference no better than always answering the most frequent test label: every
+    quantized assignment would look lossless against it."""
+    labels = torch.cat([y for _, y in iter_batches(data.test, 1024)])
+    majority = 100.0 * torch.bincount(labels).max().item() / max(len(labels), 1)
+    if fp_accuracy <= majority + CHANCE_MARGIN:
+        raise AqsvitError(f"reference: FP accuracy {fp_accuracy:.2f}% is at chance (most frequent test label "
+                          f"{majority:.2f}%); allowed: above {majority + CHANCE_MARGIN:.2f}% "
+                          "(check the data and train.*)")

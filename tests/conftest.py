@@ -45,7 +45,8 @@ def finished_search(reference, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("finished")
     url = f"sqlite:///{folder}/study.db"
-    common = [f"storage.url={url}", "search.study_name=finished", f"report.dir={folder}/reports", "progress=false"]
+    common = [f"storage.url={url}", "search.study_name=finished", f"report.dir={folder}/reports", "progress=false",
+              f"checkpoint_dir={CACHE}"]
     for command in ("search", "report"):
         result = subprocess.run([sys.executable, "-m", "aqsvit.cli", command, *common],
                                 capture_output=True, text=True, timeout=600)

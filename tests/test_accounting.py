@@ -70,8 +70,15 @@ def test_bad_assignment_is_one_clear_line(assignment, match):
         pass
 
 
+class DeclaredQKV(nn.Sequential):
+    """A fused layer is split because the model says so (or by use, tests/test_user_models.py), not by its name."""
+
+    def aqsvit_fused_qkv(self) -> list[str]:
+        return ["qkv"]
+
+
 def test_qkv_split_into_three_output_blocks():
-    model = nn.Sequential()
+    model = DeclaredQKV()
     model.add_module("qkv", nn.Conv1d(4, 12, 1, bias=False))
     names = [(l.name, l.out_start, l.out_stop) for l in quantizable_layers(model)]
     assert names == [("qkv.q", 0, 4), ("qkv.k", 4, 8), ("qkv.v", 8, 12)]

@@ -35,3 +35,18 @@ def test_compare_quick_writes_its_table_and_figures(reference, tmp_path):
     after = json.loads(kept[0].read_text())["methods"]
     assert set(after) == {*before, "greedy, one-width start"} and all(after[m] == before[m] for m in before)
     assert "| greedy, one-width start" in (tmp_path / "compare.md").read_text()
+
+
+@pytest.mark.slow
+def test_scale_benchmark_runs_on_a_tiny_setting(tmp_path):
+    """benchmarks/scale.py end to end on a tiny model (its figures are not the benchmark's)."""
+    out = subprocess.run([sys.executable, "benchmarks/scale.py", "--device", "cpu", "--images", "48", "--depths", "1",
+                          "--embed-dims", "48", "--img-size", "16", "--candidates", "2", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    text = (tmp_path / "scale.md").read_text()
+    assert "--depths 1" in text  # the command that made the table
+    row = next(line for line in text.splitlines() if line.startswith("| CPU"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert "(reduced)" in cells[1] and float(cells[5]) > 0 and float(cells[6]) > 0
+    assert int(cells[9]) >= 1 and int(cells[10]) >= 48 and 0 < float(cells[11].rstrip("%")) <= 100

@@ -39,23 +39,62 @@ def test_baseline_prints_the_table(reference):
 def study_rows(url: str) -> list:
     import optuna
     study = optuna.load_study(study_name="existing", storage=url)
-    return [(t.number, t.state, t.params, t.values, t.user_attrs) for t in study.trials]
+    return [(t.number, t.state, t.params, t.values, t.user_attrs, t.system_attrs) for t in study.trials]
 
 
-@pytest.mark.parametrize("bad,field", [
+NPZ = "dataset=npz", "dataset.kwargs.test_size=50", "dataset.kwargs.calib_size=50", "train.epochs=1"
+
+# (overrides, what the one line must say); {tmp} is the folder of bad_files
+CATALOGUE = [
     (("quant.bits=[9]",), "quant.bits: got 9"),
-    (("sampler=nonexistent",), "sampler: got 'nonexistent'; allowed: beam, greedy, nsga2, random, tpe"),
     (("quant.bits=[]",), "quant.bits: got []"),
-    (("delta=-0.5",), "delta: got -0.5"),
-    (("search.granularity=chunk",), "search.granularity: got 'chunk'; allowed: network, block, layer"),
-    (("search.start=middle",), "search.start: got 'middle'; allowed: precise, one_width"),
-    (("sampler=beam", "sampler.width=0"), "sampler.width: got 0; allowed: integers >= 1"),
-    (("pruner.definition=vv",), "pruner.definition: got 'vv'"),
-    (("workers=2",), "SQLite serves one worker"),
     (("quant.bits=[0]",), "quant.bits: got 0; allowed: integers 2..8"),
     (("quant.schemes=[int]",), "quant.schemes: got 'int'; allowed: uniform, pot, fp32"),
+    (("quant.schemes=uniform",), "quant.schemes: got 'uniform'; allowed: a list, e.g."),
+    (("quant.bits=4",), "quant.bits: got 4; allowed: a list, e.g."),
+    (("report.compare=other",), "report.compare: got 'other'; allowed: a list"),
+    (("quant.split_qkv=3",), "quant.split_qkv: got 3; allowed: true, false"),
+    (("sampler=nonexistent",), "sampler: got 'nonexistent'; allowed: beam, greedy, nsga2, random, tpe"),
+    (("sampler=beam", "sampler.width=0"), "sampler.width: got 0; allowed: integers >= 1"),
+    (("sampler=beam", "sampler.width=2.5"), "sampler.width: got 2.5; allowed: integers >= 1"),
+    (("pruner=nonexistent",), "pruner: got 'nonexistent'; allowed: drift, none"),
+    (("pruner.definition=vv",), "pruner.definition: got 'vv'"),
+    (("pruner.tau=-1",), "pruner.tau: got -1; allowed: numbers > 0"),
+    (("pruner.calibrate=2",), "pruner.calibrate: got 2; allowed: true, false"),
+    (("delta=-0.5",), "delta: got -0.5"),
+    (("delta=nan",), "delta: got nan; allowed: numbers >= 0"),
+    (("delta=inf",), "delta: got inf; allowed: numbers >= 0"),
+    (("delta=abc",), "delta: got 'abc'; allowed: numbers >= 0"),
+    (("seed=-5",), "seed: got -5; allowed: integers 0..4294967295"),
+    (("seed=4294967296",), "seed: got 4294967296; allowed: integers 0..4294967295"),
+    (("seed=abc",), "seed: got 'abc'"),
+    (("search.granularity=chunk",), "search.granularity: got 'chunk'; allowed: network, block, layer"),
+    (("search.order=random",), "search.order: got 'random'"),
+    (("search.start=middle",), "search.start: got 'middle'; allowed: precise, one_width"),
+    (("search.calib_batch=0",), "search.calib_batch: got 0; allowed: integers >= 1"),
+    (("search.calib_images=0",), "search.calib_images: got 0; allowed: integers >= 1"),
+    (("search.n_trials=-3",), "search.n_trials: got -3; allowed: integers >= 1"),
+    (("search.n_trials=0",), "search.n_trials: got 0; allowed: integers >= 1"),
+    (("search.study_name=''",), "search.study_name: got ''; allowed: non-empty text"),
+    (("search.study_name=a/b",), "search.study_name: got 'a/b'"),
+    (("search.screen=0",), "search.screen: got 0; allowed: numbers in (0, 1]"),
+    (("search.screen=1.5",), "search.screen: got 1.5; allowed: numbers in (0, 1]"),
+    (("search.staged=maybe",), "search.staged: got 'maybe'; allowed: true, false"),
+    (("progress=yes",), "progress: got 'yes'; allowed: true, false"),
+    (("train.epochs=0",), "train.epochs: got 0; allowed: integers >= 1"),
+    (("train.lr=0",), "train.lr: got 0; allowed: numbers > 0"),
+    (("train.batch_size=-1",), "train.batch_size: got -1; allowed: integers >= 1"),
     (("workers=0",), "workers: got 0; allowed: integers >= 1"),
-    (("model=vit",), "model: got 'vit'; allowed: spikformer_digits, spikformer_dvs128, spikformer_dvs_digits, spikformer_wide"),
+    (("workers=2",), "SQLite serves one worker"),
+    (("worker=5",), "worker: got 5; allowed: integers 0..0"),
+    (("grace_period=0",), "grace_period: got 0; allowed: numbers > 0"),
+    (("dashboard.port=70000",), "dashboard.port: got 70000; allowed: integers 1..65535"),
+    (("finetune.candidates=0",), "finetune.candidates: got 0; allowed: integers >= 1"),
+    (("finetune.epochs=0",), "finetune.epochs: got 0; allowed: integers >= 1"),
+    (("finetune.lr=-0.1",), "finetune.lr: got -0.1; allowed: numbers > 0"),
+    (("finetune.delta=-1",), "finetune.delta: got -1; allowed: numbers >= 0"),
+    (("model=vit",), "model: got 'vit'; allowed: qkformer_digits, sdt_digits, spikformer_cifar100_2_384,"),
+    (("model.name=vit",), "model.name: got 'vit'"),
     (("nonsense_key=1",), "nonsense_key: not a config key"),
     (("device=tpu",), "device: got 'tpu'; allowed: auto, cpu"),
     (("checkpoint={tmp}/text.pt",), "text.pt: not a readable torch checkpoint"),
@@ -63,40 +102,104 @@ def study_rows(url: str) -> list:
     (("checkpoint={tmp}/pickled.pt",), "pickled.pt: rejected by torch.load(weights_only=True): Unsupported global"),
     (("checkpoint={tmp}/other.pt",), "other.pt: holds spikformer_digits with depths=1; the config asks for depths=2"),
     (("checkpoint={tmp}/missing.pt",), "missing.pt: no such file"),
-    (("dataset=npz", "dataset.kwargs.path={tmp}/shape.npz"), "images have shape (40, 2, 2, 2, 2); allowed"),
-    (("dataset=npz", "dataset.kwargs.path={tmp}/empty.npz"), "no images"),
-    (("dataset=npz", "dataset.kwargs.path={tmp}/none.npz"), "dataset.path: "),
+    (("checkpoint={tmp}",), "checkpoint"),
+    (("dataset=nonexistent",), "dataset: got 'nonexistent'"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/shape.npz"), "images have shape (200, 2, 2, 2, 2); allowed"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/empty.npz"), "no images"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/none.npz"), "dataset.path: "),
+    ((*NPZ, "dataset.kwargs.path={tmp}/negative.npz"), "labels include -1; allowed: integers >= 0"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/strings.npz"), "images are of dtype <U1; allowed: integer or float arrays"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/objects.npz"), "allowed: numeric arrays"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/nan.npz"), "200 of 200 images hold NaN or infinite values; allowed: finite numbers"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/inf.npz"), "1 of 200 images hold NaN or infinite values"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/float_labels.npz"), "labels have shape (200,) and dtype float64"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/2d_labels.npz"), "labels have shape (200, 1)"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/counts.npz"), "200 images but 150 labels; allowed: one label per image"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/many_classes.npz"), "labels go up to 11; allowed: 0..9"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/no_labels.npz"), "arrays: got ['images']; allowed: images, labels"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/text.pt"), "text.pt): not an .npz archive"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/single.npy"), "single.npy): a single array, not an .npz"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/constant.npz"), "reference: FP accuracy"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/good.npz", "dataset.kwargs.test_size=0"), "dataset split: test_size=0"),
+    (("dataset=folder", "dataset.kwargs.path={tmp}/no_folder"), "dataset.path: "),
     (("storage.url=postgresql://postgres@nohost.invalid:5432/test",), "storage.url: cannot open postgresql://"),
     (("storage.url=postgresql://postgres@127.0.0.1:1/test",), "storage.url: cannot open"),
     (("storage.url=postgresql://postgres@127.0.0.1:5432/no_such_db_aqsvit",), "no_such_db_aqsvit"),
     (("storage.url=sqlite:////proc/aqsvit-read-only/x.db",), "storage.url: cannot create folder /proc/aqsvit-read-only"),
     (("storage.url=mysql://root@127.0.0.1/test",), "storage.url: got 'mysql://root@127.0.0.1/test'; allowed"),
-])
-def test_bad_values_create_and_damage_no_study(bad, field, tmp_path, reference):
+    (("storage.url=''",), "storage.url: got ''"),
+]
+
+
+def test_catalogue_is_large_enough():
+    assert len(CATALOGUE) >= 45 and len({c for c, _ in CATALOGUE}) == len(CATALOGUE)
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory):
+    """The files the catalogue points at: broken checkpoints and broken ``.npz`` data sets."""
     import numpy as np
-    import optuna
     import torch
 
     from aqsvit.models import create_model, save_checkpoint
-    (tmp_path / "text.pt").write_text("not a checkpoint")
-    good = save_checkpoint(tmp_path / "good.pt", create_model("spikformer_digits", depths=1), 90.0, "x").read_bytes()
-    (tmp_path / "cut.pt").write_bytes(good[: len(good) // 2])
-    torch.save({"model": torch.nn.Linear(2, 2)}, tmp_path / "pickled.pt")
-    (tmp_path / "other.pt").write_bytes(good)  # a 1-block model where the 2-block default is expected
-    np.savez(tmp_path / "shape.npz", images=np.zeros((40, 2, 2, 2, 2)), labels=np.zeros(40, int))
-    np.savez(tmp_path / "empty.npz", images=np.zeros((0, 8, 8)), labels=np.zeros(0, int))
-    bad = tuple(b.replace("{tmp}", str(tmp_path)) for b in bad)
-    fresh = tmp_path / "fresh.db"
-    result = run("search", f"storage.url=sqlite:///{fresh}", "search.study_name=existing", *bad)
-    assert result.returncode == 2, result.stderr
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("aqsvit: error: ") and field in lines[0], result.stderr
-    assert not fresh.exists()
-    url = f"sqlite:///{tmp_path}/existing.db"
+    tmp = tmp_path_factory.mktemp("bad")
+    (tmp / "text.pt").write_text("not a checkpoint")
+    good = save_checkpoint(tmp / "good.pt", create_model("spikformer_digits", depths=1), 90.0, "x").read_bytes()
+    (tmp / "cut.pt").write_bytes(good[: len(good) // 2])
+    torch.save({"model": torch.nn.Linear(2, 2)}, tmp / "pickled.pt")
+    (tmp / "other.pt").write_bytes(good)  # a 1-block model where the 2-block default is expected
+    rng = np.random.default_rng(0)
+    images, labels = rng.random((200, 8, 8)), np.arange(200) % 10
+    inf = images.copy()
+    inf[3, 4, 5] = np.inf
+    arrays = {
+        "good": (images, labels), "shape": (np.zeros((200, 2, 2, 2, 2)), labels), "empty": (np.zeros((0, 8, 8)), labels[:0]),
+        "negative": (images, labels - 1), "strings": (np.full((200, 8, 8), "a"), labels),
+        "nan": (np.full((200, 8, 8), np.nan), labels), "inf": (inf, labels),
+        "float_labels": (images, labels + 0.5), "2d_labels": (images, labels[:, None]),
+        "counts": (images, labels[:150]), "many_classes": (images, labels + 2),
+        "constant": (np.zeros((200, 8, 8)), labels)}  # every image alike: the reference learns nothing
+    for name, (x, y) in arrays.items():
+        np.savez(tmp / f"{name}.npz", images=x, labels=y)
+    np.savez(tmp / "objects.npz", images=np.array([object()] * 200), labels=labels)
+    np.savez(tmp / "no_labels.npz", images=images)
+    np.save(tmp / "single.npy", images)
+    return tmp
+
+
+@pytest.fixture(scope="module")
+def existing_study(tmp_path_factory) -> str:
+    import optuna
+    url = f"sqlite:///{tmp_path_factory.mktemp('existing')}/existing.db"
     study = optuna.create_study(study_name="existing", storage=url, directions=["maximize", "minimize"])
     study.optimize(lambda t: (t.suggest_float("x", 0, 1), 1.0), n_trials=3)
-    before = study_rows(url)
+    return url
+
+
+def main_in_process(capsys, *args: str) -> tuple[int, str]:
+    """Run the CLI's main in this process (a subprocess per case costs seconds of imports)."""
+    from aqsvit.cli import main
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(list(args))
+    return exit_.value.code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad,field", CATALOGUE, ids=[" ".join(c) for c, _ in CATALOGUE])
+def test_bad_values_create_and_damage_no_study(bad, field, bad_files, existing_study, tmp_path, capsys):
+    """One line naming the field and what is allowed, exit 2, no traceback; no study file is
+    created and an existing study keeps every trial as it was."""
+    bad = tuple(b.replace("{tmp}", str(bad_files)) for b in bad)
+    common = (f"hydra.run.dir={tmp_path}/run", f"checkpoint_dir={tmp_path}/checkpoints", "progress=false",
+              "search.study_name=existing")
+    fresh = tmp_path / "fresh.db"
+    code, err = main_in_process(capsys, "search", *common, f"storage.url=sqlite:///{fresh}", *bad)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2, err
+    assert len(lines) == 1 and lines[0].startswith("aqsvit: error: ") and field in lines[0], err
+    assert "Traceback" not in err and not fresh.exists()
+    before = study_rows(existing_study)
     if not any(b.startswith("storage.url=") for b in bad):
-        result = run("search", f"storage.url={url}", "search.study_name=existing", *bad)
-        assert result.returncode == 2
-    assert study_rows(url) == before
+        code, err = main_in_process(capsys, "search", *common, f"storage.url={existing_study}", *bad)
+        assert code == 2 and field in err, err
+    assert study_rows(existing_study) == before

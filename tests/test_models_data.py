@@ -13,8 +13,8 @@ from aqsvit.quant import quantizable_layers
 
 
 def test_registry_lists_and_builds_models_that_map_images_to_scores():
-    assert {"spikformer_digits", "spikformer_wide", "spikformer_8_384", "spikformer_8_512",
-            "spikformer_8_768", "qkformer_digits", "sdt_digits"} <= set(list_models())
+    assert {"spikformer_digits", "spikformer_wide", "spikformer_imagenet_8_384", "spikformer_imagenet_8_512",
+            "spikformer_imagenet_8_768", "qkformer_digits", "sdt_digits"} <= set(list_models())
     for name in ("spikformer_digits", "qkformer_digits", "sdt_digits"):
         model = create_model(name)
         assert model(torch.rand(3, 1, 8, 8)).shape == (3, 10)
@@ -81,10 +81,10 @@ def test_npz_loader_resizes_grey_and_rgb(tmp_path):
     assert bundle.test.tensors[0].shape == (20, 1, 8, 8) and bundle.num_classes == 3
     bundle = load_dataset("npz", (3, 16, 16), path=str(tmp_path / "rgb.npz"), test_size=20, calib_size=10)
     assert bundle.train.tensors[0].shape == (30, 3, 16, 16)
-    np.savez(tmp_path / "bad.npz", images=np.zeros((5, 2, 2, 2, 2)), labels=np.zeros(5))
+    np.savez(tmp_path / "bad.npz", images=np.zeros((5, 2, 2, 2, 2)), labels=np.zeros(5, dtype=np.int64))
     with pytest.raises(AqsvitError, match=r"images have shape \(5, 2, 2, 2, 2\); allowed"):
         load_dataset("npz", (1, 8, 8), path=str(tmp_path / "bad.npz"), test_size=1, calib_size=1)
-    np.savez(tmp_path / "empty.npz", images=np.zeros((0, 8, 8)), labels=np.zeros(0))
+    np.savez(tmp_path / "empty.npz", images=np.zeros((0, 8, 8)), labels=np.zeros(0, dtype=np.int64))
     with pytest.raises(AqsvitError, match="no images"):
         load_dataset("npz", (1, 8, 8), path=str(tmp_path / "empty.npz"))
 

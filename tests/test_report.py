@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -52,20 +53,101 @@ def test_dashboard_serves_the_pareto_front_with_objective_names(finished_search)
         assert len(detail["best_trials"]) >= 1
         assert all(t["state"] == "Complete" for t in detail["best_trials"])
         assert "FP accuracy" in detail["note"]["body"] and "delta" in detail["note"]["body"]
+        delta = 1.0  # the fixture's default
+        complete = [t for t in detail["trials"] if t["state"] == "Complete"]
+        attrs = [{a["key"]: a["value"] for a in t["user_attrs"]} for t in complete]
+        screened = [t for t, a in zip(complete, attrs) if a.get("screened") == "True"]
+        measured = [(t, a) for t, a in zip(complete, attrs) if a.get("screened") != "True"]
+        assert screened and measured
+        for t, a in measured:  # the accuracy constraint where the dashboard reads it
+            assert t["constraints"] == pytest.approx([float(a["drop"]) - delta])
+        # screened results (upper bounds) are kept off the measured front: a second, violated constraint
+        assert all(len(t["constraints"]) == 2 and t["constraints"][1] > 0 for t in screened)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
 
-def test_html_report_draws_every_plot_in_headless_chromium(finished_search):
+def test_report_opens_with_the_summary_zooms_on_the_feasible_band_and_draws_no_unused_tau(finished_search):
+    from aqsvit.report.figures import drift_figure, pareto_figure
+    from aqsvit.search._stepwise import is_feasible
+
+    html = (finished_search["report"] / "report.html").read_text()
+    summary = html.index("<section id='summary'>")
+    assert summary < html.index("class='figure'")
+    block = html[summary:html.index("</section>", summary)]
+    for label in ("compression:", "accuracy:", "drop", "search time"):
+        assert label in block
+    markdown = (finished_search["report"] / "summary.md").read_text()
+    chosen = next(line for line in markdown.splitlines() if line.startswith("| chosen"))
+    cells = [c.strip() for c in chosen.strip("|").split("|")]
+    assert f"<b>{cells[1]}%</b>" in block and f"drop <b>{cells[2]}</b>" in block  # accuracy and drop agree
+    assert "tau = " not in html  # the fixture's pruner used no threshold
+    study = optuna.load_study(study_name=finished_search["name"], storage=finished_search["url"])
+    shapes = lambda fig: [a.text for a in fig.layout.annotations]  # noqa: E731
+    assert any(text.startswith("tau = 0.3") for text in shapes(drift_figure(study, 1.0, 0.3)))
+    assert not any(text.startswith("tau") for text in shapes(drift_figure(study, 1.0, None)))
+    assert any(text.startswith("tau") for text in shapes(drift_figure(study, 1.0, None, calibrated=True)))
+    fp = study.user_attrs["aqsvit:context"]["fp_accuracy"]
+    fig = pareto_figure(study, None, (fp, 1e6), [], delta=1.0)
+    low, high = fig.layout.yaxis.range
+    feasible = [t.values[0] for t in study.trials if is_feasible(t) and not t.user_attrs.get("screened")]
+    assert feasible and all(low <= acc <= high for acc in feasible)
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    drawn = sum(len(trace.y) for trace in fig.data if trace.name.endswith(("trials", "upper bound)")))
+    assert drawn == len(complete), "every trial stays on the plot, outside the opening range too"
+
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--virtual-time-budget=15000"]
+
+
+def chromium() -> str:
+    """The headless browser (required in CI, skipped elsewhere when absent)."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is required in CI (.ci/run installs it)")
         pytest.skip("chromium not installed")
+    return browser
+
+
+def browse(url: str, shot: str, size: str = "1400,2400") -> str:
+    """The page's DOM once its scripts ran, and a screenshot of it under test-artifacts/ (checked)."""
+    browser = chromium()
+    dom = subprocess.run([browser, *CHROMIUM_FLAGS, "--dump-dom", url], capture_output=True, text=True, timeout=120)
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = (ARTIFACTS / shot).resolve()
+    path.unlink(missing_ok=True)
+    subprocess.run([browser, *CHROMIUM_FLAGS, f"--screenshot={path}", f"--window-size={size}", url],
+                   capture_output=True, timeout=120)
+    assert path.exists() and path.stat().st_size > 10_000, f"no screenshot of {url}"
+    return dom.stdout
+
+
+def test_dashboard_marks_infeasible_trials_in_headless_chromium(finished_search):
+    """The dashboard's own page (React + plotly, run by a real browser) draws trials that fail
+    a constraint as "Infeasible": here the results decided on the screen only."""
+    chromium()
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "aqsvit.cli", "dashboard", f"storage.url={finished_search['url']}",
+                             f"search.study_name={finished_search['name']}", f"dashboard.port={port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        studies = get_json(f"http://127.0.0.1:{port}/api/studies", time.time() + 60)["study_summaries"]
+        study = next(s for s in studies if s["study_name"] == finished_search["name"])
+        dom = browse(f"http://127.0.0.1:{port}/dashboard/studies/{study['study_id']}", "dashboard.png")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    legend = re.findall(r'class="legendtext"[^>]*>([^<]+)<', dom)
+    assert "Complete" in legend and "Infeasible" in legend, legend
+
+
+def test_html_report_draws_every_plot_in_headless_chromium(finished_search):
+    browser = chromium()
     html = (finished_search["report"] / "report.html").resolve()
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--no-first-run", "--virtual-time-budget=15000"]
+    flags = CHROMIUM_FLAGS
     dom = subprocess.run([browser, *flags, "--dump-dom", f"file://{html}"], capture_output=True, text=True, timeout=120)
     figures = dom.stdout.count("class=\"figure\"")
     assert figures == 4
@@ -78,6 +160,17 @@ def test_html_report_draws_every_plot_in_headless_chromium(finished_search):
     assert shot.exists() and shot.stat().st_size > 10_000
     for name in ("pareto", "progress", "drift", "layers"):
         assert (finished_search["report"] / f"{name}.png").stat().st_size > 5_000
+
+
+def test_report_summary_block_in_headless_chromium(finished_search):
+    """The top of the report, as a browser shows it: the summary block with its figures."""
+    html = (finished_search["report"] / "report.html").resolve()
+    dom = browse(f"file://{html}", "report-summary.png", size="1200,500")
+    block = re.search(r'<section id="summary">(.*?)</section>', dom, re.S)
+    assert block, "no summary block in the rendered page"
+    text = re.sub(r"<[^>]+>", "", block.group(1))
+    assert re.search(r"compression: [\d.]+x weights", text) and re.search(r"accuracy: [\d.]+%, drop [\d.]+ points", text)
+    assert re.search(r"search time [\d.]+ s", text)
 
 
 def test_packed_model_reproduces_the_reported_accuracy_and_size(finished_search, digits_data):

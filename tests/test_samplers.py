@@ -259,3 +259,49 @@ def test_beam_prunes_children_whose_drift_loses_the_tie_and_keeps_its_result():
         results[gate] = (sampler.result(study), len(outranked))
     assert results[True][0] == results[False][0]
     assert results[True][1] > 0 and results[False][1] == 0
+
+
+def test_feasibility_reads_named_constraints_and_the_list_form_alone():
+    """The dashboard's list form marks a screened result (second entry 1) without changing what the
+    samplers judge feasible; a trial with only the list form (Optuna's constraints_func) still counts."""
+    from optuna.distributions import FloatDistribution
+    from optuna.trial import create_trial
+
+    from aqsvit.search._stepwise import is_feasible
+
+    def trial(**attrs):
+        return create_trial(values=[90.0, 1.0], params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},
+                            system_attrs=attrs)
+    assert is_feasible(trial(**{"constraints:accuracy": -0.2, "constraints": [-0.2, 1.0]}))
+    assert not is_feasible(trial(**{"constraints:accuracy": 0.3, "constraints": [0.3]}))
+    assert is_feasible(trial(constraints=[-0.1])) and not is_feasible(trial(constraints=[-0.1, 0.5]))
+
+
+@pytest.mark.parametrize("make", [GreedySampler, lambda s: BeamSampler(s, width=3)])
+def test_a_claim_lost_to_a_newer_trial_reads_again_instead_of_failing(make):
+    """Issue 21: a rival trial created after this worker read the study took its proposal. The
+    worker's read showed nobody else live, so it concluded that nothing could change and raised
+    'every proposal is held by a finished trial'; it must read again and go on."""
+    space = SearchSpace.from_units(SIZES)
+    sampler = make(space)
+    sampler.poll_interval = 0.01
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    storage, real_claim, rivals = study._storage, sampler._claim, {}
+
+    def claim_after_a_rival(study_, trial_id, key, choices):
+        if key not in rivals:  # the race, for every proposal of the first read: a rival trial
+            rival = storage.create_new_trial(study._study_id)  # appears and claims the key first
+            storage.set_trial_system_attr(rival, KEY_ATTR, key)
+            rivals[key] = rival
+            won = real_claim(study_, trial_id, key, choices)
+            storage.set_trial_state_values(rival, TrialState.FAIL)  # and its worker dies
+            return won
+        return real_claim(study_, trial_id, key, choices)
+
+    sampler._claim = claim_after_a_rival
+    trial = study.ask()
+    assert rivals, "no race happened: the case tests nothing"
+    assert storage.get_trial_system_attrs(trial._trial_id).get(KEY_ATTR), "the worker claimed nothing"
+    study.tell(trial, state=TrialState.FAIL)  # its claim must not hold the rest of the walk
+    study.optimize(make_objective(space), n_trials=1000)
+    assert sampler.result(study) is not None

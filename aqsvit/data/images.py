@@ -35,3 +35,12 @@ def to_model_input(images: np.ndarray | torch.Tensor, shape: tuple[int, int, int
         x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True,
                           align_corners=False)
     return x.clamp(0, 1).contiguous()
+
+
+def compact(x: torch.Tensor, source_dtype: np.dtype) -> torch.Tensor:
+    """``x`` from :func:`to_model_input` as uint8 when it came from 8-bit images unchanged (every
+    value k / 255): 4x smaller, and ``/ 255`` gives back exactly the same floats."""
+    if source_dtype != np.uint8:
+        return x
+    codes = (x * 255.0).round().to(torch.uint8)
+    return codes if torch.equal(codes.float() / 255.0, x) else x

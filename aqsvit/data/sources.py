@@ -10,52 +10,86 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset, Subset
 
 from aqsvit.data.bundle import DataBundle, seeded_split, tensor_bundle
 from aqsvit.data.events import digits_events, dvs
-from aqsvit.data.images import to_model_input
+from aqsvit.data.images import compact, to_model_input
+from aqsvit.data.preprocess import IDENTITY, Preprocess, decode_image
 from aqsvit.errors import AqsvitError, invalid
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
 
 def digits(input_shape: tuple[int, int, int] = (1, 8, 8), test_size: int = 450,
-           calib_size: int = 256, seed: int = 0) -> DataBundle:
+           calib_size: int = 256, seed: int = 0, preprocess: Preprocess = IDENTITY) -> DataBundle:
     """scikit-learn's 1797 8x8 digits (shipped in its wheel), resized to ``input_shape``."""
     from sklearn.datasets import load_digits
 
     raw = load_digits()
     x = to_model_input(raw.images.astype(np.float32) / 16.0, input_shape, "digits")
     y = torch.as_tensor(raw.target, dtype=torch.long)
-    return tensor_bundle("digits", x, y, 10, test_size, calib_size, seed)
+    return tensor_bundle("digits", x, y, 10, test_size, calib_size, seed, preprocess)
 
 
 def npz(path: str, input_shape: tuple[int, int, int], test_size: int = 450,
-        calib_size: int = 256, seed: int = 0) -> DataBundle:
+        calib_size: int = 256, seed: int = 0, preprocess: Preprocess = IDENTITY) -> DataBundle:
     """An ``.npz`` with arrays ``images`` and ``labels`` (integers from 0)."""
     file = Path(path)
     if not file.is_file():
         raise AqsvitError(f"dataset.path: {file} is not a file; expected an .npz with 'images' and 'labels'")
-    with np.load(file) as archive:
+    try:
+        archive = np.load(file)
+    except (OSError, ValueError, EOFError) as exc:
+        raise AqsvitError(f"dataset.path ({file}): not an .npz archive ({str(exc).split('. ')[0]}); "
+                          "allowed: an .npz with arrays 'images' and 'labels'") from exc
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise AqsvitError(f"dataset.path ({file}): a single array, not an .npz; "
+                          "allowed: an .npz with arrays 'images' and 'labels'")
+    with archive:
         missing = {"images", "labels"} - set(archive.files)
         if missing:
             raise invalid(f"dataset.path ({file}) arrays", sorted(archive.files), "images, labels")
-        images, labels = archive["images"], archive["labels"]
-    if len(images) != len(labels):
-        raise AqsvitError(f"dataset.path ({file}): {len(images)} images but {len(labels)} labels")
-    x = to_model_input(images, input_shape, f"dataset.path ({file})")
+        try:
+            images, labels = archive["images"], archive["labels"]
+        except ValueError as exc:  # object arrays need pickle, which np.load refuses
+            raise AqsvitError(f"dataset.path ({file}): {exc}; allowed: numeric arrays") from exc
+    source = f"dataset.path ({file})"
+    check_arrays(source, images, labels)
+    x = compact(to_model_input(images, input_shape, source), images.dtype)
     y = torch.as_tensor(labels.astype(np.int64))
-    return tensor_bundle(file.stem, x, y, int(y.max()) + 1 if len(y) else 0, test_size, calib_size, seed)
+    return tensor_bundle(file.stem, x, y, int(y.max()) + 1 if len(y) else 0, test_size, calib_size, seed,
+                         preprocess)
+
+
+def check_arrays(source: str, images: np.ndarray, labels: np.ndarray) -> None:
+    """Images numeric and finite, labels a 1-D integer array from 0, one label per image."""
+    if images.dtype.kind not in "biuf":
+        raise AqsvitError(f"{source}: images are of dtype {images.dtype}; allowed: integer or float arrays")
+    if images.size and not np.isfinite(images).all():
+        bad = int((~np.isfinite(images.reshape(len(images), -1))).any(1).sum())
+        raise AqsvitError(f"{source}: {bad} of {len(images)} images hold NaN or infinite values; "
+                          "allowed: finite numbers")
+    if labels.ndim != 1 or labels.dtype.kind not in "biu" or (labels.dtype.kind == "b"):
+        raise AqsvitError(f"{source}: labels have shape {labels.shape} and dtype {labels.dtype}; "
+                          "allowed: a 1-D integer array")
+    if len(labels) and labels.min() < 0:
+        raise AqsvitError(f"{source}: labels include {labels.min()}; allowed: integers >= 0")
+    if images.ndim < 1 or len(images) != len(labels):
+        raise AqsvitError(f"{source}: {len(images) if images.ndim else 0} images but {len(labels)} labels; "
+                          "allowed: one label per image")
 
 
 class ImageFolder(Dataset):
-    """Class sub-folders of images, read with Pillow on demand and brought to ``input_shape``."""
+    """Class sub-folders of images, read with Pillow on demand: the evaluation transform (resize the
+    shorter side, centre crop; :func:`aqsvit.data.preprocess.center_crop_resize`) to ``input_shape``
+    as uint8 (:meth:`raw`), then ``preprocess.to_input`` (items)."""
 
     def __init__(self, root: Path, input_shape: tuple[int, int, int],
-                 classes: list[str] | None = None) -> None:
+                 classes: list[str] | None = None, preprocess: Preprocess = IDENTITY) -> None:
         self.input_shape = input_shape
+        self.preprocess = preprocess
+        self.decodes = 0  # image files read by this process (a prepared split reads each once)
         self.classes = classes or sorted(p.name for p in root.iterdir() if p.is_dir())
         self.items = [
             (path, label)
@@ -68,13 +102,18 @@ class ImageFolder(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def raw(self, index: int) -> tuple[torch.Tensor, int]:
+        """Item ``index`` as stored: uint8 ``[C, H, W]`` and its label."""
         path, label = self.items[index]
-        channels, height, width = self.input_shape
-        with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB").resize((width, height), Image.BILINEAR)
-            array = np.asarray(img, dtype=np.uint8)
-        return to_model_input(array[None], self.input_shape, str(path))[0], label
+        self.decodes += 1
+        try:
+            return decode_image(path, self.input_shape, self.preprocess.crop_pct), label
+        except OSError as exc:
+            raise AqsvitError(f"dataset.path: cannot read image {path} ({exc})") from exc
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        image, label = self.raw(index)
+        return self.preprocess.to_input(image), label
 
     def fingerprint(self) -> str:
         digest = hashlib.sha256()
@@ -84,36 +123,48 @@ class ImageFolder(Dataset):
 
 
 def image_folder(path: str, input_shape: tuple[int, int, int], test_size: int = 450,
-                 calib_size: int = 256, seed: int = 0) -> DataBundle:
+                 calib_size: int = 256, seed: int = 0, crop_pct: float | None = None,
+                 preprocess: Preprocess = IDENTITY) -> DataBundle:
     """ImageNet layout: ``root/train/<class>/*`` and ``root/val/<class>/*`` when both exist
-    (calibration is cut from train), else ``root/<class>/*`` split with ``seed``."""
+    (calibration is cut from train), else ``root/<class>/*`` split with ``seed``. Every image gets
+    the evaluation transform with ``crop_pct`` (None: the normalisation preset's, 0.875 for imagenet)."""
     root = Path(path)
     if not root.is_dir():
         raise AqsvitError(f"dataset.path: {root} is not a folder; expected class sub-folders of images")
+    preprocess = preprocess.with_crop(crop_pct)
     if (root / "train").is_dir() and (root / "val").is_dir():
-        train_all = ImageFolder(root / "train", input_shape)
-        test = ImageFolder(root / "val", input_shape, train_all.classes)
+        train_all = ImageFolder(root / "train", input_shape, preprocess=preprocess)
+        test = ImageFolder(root / "val", input_shape, train_all.classes, preprocess)
         order = np.random.default_rng(seed).permutation(len(train_all))
         calib_n = min(calib_size, len(train_all) - 1)
         calib, train = Subset(train_all, order[:calib_n].tolist()), Subset(train_all, order[calib_n:].tolist())
         fingerprint = train_all.fingerprint() + test.fingerprint()
         classes = len(train_all.classes)
     else:
-        full = ImageFolder(root, input_shape)
+        full = ImageFolder(root, input_shape, preprocess=preprocess)
         train_idx, calib_idx, test_idx = seeded_split(len(full), min(test_size, len(full) // 3),
                                                       min(calib_size, len(full) // 3), seed)
         train, calib, test = (Subset(full, i.tolist()) for i in (train_idx, calib_idx, test_idx))
         fingerprint, classes = full.fingerprint(), len(full.classes)
-    digest = hashlib.sha256(f"{fingerprint}:{seed}:{calib_size}".encode()).hexdigest()[:16]
-    return DataBundle(root.name, train, calib, test, classes, input_shape, digest)
+    transform = f"crop {preprocess.crop_pct} {preprocess.describe()}"
+    digest = hashlib.sha256(f"{fingerprint}:{seed}:{calib_size}:{transform}".encode()).hexdigest()[:16]
+    return DataBundle(root.name, train, calib, test, classes, input_shape, digest, preprocess)
 
 
+EVENT_DATASETS = ("digits_events", "dvs")
 DATASETS: dict[str, Callable[..., DataBundle]] = {
     "digits": digits, "npz": npz, "folder": image_folder, "digits_events": digits_events, "dvs": dvs}
 
 
-def load_dataset(name: str, input_shape: tuple[int, ...], **kwargs) -> DataBundle:
-    """Build the named data set for a model taking ``input_shape``."""
+def load_dataset(name: str, input_shape: tuple[int, ...], preprocess: Preprocess = IDENTITY,
+                 **kwargs) -> DataBundle:
+    """Build the named data set for a model taking ``input_shape``, its images turned into model
+    input by ``preprocess`` (see :func:`aqsvit.data.preprocess.resolve_preprocess`)."""
     if name not in DATASETS:
         raise invalid("dataset.name", name, sorted(DATASETS))
-    return DATASETS[name](input_shape=input_shape, **kwargs)
+    if name in EVENT_DATASETS:
+        if preprocess.mean is not None:
+            raise invalid("dataset.normalize", preprocess.name, "none (event frames are counts, not images)")
+        return DATASETS[name](input_shape=input_shape, **kwargs)
+    preprocess.check_channels(input_shape[0])
+    return DATASETS[name](input_shape=input_shape, preprocess=preprocess, **kwargs)

@@ -21,24 +21,51 @@ _INFO: dict[str, ModelInfo] = {}
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What rebuilds a model: the registered name and the builder's full keyword arguments."""
+    """What rebuilds a model: the registered name and the builder's full keyword arguments.
+
+    A model from outside the registry (``model.target=package.module:builder``) also records its
+    ``target`` and the ``shape`` of one input; its ``name`` is the builder's name."""
 
     name: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+    shape: tuple[int, ...] | None = None
 
     def plain_kwargs(self) -> dict[str, Any]:
         """The kwargs with tuples as lists: storable as JSON and under ``weights_only`` loading."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self.kwargs.items()}
 
     @classmethod
-    def from_plain(cls, name: str, kwargs: dict[str, Any]) -> ModelSpec:
+    def from_plain(cls, name: str, kwargs: dict[str, Any], target: str | None = None,
+                   shape: list[int] | None = None) -> ModelSpec:
         """Inverse of :meth:`plain_kwargs` (lists back to the builders' tuples)."""
-        return cls(name, {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()})
+        return cls(name, {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}, target,
+                   tuple(shape) if shape is not None else None)
+
+    def record(self) -> dict[str, Any]:
+        """Plain data for files (checkpoint, assignment, packed model); target keys only when set,
+        so a registered model's files stay as they were."""
+        plain: dict[str, Any] = {"name": self.name, "kwargs": self.plain_kwargs()}
+        if self.target is not None:
+            plain.update(target=self.target, input_shape=list(self.input_shape))
+        return plain
+
+    @classmethod
+    def from_record(cls, plain: dict[str, Any]) -> ModelSpec:
+        """Inverse of :meth:`record`."""
+        return cls.from_plain(plain["name"], plain["kwargs"], plain.get("target"), plain.get("input_shape"))
+
+    def describe(self) -> str:
+        """One line naming the model (the study fingerprint compares it)."""
+        text = f"{self.name} {sorted(self.kwargs.items())}"
+        return text + (f" target {self.target} input {list(self.input_shape)}" if self.target else "")
 
     @property
     def input_shape(self) -> tuple[int, ...]:
         """The ``(channels, height, width)`` the model expects; ``(frames, channels, height, width)``
         for event models (registered with a ``frames`` argument)."""
+        if self.shape is not None:
+            return self.shape
         size = int(self.kwargs["img_size"])
         image = (int(self.kwargs["in_channels"]), size, size)
         return (int(self.kwargs["frames"]), *image) if "frames" in self.kwargs else image
@@ -51,15 +78,18 @@ class ModelInfo:
     ``reference`` names the published code whose eval forward the model computes exactly
     (``"owner/repo@commit path"``), or is ``None`` for spikingjelly's own models and ours;
     ``preprocess`` is the input normalisation preset its weights expect (``"none"``, ``"cifar10"``,
-    ``"cifar100"``, ``"imagenet"``), which a data set uses unless the user overrides it."""
+    ``"cifar100"``, ``"imagenet"``), which a data set uses unless the user overrides it;
+    ``crop_pct`` the evaluation crop of folder images in its published evaluation (Spikformer's
+    ImageNet config 1.0, Spike-driven Transformer's 0.95, QKFormer's 0.875), None = the preset's."""
 
     name: str
     reference: str | None = None
     preprocess: str = "none"
+    crop_pct: float | None = None
 
 
 def register_model(fn: Callable[..., nn.Module] | None = None, *, reference: str | None = None,
-                   preprocess: str = "none"):
+                   preprocess: str = "none", crop_pct: float | None = None):
     """Register a builder under its function name; its keyword defaults are the model's defaults.
 
     Use bare (``@register_model``) or with metadata (``@register_model(reference=..., preprocess=...)``),
@@ -68,7 +98,7 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, reference: str
         if builder.__name__ in _MODELS:
             raise ValueError(f"model {builder.__name__!r} is registered twice")
         _MODELS[builder.__name__] = builder
-        _INFO[builder.__name__] = ModelInfo(builder.__name__, reference, preprocess)
+        _INFO[builder.__name__] = ModelInfo(builder.__name__, reference, preprocess, crop_pct)
         return builder
     return add if fn is None else add(fn)
 
@@ -101,6 +131,9 @@ def model_spec(name: str, **overrides: Any) -> ModelSpec:
 def create_model(name: str | ModelSpec, **overrides: Any) -> nn.Module:
     """Build a registered model; ``model.spec`` records how to build it again."""
     spec = name if isinstance(name, ModelSpec) else model_spec(name, **overrides)
+    if spec.target is not None:
+        from aqsvit.models.target import build_target
+        return build_target(spec)
     if spec.name not in _MODELS:
         raise invalid("model.name", spec.name, list_models())
     try:

@@ -6,7 +6,9 @@ tensors and primitives, so it loads with ``torch.load(..., weights_only=True)``.
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
+import os
 import pickle
 import re
 import zipfile
@@ -20,6 +22,9 @@ from aqsvit.errors import AqsvitError, key_listing
 from aqsvit.models._registry import ModelSpec, create_model
 
 FORMAT = "aqsvit-checkpoint/1"
+# What published training scripts pickle beside the weights (their command-line arguments); the
+# only class admitted to weights_only loading, by name.
+PUBLISHED_GLOBALS = [argparse.Namespace]
 
 
 @dataclass
@@ -60,11 +65,14 @@ def save_checkpoint(path: str | Path, model: nn.Module, fp_accuracy: float,
         "format": FORMAT,
         "model_name": model.spec.name,
         "model_kwargs": model.spec.plain_kwargs(),
+        **({"model_target": model.spec.target, "model_input_shape": list(model.spec.input_shape)}
+           if model.spec.target else {}),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "fp_accuracy": float(fp_accuracy),
         "data_fingerprint": data_fingerprint,
     }
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    # one temp file per process: two workers caching the same reference must not write into one file
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")
     torch.save(payload, tmp)
     tmp.replace(path)
     return path
@@ -73,8 +81,8 @@ def save_checkpoint(path: str | Path, model: nn.Module, fp_accuracy: float,
 def load_checkpoint(path: str | Path, spec: ModelSpec | None = None) -> Checkpoint:
     """Load a checkpoint safely; any problem becomes one line naming the file.
 
-    With ``spec``, a published Spikformer state_dict (the reference implementation's layout) is
-    imported too (:mod:`aqsvit.models.reference_import`); its accuracy is then unknown (NaN)."""
+    With ``spec``, a published state_dict or training-script checkpoint of that model is imported too
+    (:mod:`aqsvit.models.reference_import`); its accuracy is then unknown (NaN)."""
     path = Path(path)
     if not path.is_file():
         raise AqsvitError(f"checkpoint {path}: no such file")
@@ -82,7 +90,8 @@ def load_checkpoint(path: str | Path, spec: ModelSpec | None = None) -> Checkpoi
     if not zipfile.is_zipfile(path):
         raise AqsvitError(f"checkpoint {path}: not a readable torch checkpoint (not torch.save's zip format)")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        with torch.serialization.safe_globals(PUBLISHED_GLOBALS):
+            payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         detail = re.search(r"(Unsupported global: [^\n]*?)(?: was not an allowed global|\.|$)", str(exc))
         reason = detail.group(1) if detail else "it holds objects other than tensors and plain data"
@@ -96,7 +105,8 @@ def load_checkpoint(path: str | Path, spec: ModelSpec | None = None) -> Checkpoi
         return Checkpoint(spec, state, float("nan"), "", digest)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise AqsvitError(f"checkpoint {path}: not an aqsvit checkpoint (expected format {FORMAT})")
-    spec = ModelSpec.from_plain(payload["model_name"], payload["model_kwargs"])
+    spec = ModelSpec.from_plain(payload["model_name"], payload["model_kwargs"], payload.get("model_target"),
+                                payload.get("model_input_shape"))
     return Checkpoint(spec, payload["state_dict"], float(payload["fp_accuracy"]),
                       str(payload["data_fingerprint"]), digest)
 

@@ -1,5 +1,8 @@
 """Spiking vision transformers from spikingjelly 2.0's model zoo, registered by size.
 
+These are spikingjelly's own models (no published reference); the published configurations,
+computed as their authors' code does, are in :mod:`aqsvit.models.published`.
+
 spikingjelly's ``Spikformer`` returns scores per timestep ``[T, N, classes]``; the wrapper here
 averages them over T so that every registered model maps ``[N, C, H, W]`` to ``[N, classes]``.
 """
@@ -84,24 +87,6 @@ def spikformer_dvs128(
     """Spikformer-2-256 on DVS128 Gesture (16 frames of 2 polarities at 128x128, 11 classes)."""
     return _spikformer(frames, in_channels, img_size, patch_size, num_classes, embed_dims, num_heads, depths,
                        mlp_ratio, cls=EventSpikformer)
-
-
-def _published(embed_dims: int, num_heads: int):
-    def build(
-        T: int = 4, in_channels: int = 3, img_size: int = 224, patch_size: int = 16,
-        num_classes: int = 1000, embed_dims: int = embed_dims, num_heads: int = num_heads,
-        depths: int = 8, mlp_ratio: float = 4.0,
-    ) -> nn.Module:
-        return _spikformer(T, in_channels, img_size, patch_size, num_classes, embed_dims,
-                           num_heads, depths, mlp_ratio)
-    build.__name__ = f"spikformer_8_{embed_dims}"
-    build.__doc__ = f"Spikformer-8-{embed_dims}, the published ImageNet size (224x224, patch 16)."
-    return register_model(build)
-
-
-spikformer_8_384 = _published(384, 12)
-spikformer_8_512 = _published(512, 8)
-spikformer_8_768 = _published(768, 12)
 
 
 @register_model

@@ -1,7 +1,9 @@
 """Record what every LIF layer does during a forward pass: membrane potentials and spikes.
 
-spikingjelly 2.0 nodes in multi-step mode keep their post-reset potentials ``v_seq`` [T, N, ...]
-when ``store_v_seq=True``; a forward hook on each node reads them right after the node runs.
+Any spikingjelly neuron node (a ``BaseNode`` subclass) is recorded. In multi-step mode a node keeps
+its post-reset potentials ``v_seq`` [T, N, ...] when ``store_v_seq=True``; a forward hook reads them
+right after the node runs. In single-step mode (the model loops over time itself) the hook reads
+``v`` after every step and the steps are stacked. A model without neurons records only its logits.
 With ``feed`` a forward pre-hook instead replaces each weight layer's input by a given tensor
 (the full-precision model's), which isolates each layer's own damage (layer-local drift).
 """
@@ -40,10 +42,17 @@ def _hooks(model: nn.Module, capture: Capture, record_inputs: tuple[str, ...],
     saved = {name: node.store_v_seq for name, node in nodes.items()}
     handles = []
 
+    steps: dict[str, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+
     def on_node(name: str):
         def hook(node: BaseNode, _inputs, output: torch.Tensor) -> None:
-            capture.v[name] = node.v_seq.detach()
-            capture.spikes[name] = output.detach()
+            if node.step_mode == "m":
+                capture.v[name] = node.v_seq.detach()
+                capture.spikes[name] = output.detach()
+                return
+            vs, spikes = steps.setdefault(name, ([], []))
+            vs.append(torch.as_tensor(node.v).detach().expand_as(output).clone())
+            spikes.append(output.detach())
         return hook
 
     def on_input(name: str):
@@ -61,6 +70,8 @@ def _hooks(model: nn.Module, capture: Capture, record_inputs: tuple[str, ...],
         for name in record_inputs if feed is None else feed:
             handles.append(modules[name].register_forward_pre_hook(on_input(name)))
         yield
+        for name, (vs, spikes) in steps.items():
+            capture.v[name], capture.spikes[name] = torch.stack(vs), torch.stack(spikes)
     finally:
         for handle in handles:
             handle.remove()

@@ -15,7 +15,8 @@ from the same calibration forward, batch by batch, so a pruner can stop after an
 - ``local``: layer-local potential drift, each weight layer fed the FP model's input, so one
   layer's damage is measured without the cascade through later layers (one more forward).
 
-Every definition is exactly 0 when nothing is quantized.
+Every definition is exactly 0 when nothing is quantized. A model without spiking neurons has no
+potentials: ``v``, ``v_max``, ``spike`` and ``local`` then fall back to the logit drift.
 """
 from __future__ import annotations
 
@@ -49,13 +50,24 @@ class _Accumulator:
         self.diff: dict[str, float] = {}
         self.norm: dict[str, float] = {}
 
-    def add(self, q: dict[str, torch.Tensor], fp: dict[str, torch.Tensor]) -> None:
-        for name, v_fp in fp.items():
-            self.diff[name] = self.diff.get(name, 0.0) + float(((q[name] - v_fp) ** 2).sum())
-            self.norm[name] = self.norm.get(name, 0.0) + float((v_fp ** 2).sum())
+    @staticmethod
+    def terms(q: dict[str, torch.Tensor], fp: dict[str, torch.Tensor]) -> list[torch.Tensor]:
+        """This batch's squared difference and squared norm per layer (sums on the device)."""
+        return [t for name, v_fp in fp.items() for t in (((q[name] - v_fp) ** 2).sum(), (v_fp ** 2).sum())]
+
+    def add(self, names, values: list[float]) -> None:
+        for name, diff, norm in zip(names, values[0::2], values[1::2]):
+            self.diff[name] = self.diff.get(name, 0.0) + diff
+            self.norm[name] = self.norm.get(name, 0.0) + norm
 
     def per_layer(self) -> dict[str, float]:
         return {n: (self.diff[n] / self.norm[n]) ** 0.5 if self.norm[n] > 0 else 0.0 for n in self.diff}
+
+
+def _read(terms: list[torch.Tensor]) -> list[float]:
+    """Every per-batch sum at once: one wait for the device per calibration step. float64 holds each
+    float32 sum and each count exactly, so the running sums equal adding them one by one."""
+    return torch.stack([t.double() for t in terms]).tolist()
 
 
 def drift_steps(model: nn.Module, reference: FPReference, local: bool = False) -> Iterator[DriftStep]:
@@ -68,35 +80,46 @@ def drift_steps(model: nn.Module, reference: FPReference, local: bool = False) -
     seen = 0
     for step, x in enumerate(reference.images):
         cap = capture(model, x)
-        v_acc.add(cap.v, reference.v[step])
-        for name, s_fp in reference.spikes[step].items():
-            mismatch[name] = mismatch.get(name, 0.0) + float((cap.spikes[name] != s_fp).sum())
-            counts[name] = counts.get(name, 0) + s_fp.numel()
-        log_p = F.log_softmax(reference.logits[step], 1)
+        fp_v, fp_spikes, fp_logits = reference.v[step], reference.spikes[step], reference.logits[step]
+        terms = _Accumulator.terms(cap.v, fp_v)
+        terms += [(cap.spikes[name] != s_fp).sum() for name, s_fp in fp_spikes.items()]
+        log_p = F.log_softmax(fp_logits, 1)
         log_q = F.log_softmax(cap.logits, 1)
-        kl_sum += float((log_p.exp() * (log_p - log_q)).sum())
-        logit_diff += float(((cap.logits - reference.logits[step]) ** 2).sum())
-        logit_norm += float((reference.logits[step] ** 2).sum())
         y = reference.labels[step]
-        fp_right = reference.logits[step].argmax(1) == y
+        fp_right = fp_logits.argmax(1) == y
         q_right = cap.logits.argmax(1) == y
-        lost += int((fp_right & ~q_right).sum())
-        gained += int((~fp_right & q_right).sum())
+        terms += [(log_p.exp() * (log_p - log_q)).sum(), ((cap.logits - fp_logits) ** 2).sum(),
+                  (fp_logits ** 2).sum(), (fp_right & ~q_right).sum(), (~fp_right & q_right).sum()]
         if local:
-            local_acc.add(capture(model, x, feed=reference.inputs[step]).v, reference.v[step])
+            terms += _Accumulator.terms(capture(model, x, feed=reference.inputs[step]).v, fp_v)
+        values = _read(terms)
+        layers = len(fp_v)
+        v_acc.add(fp_v, values[:2 * layers])
+        for name, count in zip(fp_spikes, values[2 * layers:2 * layers + len(fp_spikes)]):
+            mismatch[name] = mismatch.get(name, 0.0) + count
+            counts[name] = counts.get(name, 0) + fp_spikes[name].numel()
+        rest = values[2 * layers + len(fp_spikes):]
+        kl_sum += rest[0]
+        logit_diff += rest[1]
+        logit_norm += rest[2]
+        lost += int(rest[3])
+        gained += int(rest[4])
+        if local:
+            local_acc.add(fp_v, rest[5:])
         seen += len(x)
         per_layer = v_acc.per_layer()
+        logit = (logit_diff / logit_norm) ** 0.5 if logit_norm > 0 else 0.0
         values = {
-            "logit": (logit_diff / logit_norm) ** 0.5 if logit_norm > 0 else 0.0,
-            "v": sum(per_layer.values()) / len(per_layer),
-            "v_max": max(per_layer.values()),
-            "spike": sum(mismatch[n] / counts[n] for n in mismatch) / len(mismatch),
+            "logit": logit,
+            "v": sum(per_layer.values()) / len(per_layer) if per_layer else logit,
+            "v_max": max(per_layer.values(), default=logit),
+            "spike": sum(mismatch[n] / counts[n] for n in mismatch) / len(mismatch) if mismatch else logit,
             "kl": kl_sum / seen,
             "flip": 100.0 * (lost - gained) / seen,
         }
         if local:
             local_layers = local_acc.per_layer()
-            values["local"] = sum(local_layers.values()) / len(local_layers)
+            values["local"] = sum(local_layers.values()) / len(local_layers) if local_layers else logit
         yield DriftStep(step, seen, values, per_layer, lost, gained)
 
 

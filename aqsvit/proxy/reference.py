@@ -42,16 +42,34 @@ class FPReference:
                 "spikes": self.spikes, "logits": self.logits, "inputs": self.inputs}
 
 
-_MEMORY: dict[str, FPReference] = {}
+_MEMORY: dict[tuple[str, str], FPReference] = {}
 BUILDS = {"computed": 0}
+
+
+def _device(model: nn.Module) -> torch.device:
+    return next(iter(model.parameters()), torch.empty(0)).device
+
+
+def _moved(value, device: torch.device):
+    """``value`` (tensors in lists and dicts) on ``device``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, list):
+        return [_moved(v, device) for v in value]
+    if isinstance(value, dict):
+        return {k: _moved(v, device) for k, v in value.items()}
+    return value
 
 
 def compute_reference(model: nn.Module, calib: Dataset, images: int, batch_size: int,
                       layer_inputs: tuple[str, ...]) -> FPReference:
-    """Run the FP model over the first ``images`` calibration images in batches."""
+    """Run the FP model over the first ``images`` calibration images in batches, on the model's
+    device; everything stays there (each candidate's drift compares against it on the device)."""
     BUILDS["computed"] += 1
+    device = _device(model)
     parts = FPReference([], [], [], [], [], [])
     for x, y in iter_batches(take(calib, images), batch_size):
+        x, y = x.to(device), y.to(device)
         cap = capture(model, x, record_inputs=layer_inputs)
         parts.images.append(x)
         parts.labels.append(y)
@@ -65,10 +83,12 @@ def compute_reference(model: nn.Module, calib: Dataset, images: int, batch_size:
 def get_reference(model: nn.Module, calib: Dataset, key: str, images: int = 128,
                   batch_size: int = 16, layer_inputs: tuple[str, ...] = (),
                   cache_dir: str | Path | None = None) -> FPReference:
-    """The FP reference for ``key`` (checkpoint hash + data fingerprint): memory, disk, or computed."""
+    """The FP reference for ``key`` (checkpoint hash + data fingerprint): memory, disk, or computed,
+    held on the model's device."""
     full_key = f"{key}-n{images}-b{batch_size}-i{len(layer_inputs)}"
-    if full_key in _MEMORY:
-        ref = _MEMORY[full_key]
+    device = _device(model)
+    if (full_key, str(device)) in _MEMORY:
+        ref = _MEMORY[full_key, str(device)]
         ref.source = "memory"
         return ref
     path = Path(cache_dir) / f"fp-reference-{full_key}.pt" if cache_dir else None
@@ -77,8 +97,8 @@ def get_reference(model: nn.Module, calib: Dataset, key: str, images: int = 128,
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
             if payload.get("format") == FORMAT:
-                ref = FPReference(*(payload[k] for k in ("images", "labels", "v", "spikes", "logits", "inputs")),
-                                  source="disk")
+                ref = FPReference(*(_moved(payload[k], device)
+                                    for k in ("images", "labels", "v", "spikes", "logits", "inputs")), source="disk")
         except Exception:  # a damaged cache file is recomputed, never trusted
             log.warning("ignoring unreadable FP reference cache %s", path)
     if ref is None:
@@ -87,9 +107,9 @@ def get_reference(model: nn.Module, calib: Dataset, key: str, images: int = 128,
             try:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 tmp = path.with_suffix(".tmp")
-                torch.save(ref.payload(), tmp)
+                torch.save(_moved(ref.payload(), torch.device("cpu")), tmp)
                 tmp.replace(path)
             except OSError as exc:
                 log.warning("cannot cache FP reference at %s: %s", path, exc)
-    _MEMORY[full_key] = ref
+    _MEMORY[full_key, str(device)] = ref
     return ref

@@ -57,10 +57,11 @@ def staged_accuracy(model: nn.Module, dataset: Dataset, fp_accuracy: float, delt
     total = len(dataset)
     limit = total if limit is None else min(limit, total)
     budget = allowed_errors(total, fp_accuracy, delta)
-    correct = seen = 0
+    correct, seen = 0, 0
     for c, n in batch_correct(model, dataset, batch_size, device, limit=limit):
         correct, seen = correct + c, seen + n
-        if seen - correct > budget:
-            return StagedResult(None, seen, seen - correct)
-    errors = seen - correct
+        # the count is read (a wait for the device) only once the budget could be exceeded
+        if seen > budget and seen - int(correct) > budget:
+            return StagedResult(None, seen, seen - int(correct))
+    errors = seen - int(correct)
     return StagedResult(100.0 * (total - errors) / max(total, 1), seen, errors, screened=seen < total)

@@ -1,8 +1,9 @@
 """Find the quantizable layers of any model: every Conv/Linear weight, with stable dotted names.
 
 spikingjelly's Spikformer computes Q, K and V with one fused ``Conv1d(dim, 3*dim)``. With
-``split_qkv=True`` that weight becomes three layers (``<module>.q``, ``.k``, ``.v``), each a
-block of output channels, so the search can give the three projections different precisions.
+``split_qkv=True`` such a weight (found by shape and use, :mod:`aqsvit.quant.structure`) becomes
+three layers (``<module>.q``, ``.k``, ``.v``), each a block of output channels, so the search can
+give the three projections different precisions.
 """
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-QUANTIZABLE = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+from aqsvit.quant.structure import QUANTIZABLE, structure
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class QuantLayer:
     out_start: int
     out_stop: int
     in_per_out: int  # weights per output channel (fan-in x kernel)
+    block: str = ""  # the model block it lies in (the stem or head: the first part of its name)
 
     @property
     def out_channels(self) -> int:
@@ -31,25 +33,21 @@ class QuantLayer:
     def numel(self) -> int:
         return self.out_channels * self.in_per_out
 
-    @property
-    def block(self) -> str:
-        """The block a layer belongs to (``blocks.<i>`` for transformer blocks, else its first name)."""
-        parts = self.name.split(".")
-        return ".".join(parts[:2]) if parts[0] in ("blocks", "block", "layers") and len(parts) > 1 else parts[0]
-
 
 def quantizable_layers(model: nn.Module, split_qkv: bool = True) -> list[QuantLayer]:
     """Every Conv/Linear weight of ``model`` in network (registration) order."""
+    found = structure(model)
     layers = []
     for module_name, module in model.named_modules():
         if not isinstance(module, QUANTIZABLE):
             continue
         out = module.weight.shape[0]
         per_out = module.weight[0].numel()
-        if split_qkv and "qkv" in module_name and out % 3 == 0:
+        block = found.block_of(module_name)
+        if split_qkv and module_name in found.fused_qkv and out % 3 == 0:
             third = out // 3
-            layers += [QuantLayer(f"{module_name}.{part}", module_name, i * third, (i + 1) * third, per_out)
+            layers += [QuantLayer(f"{module_name}.{part}", module_name, i * third, (i + 1) * third, per_out, block)
                        for i, part in enumerate("qkv")]
         else:
-            layers.append(QuantLayer(module_name, module_name, 0, out, per_out))
+            layers.append(QuantLayer(module_name, module_name, 0, out, per_out, block))
     return layers

@@ -10,6 +10,28 @@ from aqsvit.report.figures import drift_figure, layer_map_figure, pareto_figure,
 from aqsvit.report.tables import MEASUREMENT_HEADERS, markdown_table, measurement_cells
 
 
+def used_tau(settings) -> tuple[float | None, bool]:
+    """The drift threshold the pruner used: (fixed tau or None, whether it was calibrated online)."""
+    if settings.pruner != "drift":
+        return None, False
+    return settings.tau, settings.tau is None and settings.calibrate_tau
+
+
+def summary_block(summary, delta: float) -> str:
+    """The report's first block: what the search chose and what it cost."""
+    m = summary.measurement
+    if m is None:
+        chosen = "<p>No feasible assignment found.</p>"
+    else:
+        chosen = (f"<ul><li>compression: <b>{m.weight_compression:.2f}x</b> weights ({m.effective_bits:.2f} effective "
+                  f"bits), {m.model_compression:.2f}x model</li>"
+                  f"<li>accuracy: <b>{m.accuracy:.2f}%</b>, drop <b>{m.drop:.2f}</b> points (delta {delta})</li>")
+        chosen += f"<li>memory: {m.memory_bytes / 1024:.2f} KiB</li></ul>"
+    return (f"<section id='summary'><h2>Summary</h2>{chosen}<p>search time <b>{summary.wall_seconds:.1f} s</b>, "
+            f"{summary.trials} trials ({summary.pruned} stopped early, {summary.screened} accepted on the screen, "
+            f"{summary.full_evaluations} fully evaluated)</p></section>")
+
+
 def write_report(search, summary, baselines, out: str | Path, compare: list[optuna.Study] | None = None) -> dict[str, Path]:
     """Write ``report.html``, one PNG per figure, ``summary.md``, ``assignment.json`` and
     ``model.aqsv`` (the packed quantized model) into ``out``; returns their paths by name."""
@@ -20,13 +42,15 @@ def write_report(search, summary, baselines, out: str | Path, compare: list[optu
     key = space.key(summary.choices) if summary.choices else None
     figures = {
         "pareto": pareto_figure(study, key, (fp.accuracy, fp.memory_bytes),
-                                [(f"{s} {b}", m.accuracy, m.memory_bytes) for s, b, m in baselines if s != "fp32"]),
+                                [(f"{s} {b}", m.accuracy, m.memory_bytes) for s, b, m in baselines if s != "fp32"],
+                                search.settings.delta),
         "progress": progress_figure([study, *(compare or [])]),
-        "drift": drift_figure(study, search.settings.delta, search.settings.tau),
+        "drift": drift_figure(study, search.settings.delta, *used_tau(search.settings)),
     }
     if summary.choices:
         figures["layers"] = layer_map_figure([u.name for u in space.units], summary.choices)
-    paths = {"html": write_html(out / "report.html", f"aqsvit report: {study.study_name}", list(figures.values()))}
+    paths = {"html": write_html(out / "report.html", f"aqsvit report: {study.study_name}", list(figures.values()),
+                                summary_block(summary, search.settings.delta))}
     for png in write_pngs(out, figures):
         paths[png.stem] = png
     lines = [f"# {study.study_name}", "",

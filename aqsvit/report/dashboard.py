@@ -15,8 +15,9 @@ def study_note(study: optuna.Study) -> str:
                        ("delta (points)", "delta"), ("tau", "tau"), ("sampler", "sampler"),
                        ("granularity", "granularity"), ("quantizable layers", "layers")):
         lines.append(f"| {label} | {ctx.get(key, '-')} |")
-    lines += ["", "Objectives: accuracy (maximize), memory_bytes (minimize); feasible trials have "
-              "constraint `accuracy` <= 0 (drop within delta)."]
+    lines += ["", "Objectives: accuracy (maximize), memory_bytes (minimize). Constraints: the first is "
+              "drop - delta (<= 0: feasible); a second one (1) marks a result decided on the screen only "
+              "(user attr `screened`, an upper bound), drawn as infeasible, apart from the measured front."]
     return "\n".join(lines)
 
 

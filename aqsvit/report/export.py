@@ -32,7 +32,7 @@ PACKED_MAGIC = b"AQSV1\n"
 def assignment_json(spec: ModelSpec, assignment: Mapping[str, tuple[str, int]], metrics: Mapping[str, float]) -> str:
     """The chosen assignment with the model it applies to and its measured figures."""
     return json.dumps({
-        "format": ASSIGNMENT_FORMAT, "model": {"name": spec.name, "kwargs": spec.plain_kwargs()},
+        "format": ASSIGNMENT_FORMAT, "model": spec.record(),
         "assignment": {k: {"scheme": s, "bits": b} for k, (s, b) in assignment.items()},
         "metrics": dict(metrics)}, indent=2)
 
@@ -43,7 +43,7 @@ def read_assignment(path: str | Path) -> tuple[ModelSpec, dict[str, tuple[str, i
         data = json.loads(Path(path).read_text())
         if data.get("format") != ASSIGNMENT_FORMAT:
             raise ValueError
-        spec = ModelSpec.from_plain(data["model"]["name"], data["model"]["kwargs"])
+        spec = ModelSpec.from_record(data["model"])
         return spec, {k: (v["scheme"], int(v["bits"])) for k, v in data["assignment"].items()}
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AqsvitError(f"assignment {path}: not an aqsvit assignment file ({ASSIGNMENT_FORMAT})") from exc
@@ -124,7 +124,7 @@ def save_packed(path: str | Path, model: nn.Module, assignment: Mapping[str, tup
             rest.append({"name": name, "shape": list(tensor.shape), "offset": offset, "bytes": len(data)})
         blobs.append(data)
         offset += len(data)
-    header = zlib.compress(json.dumps({"model": {"name": model.spec.name, "kwargs": model.spec.plain_kwargs()},
+    header = zlib.compress(json.dumps({"model": model.spec.record(),
                                        "layers": layers, "rest": rest}, separators=(",", ":")).encode(), 9)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,8 +135,9 @@ def save_packed(path: str | Path, model: nn.Module, assignment: Mapping[str, tup
     return path
 
 
-def load_packed(path: str | Path) -> tuple[nn.Module, dict[str, tuple[str, int]]]:
-    """Rebuild the quantized model (eval mode) and its assignment from a packed file."""
+def load_packed(path: str | Path, model: nn.Module | None = None) -> tuple[nn.Module, dict[str, tuple[str, int]]]:
+    """Rebuild the quantized model (eval mode) and its assignment from a packed file; into
+    ``model`` when given (a model handed to :func:`aqsvit.quantize` as it was, not a registered one)."""
     raw = Path(path).read_bytes()
     if not raw.startswith(PACKED_MAGIC):
         raise AqsvitError(f"packed model {path}: not an aqsvit packed model")
@@ -144,7 +145,7 @@ def load_packed(path: str | Path) -> tuple[nn.Module, dict[str, tuple[str, int]]
     start = len(PACKED_MAGIC) + 4
     header = json.loads(zlib.decompress(raw[start:start + size]))
     body = memoryview(raw)[start + size:]
-    model = create_model(ModelSpec.from_plain(header["model"]["name"], header["model"]["kwargs"]))
+    model = create_model(ModelSpec.from_record(header["model"])) if model is None else model
     state = {k: v.clone() for k, v in model.state_dict().items()}
     for item in header["rest"]:
         values = torch.from_numpy(np.frombuffer(body[item["offset"]:item["offset"] + item["bytes"]], np.float32).copy())

@@ -20,8 +20,10 @@ def _trials(study: optuna.Study):
 
 
 def pareto_figure(study: optuna.Study, chosen_key: str | None, fp: tuple[float, float],
-                  baselines: Sequence[tuple[str, float, float]]) -> go.Figure:
-    """Accuracy against memory: feasible and infeasible trials, the chosen one, FP and baselines."""
+                  baselines: Sequence[tuple[str, float, float]], delta: float | None = None) -> go.Figure:
+    """Accuracy against memory: feasible and infeasible trials, the chosen one, FP and baselines.
+    With ``delta``, the accuracy axis opens on the feasible band (FP - 2 delta .. FP + delta/2); the
+    trials below it stay on the plot (plotly's Autoscale shows them)."""
     done = [t for t in _trials(study) if t.state == TrialState.COMPLETE]
     groups = {"feasible trials": ("#2ca02c", lambda t: is_feasible(t) and not t.user_attrs.get("screened")),
               "accepted on the screen (accuracy: upper bound)": ("#98df8a", lambda t: bool(t.user_attrs.get("screened"))),
@@ -47,6 +49,11 @@ def pareto_figure(study: optuna.Study, chosen_key: str | None, fp: tuple[float, 
                                  marker=dict(symbol="x", size=9, color="#9467bd")))
     fig.update_layout(title="Pareto front: accuracy vs memory", xaxis_title="memory (KiB)",
                       yaxis_title="accuracy (%)", xaxis_type="log")
+    if delta is not None:
+        pad = max(delta / 2, 0.25)
+        fig.update_yaxes(range=[fp[0] - 2 * delta - pad, fp[0] + pad])
+        fig.update_layout(title="Pareto front: accuracy vs memory (opens on the feasible band; Autoscale: all)")
+        fig.add_hline(y=fp[0] - delta, line_dash="dash", annotation_text=f"FP - delta ({fp[0] - delta:.2f})")
     return fig
 
 
@@ -89,10 +96,11 @@ def progress_figure(studies: Sequence[optuna.Study]) -> go.Figure:
     return fig
 
 
-def drift_figure(study: optuna.Study, delta: float, tau: float | None) -> go.Figure:
-    """Drift against accuracy drop for every trial that measured both, with delta and tau drawn."""
+def drift_figure(study: optuna.Study, delta: float, tau: float | None, calibrated: bool = False) -> go.Figure:
+    """Drift against accuracy drop for every trial that measured both, with delta drawn, and tau
+    when the pruner used one (a fixed ``tau``, or ``calibrated`` online: then as calibrated now)."""
     pts = [t for t in _trials(study) if "drift" in t.user_attrs and "drop" in t.user_attrs]
-    if tau is None and pts:
+    if tau is None and calibrated and pts:
         tau = calibrate_tau([t.user_attrs["drift"] for t in pts], [t.user_attrs["drop"] for t in pts], delta)
     fig = go.Figure(go.Scatter(x=[t.user_attrs["drift"] for t in pts], y=[t.user_attrs["drop"] for t in pts],
                                mode="markers", name="trials", text=[f"trial {t.number}: {t.state.name}" for t in pts]))

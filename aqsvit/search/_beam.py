@@ -1,7 +1,7 @@
 """BeamSampler: keep the B best partial assignments while walking the units."""
 from __future__ import annotations
 
-from aqsvit.errors import invalid
+from aqsvit.errors import check_int
 from aqsvit.search._stepwise import Outcome, Plan, StepwiseSampler
 from aqsvit.search.space import Choice, SearchSpace
 
@@ -45,8 +45,7 @@ class BeamSampler(StepwiseSampler):
     """
 
     def __init__(self, space: SearchSpace, width: int = 3, **kwargs) -> None:
-        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
-            raise invalid("sampler.width", width, "integers >= 1")
+        check_int("sampler.width", width, 1)
         super().__init__(space, **kwargs)
         self.width = width
         self._decided: list[tuple[dict[str, Outcome], list[dict]]] = []  # per finished step, a cache

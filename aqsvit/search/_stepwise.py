@@ -61,9 +61,24 @@ LIVE = (TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
+DASHBOARD_CONSTRAINTS = "constraints"  # the list form optuna-dashboard 0.21 reads (Optuna reads it as "0", "1"...)
+SCREEN_ONLY = 1.0  # the dashboard's second constraint of a result decided on the screen only: apart from the front
+
+
 def is_feasible(trial: FrozenTrial) -> bool:
-    """A COMPLETE trial whose constraints all hold (Optuna's convention: each value <= 0)."""
-    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in trial.constraints.values())
+    """A COMPLETE trial whose constraints all hold (Optuna's convention: each value <= 0). The named
+    constraints decide when a trial has any: the dashboard's list form also marks screened results."""
+    constraints = trial.constraints
+    named = [v for k, v in constraints.items() if not k.isdigit()]
+    return trial.state == TrialState.COMPLETE and all(v <= 0 for v in (named or constraints.values()))
+
+
+def set_dashboard_constraints(trial: optuna.Trial, accuracy: float, screened: bool) -> None:
+    """Write the accuracy constraint where optuna-dashboard reads it: ``[drop - delta]`` for a
+    measured trial; a screened one (an upper bound on the accuracy) gets ``SCREEN_ONLY`` as a second
+    entry, so the dashboard draws it as infeasible, apart from the measured front and its verification."""
+    values = [accuracy, SCREEN_ONLY] if screened else [accuracy]
+    trial.storage.set_trial_system_attr(trial._trial_id, DASHBOARD_CONSTRAINTS, values)
 
 
 @dataclass(frozen=True)
@@ -255,13 +270,16 @@ class StepwiseSampler(BaseSampler):
                 self._claimed[trial_id] = None
                 self._stop(study)
                 return
+            lost_race = False  # a claim lost to a trial newer than ``trials``: that snapshot is stale
             for choices in plan.proposals:
                 key = self.space.key(choices)
                 if key in undecided or (key in outcomes and not outcomes[key].exact):
                     key = VERIFY_PREFIX + key  # screened already: measure the whole split
-                if key not in claims and self._claim(study, trial_id, key, choices):
-                    return
-            if not any(t.state in LIVE and t._trial_id != trial_id for t in trials):
+                if key not in claims:
+                    if self._claim(study, trial_id, key, choices):
+                        return
+                    lost_race = True
+            if not lost_race and not any(t.state in LIVE and t._trial_id != trial_id for t in trials):
                 # nobody else is evaluating anything, so nothing can change what this worker sees
                 storage.set_trial_state_values(trial_id, TrialState.FAIL)
                 raise RuntimeError(f"{type(self).__name__}: every proposal is held by a finished trial that "

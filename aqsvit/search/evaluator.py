@@ -4,17 +4,19 @@ Plain Python (no Optuna): the objective, the baselines and the benchmarks all me
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
 from torch import nn
 
 import torch
 from spikingjelly.activation_based import functional
-from torch.utils.data import Dataset, Subset, TensorDataset
+from torch.utils.data import Dataset
 
 from aqsvit.data import DataBundle, iter_batches, take
-from aqsvit.evaluation import EVAL_BATCH, accuracy
+from aqsvit.data.bundle import select
+from aqsvit.data.prepared import EvalSettings, prepare_split
+from aqsvit.evaluation import EVAL_BATCH, accuracy, eval_batches
 from aqsvit.proxy.staged import allowed_errors, staged_accuracy
 from aqsvit.quant import Assignment, LayerQuantizer, energy_pj, measure_activity, size_report
 
@@ -38,21 +40,43 @@ class Measurement:
 
 
 class Evaluator:
-    """Evaluates assignments of one reference model on one data bundle."""
+    """Evaluates assignments of one reference model on one data bundle.
+
+    The evaluation split is prepared once (:func:`aqsvit.data.prepared.prepare_split`: decoded once,
+    on the device when it fits) and every candidate's forward runs on ``device`` in batches of
+    ``settings.batch`` (:attr:`staged_batch` for staged evaluation, :attr:`eval_batch` otherwise).
+
+    With ``evaluate`` (a callable returning the accuracy in percent of the model it is given) that
+    callable measures every accuracy instead of the test split; the staged evaluation and the
+    screen, which count errors on the split, are then off."""
 
     def __init__(self, model: nn.Module, data: DataBundle, fp_accuracy: float | None = None,
-                 split_qkv: bool = True, device: str = "cpu") -> None:
+                 split_qkv: bool = True, device: str = "cpu", settings: EvalSettings | None = None,
+                 evaluate: Callable[[nn.Module], float] | None = None) -> None:
+        self.settings = settings = settings or EvalSettings()
+        settings.validate()
         self.model = model.eval().to(device)
         self.data = data
         self.device = device
+        self.evaluate = evaluate
         self.quantizer = LayerQuantizer(self.model, split_qkv=split_qkv)
         self.layers = self.quantizer.layers
-        self.test = self._fp_order = hardest_first(self.model, data.test, device)
-        self.fp_accuracy = accuracy(self.model, self.test, device=device) if fp_accuracy is None else fp_accuracy
+        test = prepare_split(data.test, device, settings)
+        sample = next(iter_batches(test, 8))[0] if settings.batch == "auto" else None
+        self.staged_batch, self.eval_batch = eval_batches(settings.batch, self.model, sample, device)
+        self.test = self._fp_order = hardest_first(self.model, test, device, self.eval_batch)
+        self.fp_accuracy = self.accuracy(self.model) if fp_accuracy is None else fp_accuracy
         calib = take(data.calib, ACTIVITY_IMAGES)
         self.activity = measure_activity(
             self.model, self.layers, (x.to(device) for x, _ in iter_batches(calib, ACTIVITY_IMAGES)))
         self.fp_energy_nj = energy_pj(self.activity, {}) / 1e3
+
+    def accuracy(self, model: nn.Module) -> float:
+        """Accuracy in percent of ``model`` (this evaluator's model, maybe quantized)."""
+        if self.evaluate is not None:
+            model.eval()
+            return float(self.evaluate(model))
+        return accuracy(model, self.test, self.eval_batch, self.device)
 
     def cost(self, assignment: Assignment) -> Measurement:
         """Size and energy only (no forward pass); accuracy fields are NaN."""
@@ -61,7 +85,7 @@ class Evaluator:
     def measure(self, assignment: Assignment) -> Measurement:
         """Apply ``assignment``, measure test accuracy, restore the FP weights."""
         with self.quantizer.applied(assignment) as model:
-            acc = accuracy(model, self.test, device=self.device)
+            acc = self.accuracy(model)
         return self._measurement(assignment, acc)
 
     def order_by_probe(self, probes: Sequence[Assignment], delta: float) -> tuple[int | None, int]:
@@ -81,12 +105,12 @@ class Evaluator:
         for index, probe in enumerate(probes):
             with self.quantizer.applied(probe) as model:
                 # a first batch rejects a hopeless probe cheaply; the rank pass measures the rest
-                check = staged_accuracy(model, self.test, self.fp_accuracy, delta, device=self.device,
-                                        limit=EVAL_BATCH)
+                check = staged_accuracy(model, self.test, self.fp_accuracy, delta, self.staged_batch,
+                                        self.device, limit=EVAL_BATCH)
                 images += check.images
                 if check.accuracy is None:
                     continue
-                ranks, errors = difficulty_ranks(model, self.test, self.device)
+                ranks, errors = difficulty_ranks(model, self.test, self.device, self.eval_batch)
                 images += total
             if errors > allowed_errors(total, self.fp_accuracy, delta):
                 continue
@@ -103,17 +127,19 @@ class Evaluator:
 
 
 @torch.no_grad()
-def difficulty_ranks(model: nn.Module, dataset: Dataset, device: str = "cpu") -> tuple[torch.Tensor, int]:
+def difficulty_ranks(model: nn.Module, dataset: Dataset, device: str = "cpu",
+                     batch_size: int = EVAL_BATCH) -> tuple[torch.Tensor, int]:
     """Each image's rank by difficulty for ``model`` (the images it gets wrong first, then by
     ascending margin, top-1 minus top-2 logit; ties by position), and how many it gets wrong."""
+    model.eval()
     margins, wrong = [], []
-    for x, y in iter_batches(dataset, EVAL_BATCH):
-        logits = model(x.to(device)).cpu()
+    for x, y in iter_batches(dataset, batch_size):
+        logits = model(x.to(device, non_blocking=True))
         functional.reset_net(model)
         top2 = logits.topk(2, dim=1).values
         margins.append(top2[:, 0] - top2[:, 1])
-        wrong.append(logits.argmax(1) != y)
-    margin, is_wrong = torch.cat(margins), torch.cat(wrong)
+        wrong.append(logits.argmax(1) != y.to(logits.device))
+    margin, is_wrong = torch.cat(margins).cpu(), torch.cat(wrong).cpu()  # one wait for the device
     order = sorted(range(len(margin)), key=lambda i: (not bool(is_wrong[i]), float(margin[i]), i))
     ranks = torch.empty(len(order), dtype=torch.long)
     ranks[torch.tensor(order)] = torch.arange(len(order))
@@ -123,13 +149,11 @@ def difficulty_ranks(model: nn.Module, dataset: Dataset, device: str = "cpu") ->
 def reordered(dataset: Dataset, ranks: torch.Tensor) -> Dataset:
     """``dataset`` with its items sorted by ascending ``ranks`` (ties by position)."""
     order = sorted(range(len(ranks)), key=lambda i: (int(ranks[i]), i))
-    if isinstance(dataset, TensorDataset):
-        return TensorDataset(*(t[order] for t in dataset.tensors))
-    return Subset(dataset, order)
+    return select(dataset, order)
 
 
-def hardest_first(model: nn.Module, dataset: Dataset, device: str = "cpu") -> Dataset:
+def hardest_first(model: nn.Module, dataset: Dataset, device: str = "cpu", batch_size: int = EVAL_BATCH) -> Dataset:
     """The evaluation split reordered by the FP model's difficulty (:func:`difficulty_ranks`).
     A quantized model's errors concentrate there, so a staged evaluation reaches its stop rule
     sooner; accuracy over the whole split does not depend on the order."""
-    return reordered(dataset, difficulty_ranks(model, dataset, device)[0])
+    return reordered(dataset, difficulty_ranks(model, dataset, device, batch_size)[0])

@@ -7,10 +7,9 @@ import time
 import optuna
 
 from aqsvit.proxy import FPReference, drift_steps
-from aqsvit.evaluation import accuracy
 from aqsvit.proxy.staged import StagedResult, allowed_errors, screen_size, staged_accuracy
 from aqsvit.search._pruner import DriftPruner
-from aqsvit.search._stepwise import VERIFY_ATTR
+from aqsvit.search._stepwise import VERIFY_ATTR, set_dashboard_constraints
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import SearchSpace
 
@@ -67,9 +66,10 @@ class QuantizationObjective:
                     raise optuna.TrialPruned(f"{reason} gate at calibration step {step.step}")
             if self.staged:
                 limit = None if verify else screen_size(len(ev.test), self.screen)
-                result = staged_accuracy(model, ev.test, ev.fp_accuracy, self.delta, device=ev.device, limit=limit)
+                result = staged_accuracy(model, ev.test, ev.fp_accuracy, self.delta, ev.staged_batch, ev.device,
+                                         limit=limit)
             else:
-                result = StagedResult(accuracy(model, ev.test, device=ev.device), len(ev.test))
+                result = StagedResult(ev.accuracy(model), len(ev.test))
         trial.set_user_attr("images", (steps[-1]["images"] if steps else 0) + result.images)
         if self.staged:  # what the stepwise samplers judge screens and verifications by
             trial.set_user_attr("errors", result.errors)
@@ -91,6 +91,7 @@ class QuantizationObjective:
         trial.set_user_attr("accuracy", result.accuracy)
         trial.set_user_attr("drop", drop)
         trial.set_constraint("accuracy", drop - self.delta)
+        set_dashboard_constraints(trial, drop - self.delta, result.screened)
         return result.accuracy, float(cost.memory_bytes)
 
     def _record_drift(self, trial: optuna.Trial, steps: list[dict], step) -> None:

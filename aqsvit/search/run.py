@@ -9,7 +9,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from aqsvit.errors import AqsvitError, invalid
+from aqsvit.errors import AqsvitError, check_choice, check_flag, check_int, check_number, check_text
 from aqsvit.proxy import DEFINITIONS, drift, get_reference
 from aqsvit.report.dashboard import CONTEXT_ATTR
 from aqsvit.search._beam import BeamSampler
@@ -23,6 +23,7 @@ from aqsvit.search.study import create_storage, heartbeat, recover_stale, wait_h
 
 log = logging.getLogger(__name__)
 SAMPLERS = ("greedy", "beam", "tpe", "nsga2", "random")
+SEED_MAX = 2**32 - 1  # NumPy seeds (Optuna's samplers, the data split) stop there
 STEPWISE = ("greedy", "beam")  # they re-propose failed candidates: no Optuna retry of stale trials
 PRUNERS = ("drift", "none")
 
@@ -58,26 +59,29 @@ class SearchSettings:
     def validate(self) -> None:
         """Check every field before any expensive work; one line naming the field on error."""
         SearchSpace.from_units({"check": 1}, self.schemes, self.bits)
-        if self.granularity not in GRANULARITIES:
-            raise invalid("search.granularity", self.granularity, GRANULARITIES)
-        if self.sampler not in SAMPLERS:
-            raise invalid("sampler.name", self.sampler, SAMPLERS)
-        if self.pruner not in PRUNERS:
-            raise invalid("pruner.name", self.pruner, PRUNERS)
-        if self.drift_definition not in DEFINITIONS:
-            raise invalid("pruner.definition", self.drift_definition, DEFINITIONS)
-        if self.order not in ORDERS:
-            raise invalid("search.order", self.order, ORDERS)
-        if self.start not in STARTS:
-            raise invalid("search.start", self.start, STARTS)
-        if isinstance(self.delta, bool) or not isinstance(self.delta, (int, float)) or not self.delta >= 0:
-            raise invalid("delta", self.delta, "numbers >= 0")
-        if isinstance(self.screen, bool) or not isinstance(self.screen, (int, float)) or not 0 < self.screen <= 1:
-            raise invalid("search.screen", self.screen, "numbers in (0, 1]")
-        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
-            raise invalid("workers", self.workers, "integers >= 1")
-        if isinstance(self.beam_width, bool) or not isinstance(self.beam_width, int) or self.beam_width < 1:
-            raise invalid("sampler.width", self.beam_width, "integers >= 1")
+        for field, value, choices in (
+                ("search.granularity", self.granularity, GRANULARITIES), ("sampler.name", self.sampler, SAMPLERS),
+                ("pruner.name", self.pruner, PRUNERS), ("pruner.definition", self.drift_definition, DEFINITIONS),
+                ("search.order", self.order, ORDERS), ("search.start", self.start, STARTS)):
+            check_choice(field, value, choices)
+        check_number("delta", self.delta, 0)
+        check_number("search.screen", self.screen, 0, 1, lo_open=True)
+        if self.tau is not None:
+            check_number("pruner.tau", self.tau, 0, lo_open=True)
+        for field, value in (("pruner.calibrate", self.calibrate_tau), ("search.staged", self.staged),
+                             ("search.force_new_study", self.force_new_study)):
+            check_flag(field, value)
+        check_int("search.calib_images", self.calib_images, 1)
+        check_int("search.calib_batch", self.calib_batch, 1)
+        if self.n_trials is not None:
+            check_int("search.n_trials", self.n_trials, 1)
+        check_int("seed", self.seed, 0, SEED_MAX)
+        check_text("search.study_name", self.study_name, r"[^\s/\\][^/\\]*",
+                   "non-empty text without / or \\, not starting with a space")
+        check_text("storage.url", self.storage_url)
+        check_int("workers", self.workers, 1)
+        check_int("sampler.width", self.beam_width, 1)
+        check_number("grace_period", self.grace_period, 0, lo_open=True)
 
 
 @dataclass
@@ -113,7 +117,7 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
     """What makes two runs' trials comparable: model, reference weights and data, space, delta, sampler."""
     spec = evaluator.model.spec
     return {
-        "model": f"{spec.name} {sorted(spec.kwargs.items())}",
+        "model": spec.describe(),
         "reference (checkpoint, data)": reference_key,
         "search space": f"{settings.granularity}/{settings.order}: {[u.name for u in space.units]} "
                         f"schemes {list(space.schemes)} bits {list(space.bits)}",

@@ -1,0 +1,174 @@
+"""Quantize your own model from Python: ``aqsvit.quantize(model, calibration, evaluation)``.
+
+The model is taken as it is (trained, any ``nn.Module`` mapping a batch to class scores
+``[N, classes]``); the search is the CLI's (:func:`aqsvit.search.run.prepare`, ``run`` and
+``summarize``: the same samplers, drift pruner, screen and resumable Optuna study).
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Union
+
+import optuna
+import torch
+from spikingjelly.activation_based import functional
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, TensorDataset
+
+from aqsvit.data import DataBundle, iter_batches
+from aqsvit.errors import AqsvitError
+from aqsvit.models import ModelSpec
+from aqsvit.models.target import check_classifier
+from aqsvit.quant import LayerQuantizer
+from aqsvit.search.evaluator import Evaluator, Measurement
+from aqsvit.search.run import Search, SearchSettings, prepare, run, summarize
+
+Data = Union[tuple[torch.Tensor, torch.Tensor], Dataset, DataLoader]
+
+
+@dataclass
+class QuantizationResult:
+    """What :func:`quantize` found: the per-layer assignment and its measured figures."""
+
+    assignment: dict[str, tuple[str, int]]   # layer name -> (scheme, bits); absent layers stay FP32
+    measurement: Measurement
+    fp_accuracy: float
+    study: optuna.Study
+    search: Search
+
+    @property
+    def accuracy(self) -> float:
+        return self.measurement.accuracy
+
+    @property
+    def drop(self) -> float:
+        return self.measurement.drop
+
+    @property
+    def memory_bytes(self) -> int:
+        return self.measurement.memory_bytes
+
+    @property
+    def compression(self) -> float:
+        """Whole-model compression (weights and other state) against FP32."""
+        return self.measurement.model_compression
+
+    @property
+    def weight_compression(self) -> float:
+        return self.measurement.weight_compression
+
+    @property
+    def effective_bits(self) -> float:
+        return self.measurement.effective_bits
+
+    def export(self, path: str | Path) -> Path:
+        """Write the packed quantized model (``model.aqsv``, as ``aqsvit report`` does); read it
+        back with ``aqsvit.report.export.load_packed(path, model)``."""
+        from aqsvit.report.export import save_packed
+        quantizer = self.search.evaluator.quantizer
+        return save_packed(path, self.search.evaluator.model, self.assignment, split_qkv=quantizer.split_qkv)
+
+    def apply(self, model: nn.Module) -> nn.Module:
+        """Quantize ``model``'s weights in place (the searched model or one of its architecture)."""
+        quantizer = LayerQuantizer(model, split_qkv=self.search.evaluator.quantizer.split_qkv)
+        modules = dict(model.named_modules())
+        with torch.no_grad():
+            for layer in quantizer.layers:
+                scheme, bits = self.assignment.get(layer.name, ("fp32", 32))
+                if scheme != "fp32":
+                    weight = modules[layer.module_name].weight
+                    weight[layer.out_start:layer.out_stop] = quantizer.quantized_weight(layer, scheme, bits)
+        return model
+
+
+def as_dataset(data: Data, field: str) -> TensorDataset:
+    """Images and labels in memory from tensors ``(x, y)``, a ``Dataset`` or a ``DataLoader``."""
+    if isinstance(data, TensorDataset) and len(data.tensors) == 2:
+        return data
+    if isinstance(data, (tuple, list)) and len(data) == 2 and all(isinstance(t, torch.Tensor) for t in data):
+        x, y = data
+    elif isinstance(data, (Dataset, DataLoader)):
+        batches = list(data if isinstance(data, DataLoader) else iter_batches(data, 256))
+        if not batches or not all(isinstance(b, (tuple, list)) and len(b) >= 2 for b in batches):
+            raise AqsvitError(f"{field}: got a {type(data).__name__} without (image, label) items; "
+                              "allowed: (images, labels) tensors, a Dataset or a DataLoader of (image, label)")
+        x, y = torch.cat([b[0] for b in batches]), torch.cat([torch.as_tensor(b[1]) for b in batches])
+    else:
+        raise AqsvitError(f"{field}: got {type(data).__name__}; allowed: (images, labels) tensors, "
+                          "a Dataset or a DataLoader")
+    if len(x) == 0 or len(x) != len(y):
+        raise AqsvitError(f"{field}: got {len(x)} images and {len(y)} labels; allowed: as many labels as images, >= 1")
+    return TensorDataset(x.float(), y.long())
+
+
+def _digest(*tensors: torch.Tensor) -> str:
+    digest = hashlib.sha256()
+    for t in tensors:
+        digest.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None, *,
+             evaluate: Callable[[nn.Module], float] | None = None, delta: float = 1.0,
+             sampler: str = "greedy", storage: str = "sqlite:///studies/aqsvit.db",
+             study_name: str | None = None, split_qkv: bool = True, device: str = "cpu",
+             progress: bool = False, **settings: Any) -> QuantizationResult:
+    """Search a per-layer weight quantization of ``model`` within ``delta`` accuracy points.
+
+    ``calibration`` feeds the drift proxy and the pruner; ``evaluation`` measures accuracy (a split
+    the calibration images are not in), or ``evaluate(model) -> accuracy in percent`` does (then
+    the staged evaluation and the screen are off). Data: ``(images, labels)`` tensors, a
+    ``Dataset`` or a ``DataLoader`` (read into memory once). ``settings`` are further
+    :class:`~aqsvit.search.run.SearchSettings` fields (``granularity``, ``schemes``, ``bits``,
+    ``beam_width``, ``n_trials``, ``screen``, ...). The study ``study_name`` (default
+    ``<ModelClass>-<sampler>``) in ``storage`` resumes when run again with the same settings;
+    ``force_new_study=True`` starts it over. Bad input raises :class:`~aqsvit.errors.AqsvitError`.
+    A model without a ``spec`` attribute gets one (its class name and input shape), which the
+    search and the export record.
+    """
+    if not isinstance(model, nn.Module):
+        raise AqsvitError(f"model: got a {type(model).__name__}; allowed: an nn.Module")
+    if (evaluation is None) == (evaluate is None):
+        raise AqsvitError("evaluation: give exactly one of evaluation (data) and evaluate (a callable)")
+    if evaluate is not None and not callable(evaluate):
+        raise AqsvitError(f"evaluate: got a {type(evaluate).__name__}; allowed: a callable(model) -> accuracy")
+    allowed = sorted(set(SearchSettings.__dataclass_fields__) - {"storage_url", "sampler", "delta", "study_name"})
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise AqsvitError(f"{unknown[0]}: not a setting; allowed: {', '.join(allowed)}")
+    calib = as_dataset(calibration, "calibration")
+    test = as_dataset(evaluation, "evaluation") if evaluation is not None else calib
+    shape = tuple(calib.tensors[0].shape[1:])
+    model = model.to(device).eval()
+    with torch.no_grad():
+        classes = int(model(calib.tensors[0][:2].to(device)).shape[-1])
+    functional.reset_net(model)
+    check_classifier(model, shape, classes, type(model).__name__, field="model")
+    name = type(model).__name__
+    if getattr(model, "spec", None) is None:
+        model.spec = ModelSpec(name, {}, None, shape)
+    fingerprint = _digest(*calib.tensors, *test.tensors)
+    data = DataBundle(f"data-{fingerprint[:8]}", calib, calib, test, classes, shape, fingerprint)
+    search_settings = SearchSettings(sampler=sampler, delta=delta, storage_url=storage,
+                                     study_name=study_name or f"{name}-{sampler}", **settings)
+    if evaluate is not None:
+        search_settings.staged, search_settings.screen = False, 1.0
+    search_settings.validate()
+    evaluator = Evaluator(model, data, split_qkv=split_qkv, device=device, evaluate=evaluate)
+    weights = _digest(*(t for t in model.state_dict().values() if t.is_floating_point()))
+    key = f"{weights}-{fingerprint}" + ("-callable" if evaluate is not None else "")
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    search = prepare(evaluator, search_settings, key)
+    run(search, progress=progress)
+    summary = summarize(search)
+    if summary.choices is None:
+        raise AqsvitError(f"delta: no assignment keeps the accuracy within {delta} points of "
+                          f"{evaluator.fp_accuracy:.2f}% (study {search_settings.study_name!r}); "
+                          "allowed: a larger delta")
+    assignment = dict(search.space.assignment(summary.choices))
+    return QuantizationResult(assignment, summary.measurement, evaluator.fp_accuracy, search.study, search)
+

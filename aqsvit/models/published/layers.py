@@ -1,0 +1,36 @@
+"""Building blocks shared by the published spiking transformers: multi-step LIF neurons and
+point-wise projections over token tensors.
+
+Every published model here keeps its activations as ``[T, B, C, N]`` (timesteps, batch,
+channels, tokens). spikingjelly stays the neuron library: ``lif`` is its ``LIFNode`` in
+multi-step mode (the published code's ``MultiStepLIFNode(backend='cupy')`` of spikingjelly
+0.0.0.0.12 computes the same charge, fire and hard reset).
+"""
+from __future__ import annotations
+
+import torch
+from spikingjelly.activation_based import neuron
+from torch import nn
+
+
+def lif(tau: float = 2.0, v_threshold: float = 1.0, detach_reset: bool = True) -> neuron.LIFNode:
+    """A multi-step LIF layer (hard reset to 0, input decayed by ``1/tau``) over ``[T, ...]``."""
+    return neuron.LIFNode(tau=tau, v_threshold=v_threshold, detach_reset=detach_reset,
+                          step_mode="m")
+
+
+def pointwise(layer: nn.Module, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``bn(layer(x))`` for every token of ``x`` ``[T, B, C, N]``, returned as ``[T, B, C', N]``.
+
+    ``layer`` is a token-wise ``nn.Linear``, a 1x1 ``nn.Conv1d`` or a 1x1 ``nn.Conv2d`` (the tokens
+    then lie along one spatial axis, which a 1x1 kernel and a per-channel BN do not see)."""
+    t, b = x.shape[:2]
+    flat = x.flatten(0, 1)
+    if isinstance(layer, nn.Linear):
+        out = layer(flat.transpose(-1, -2)).transpose(-1, -2)
+    elif isinstance(layer, nn.Conv2d):
+        out = layer(flat.unsqueeze(-1))
+    else:
+        out = layer(flat)
+    out = bn(out)
+    return out.reshape(t, b, out.shape[1], -1)

@@ -1,0 +1,1 @@
+"""Two spiking models a user might write, outside the aqsvit package and never registered."""
