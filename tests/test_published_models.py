@@ -236,6 +236,12 @@ def test_cli_takes_a_training_script_checkpoint_and_builder_kwargs_without_plus(
     ok = subprocess.run([*common, f"checkpoint={tmp_path / 'ckpt.pth'}"], capture_output=True, text=True, timeout=600)
     assert ok.returncode == 0, ok.stderr
     assert "accuracy" in ok.stdout.lower()
+    search_args = [*common[:3], "search", *common[4:], f"checkpoint={tmp_path / 'ckpt.pth'}",
+                   f"storage.url=sqlite:///{tmp_path / 's.db'}"]
+    at_chance = subprocess.run(search_args, capture_output=True, text=True, timeout=600)
+    # random weights: train reports them, a search refuses them in one line and creates no study
+    assert at_chance.returncode == 2 and "at chance" in at_chance.stderr, at_chance.stderr
+    assert len(at_chance.stderr.strip().splitlines()) == 1 and not (tmp_path / "s.db").exists()
     (tmp_path / "cut.pth").write_bytes((tmp_path / "ckpt.pth").read_bytes()[:1000])
     cut = subprocess.run([*common, f"checkpoint={tmp_path / 'cut.pth'}"], capture_output=True, text=True, timeout=600)
     assert cut.returncode == 2 and len(cut.stderr.strip().splitlines()) == 1, cut.stderr
