@@ -300,8 +300,69 @@ def test_a_claim_lost_to_a_newer_trial_reads_again_instead_of_failing(make):
 
     sampler._claim = claim_after_a_rival
     trial = study.ask()
+    space.suggest(trial)  # the claim happens at the trial's first parameter of the space
     assert rivals, "no race happened: the case tests nothing"
     assert storage.get_trial_system_attrs(trial._trial_id).get(KEY_ATTR), "the worker claimed nothing"
     study.tell(trial, state=TrialState.FAIL)  # its claim must not hold the rest of the walk
     study.optimize(make_objective(space), n_trials=1000)
     assert sampler.result(study) is not None
+
+
+@pytest.mark.parametrize("make", [GreedySampler, lambda s, **kw: BeamSampler(s, width=2, **kw)])
+def test_parameters_outside_the_space_go_to_the_independent_sampler_and_n_trials_holds(make):
+    """Issue 23: an objective that asks for none of the space's parameters claims nothing; every
+    trial runs, sampled by the independent sampler exactly as that sampler alone would sample it."""
+    space = SearchSpace.from_units(SIZES)
+
+    def objective(trial):
+        return trial.suggest_float("x", -1, 1) ** 2 + trial.suggest_int("y", 0, 9)
+
+    study = optuna.create_study(sampler=make(space, independent_sampler=optuna.samplers.RandomSampler(seed=3)))
+    study.optimize(objective, n_trials=10)
+    alone = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=3))
+    alone.optimize(objective, n_trials=10)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 10
+    assert [t.params for t in study.trials] == [t.params for t in alone.trials]
+    assert not any(KEY_ATTR in t.system_attrs or IDLE_ATTR in t.system_attrs for t in study.trials)
+
+
+@pytest.mark.parametrize("make", [GreedySampler, lambda s: BeamSampler(s, width=2)])
+def test_mixed_conditional_and_failing_objectives_keep_the_walk_and_its_result(make):
+    """The space's parameters come from the claimed assignment, whatever else the objective asks:
+    extra parameters, trials that skip the space (conditional), a NaN value and an exception on a
+    candidate's first evaluation (FAIL: the candidate is proposed again). The walk ends where the
+    plain objective's walk ends, and a trial claims only once it asks for a parameter of the space."""
+    space = SearchSpace.from_units(SIZES)
+    plain = make(space)
+    plain_study = run(plain, space)
+    failed_once: set[str] = set()
+    inner = make_objective(space)
+
+    def objective(trial):
+        lr = trial.suggest_float("lr", 1e-4, 1e-1, log=True)
+        if not trial.suggest_categorical("quantize", [True, False]):
+            return lr, 0.0  # this trial never asks for the space
+        claimed = trial.study._storage.get_trial_system_attrs(trial._trial_id).get(KEY_ATTR)
+        assert claimed is None, "claimed before asking for a parameter of the space"
+        values = inner(trial)
+        key = trial.study._storage.get_trial_system_attrs(trial._trial_id)[KEY_ATTR]
+        if len(failed_once) < 2 and key not in failed_once:
+            failed_once.add(key)
+            if len(failed_once) == 1:
+                return float("nan"), values[1]
+            raise ValueError("a transient failure")
+        return values
+
+    sampler = make(space)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.optimize(objective, n_trials=1000, catch=(ValueError,))
+    assert sampler.result(study) == plain.result(plain_study)
+    states = [t.state for t in study.trials]
+    assert states.count(TrialState.FAIL) == 2 and states[-1] == TrialState.PRUNED, "the walk did not end"
+    skipped = [t for t in study.trials if t.params.get("quantize") is False]
+    assert skipped and all(t.state == TrialState.COMPLETE and KEY_ATTR not in t.system_attrs for t in skipped)
+    real = [t for t in study.trials if t.params.get("quantize") and t.state != TrialState.FAIL
+            and not t.system_attrs.get(IDLE_ATTR)]
+    keys = [t.system_attrs[KEY_ATTR] for t in real]
+    assert len(keys) == len(set(keys)), "an assignment was evaluated twice"
+    assert set(keys) == {t.system_attrs[KEY_ATTR] for t in plain_study.trials if not t.system_attrs.get(IDLE_ATTR)}

@@ -41,7 +41,8 @@ class BeamSampler(StepwiseSampler):
     Args:
         space: the units, in walk order, and the allowed schemes and bit widths.
         width: the beam width B (>= 1).
-        poll_interval, seed, on_wait, start: as for :class:`GreedySampler`.
+        poll_interval, seed, on_wait, start, independent_sampler: as for :class:`GreedySampler`
+            (parameters outside ``space`` and trials that ask for none of it: as there).
     """
 
     def __init__(self, space: SearchSpace, width: int = 3, **kwargs) -> None:

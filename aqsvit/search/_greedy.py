@@ -13,9 +13,15 @@ class GreedySampler(StepwiseSampler):
     on top of the choices kept so far; the cheapest one that is feasible (a COMPLETE trial whose
     constraints are all <= 0; a PRUNED trial is infeasible) is kept, and the walk moves on. When
     no candidate is feasible the unit keeps its current choice. At most ``units x candidates``
-    trials, usually far fewer. When the walk ends (and its final assignment has been evaluated) the sampler calls
-    ``study.stop()``; :meth:`result` returns that assignment. A trial that starts after the end
-    gets no candidate: it ends PRUNED without parameters (system attr ``aqsvit:idle``).
+    trials, usually far fewer. When the walk ends (and its final assignment has been evaluated)
+    the sampler calls ``study.stop()``; :meth:`result` returns that assignment. A trial that asks for a parameter of
+    the space after the end gets no candidate: it ends PRUNED (system attr ``aqsvit:idle``).
+
+    Outside its space it is a plain Optuna sampler: any other parameter (another name, or a space
+    name with another distribution) comes from ``independent_sampler``. A trial claims its
+    candidate when it asks for its first parameter of the space, so trials that ask for none
+    (a conditional objective) neither advance nor end the walk, and ``n_trials`` holds for them.
+    A FAIL trial (an exception, a NaN value) holds no candidate: the walk proposes it again.
 
     Example:
         .. code-block:: python
@@ -41,16 +47,19 @@ class GreedySampler(StepwiseSampler):
         processes or machines can share one study through a storage that orders writes (the
         journal file, PostgreSQL). Workers that reach the same step together evaluate its next
         candidates speculatively (a candidate is never evaluated twice); a worker with nothing
-        left to claim polls until the step is decided. A restarted study continues where it stopped
-        and reaches the same final assignment.
+        left to claim polls (inside its trial's first suggest of a space parameter) until the
+        step is decided. A restarted study continues where it stopped and reaches the same final
+        assignment. Parameters outside the space cost no storage read or write beyond Optuna's.
 
     Args:
         space: the units, in walk order, and the allowed schemes and bit widths.
         poll_interval: seconds between polls while other workers finish the current step.
-        seed: seeds the jitter of polls and the fallback for parameters outside ``space``.
+        seed: seeds the jitter of polls and the default ``independent_sampler``.
         start: ``precise`` or ``one_width``: where the walk starts (see :class:`StepwiseSampler`).
         on_wait: called with ``(study, trial_id)`` while polling: keep this trial's heartbeat
             and fail the trials of dead workers (see :func:`aqsvit.search.study.wait_hook`).
+        independent_sampler: samples every parameter outside ``space`` (default
+            ``RandomSampler(seed=seed)``, as Optuna's CMA-ES and GP samplers do).
     """
 
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:

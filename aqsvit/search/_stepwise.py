@@ -5,9 +5,12 @@ evaluated (by key, a trial system attr), which were feasible (COMPLETE with all 
 and which are being evaluated now. Its subclass turns that into a *plan*: the assignments worth
 evaluating next, in order, or the final result.
 
-Claims: in ``before_trial`` a worker writes the key it intends to evaluate onto its own trial,
-then re-reads the study; if any other live trial holds the same key it withdraws and tries the
-next proposal. Two workers racing for one key both write before they read, so at least one of
+Claims: when a trial asks for its first parameter of the space (``sample_independent``), the worker
+writes the key it intends to evaluate onto its own trial, then re-reads the study; if any other
+live trial holds the same key it withdraws and tries the next proposal (an enqueued trial that
+fixes the whole space claims its assignment in ``before_trial`` instead). A trial that asks for no
+parameter of the space claims nothing: everything outside the space goes to the independent
+sampler, as with Optuna's own relative samplers. Two workers racing for one key both write before they read, so at least one of
 them sees the other: never both evaluate it (at worst both withdraw and move on). FAIL trials
 hold no claim, so a killed worker's candidate is proposed again.
 
@@ -135,7 +138,8 @@ class StepwiseSampler(BaseSampler):
     """
 
     def __init__(self, space: SearchSpace, poll_interval: float = 0.2, seed: int | None = None,
-                 on_wait: Any = None, start: str = "precise") -> None:
+                 on_wait: Any = None, start: str = "precise",
+                 independent_sampler: BaseSampler | None = None) -> None:
         if start not in STARTS:
             raise invalid("search.start", start, STARTS)
         self.space = space
@@ -143,9 +147,10 @@ class StepwiseSampler(BaseSampler):
         self.poll_interval = poll_interval
         self.on_wait = on_wait  # callable(study, trial_id): keep this trial alive, fail dead ones
         self._rng = random.Random(seed)
-        self._fallback = RandomSampler(seed=seed)
-        # what before_trial claimed, by trial id, so sample_independent (once per parameter) needs
-        # no storage read; another process's trial falls back to its system attrs
+        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._distributions = space.distributions()
+        # each running trial's claimed parameters (None: the search had ended), by trial id, so
+        # sample_independent (once per parameter) needs no storage read
         self._claimed: dict[int, dict[str, Any] | None] = {}
 
     # --- to implement ----------------------------------------------------------------------------
@@ -237,30 +242,37 @@ class StepwiseSampler(BaseSampler):
 
     def sample_independent(self, study: Study, trial: FrozenTrial, param_name: str,
                            param_distribution: BaseDistribution) -> Any:
-        if trial._trial_id in self._claimed:
-            params = self._claimed[trial._trial_id]
-        else:
-            attrs = study._storage.get_trial_system_attrs(trial._trial_id)
-            params = None if attrs.get(IDLE_ATTR) else attrs.get(PARAMS_ATTR, {})
+        """A parameter of the space comes from the trial's claimed assignment (claimed now, at its
+        first one); any other name, or a space name asked with another distribution, from the
+        independent sampler."""
+        if self._distributions.get(param_name) != param_distribution:
+            return self._independent_sampler.sample_independent(study, trial, param_name, param_distribution)
+        if trial._trial_id not in self._claimed:
+            self._claim_next(study, trial._trial_id)
+        params = self._claimed[trial._trial_id]
         if params is None:
             raise optuna.TrialPruned("the search has finished; no candidate left for this trial")
-        if param_name in params:
-            return params[param_name]
-        return self._fallback.sample_independent(study, trial, param_name, param_distribution)
+        return params[param_name]
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        storage, trial_id = study._storage, trial._trial_id
+        self._independent_sampler.before_trial(study, trial)
         fixed = trial.system_attrs.get("fixed_params")
-        if fixed:
-            key = trial_key(trial, self.space)
-            if key is None or self._claim(study, trial_id, key, self.space.choices_from_params(fixed)):
-                return
-            # a retried or enqueued trial whose assignment another worker already holds: turn it
-            # into a fresh proposal instead of evaluating that assignment twice. Optuna reads the
-            # fixed params from this very object after before_trial, so clear them here as well
-            # as in storage.
-            storage.set_trial_system_attr(trial_id, "fixed_params", {})
-            trial.system_attrs.pop("fixed_params", None)
+        if not fixed:
+            return
+        key = trial_key(trial, self.space)
+        if key is None or self._claim(study, trial._trial_id, key, self.space.choices_from_params(fixed)):
+            return
+        # a retried or enqueued trial whose assignment another worker already holds: turn it into
+        # a fresh proposal (claimed at its first parameter) instead of evaluating that assignment
+        # twice. Optuna reads the fixed params from this very object after before_trial, so clear
+        # them here as well as in storage.
+        study._storage.set_trial_system_attr(trial._trial_id, "fixed_params", {})
+        trial.system_attrs.pop("fixed_params", None)
+
+    def _claim_next(self, study: Study, trial_id: int) -> None:
+        """Claim the first proposal of the plan nobody holds, waiting while other workers hold them
+        all; once the search has ended, mark this trial idle and stop the study instead."""
+        storage = study._storage
         while True:
             trials = storage.get_all_trials(study._study_id, deepcopy=False)
             outcomes, claims, undecided = self._outcomes(trials)
@@ -281,7 +293,6 @@ class StepwiseSampler(BaseSampler):
                     lost_race = True
             if not lost_race and not any(t.state in LIVE and t._trial_id != trial_id for t in trials):
                 # nobody else is evaluating anything, so nothing can change what this worker sees
-                storage.set_trial_state_values(trial_id, TrialState.FAIL)
                 raise RuntimeError(f"{type(self).__name__}: every proposal is held by a finished trial that "
                                    "decided nothing (a sampler bug; please report it with the study)")
             if self.on_wait is not None:
@@ -306,7 +317,11 @@ class StepwiseSampler(BaseSampler):
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,
                     values: Sequence[float] | None) -> None:
+        self._independent_sampler.after_trial(study, trial, state, values)
         self._claimed.pop(trial._trial_id, None)
+
+    def reseed_rng(self) -> None:
+        self._independent_sampler.reseed_rng()
 
     @staticmethod
     def _stop(study: Study) -> None:
