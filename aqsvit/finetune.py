@@ -19,7 +19,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.errors import check_int, check_number
 from aqsvit.quant import Assignment, fake_quantized
-from aqsvit.search._stepwise import is_feasible
+from aqsvit.search.trials import is_feasible
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.training import train
 
