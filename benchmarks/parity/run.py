@@ -96,6 +96,7 @@ def run_case(case: Case, source: str, venv_python: str, seed: int, batch: int) -
         x = inputs(case, seed)
         torch.save(x, tmp / "inputs.pt")
         job = {"module_dir": str((src / case.module).parent), "module_file": str(src / case.module),
+               "source_root": str(src),  # a module may import its repository's packages (SDT: module/)
                "build": case.build, "forward": case.forward, "head": case.head, "save": case.save, "seed": seed, "batch": batch,
                "inputs": str(tmp / "inputs.pt"), "logits": str(tmp / "logits.pt"),
                "checkpoint_float64": str(tmp / "ckpt64.pth"), "checkpoint_float32": str(tmp / "ckpt32.pth")}
