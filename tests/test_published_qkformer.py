@@ -203,7 +203,7 @@ def test_the_last_stage_projection_lif_chains_the_images_of_a_batch():
         y = hooked[0].reshape(3, 2, 64, 16)
         assert torch.equal(got, explicit_lif(y.flatten(0, 1)).reshape(y.shape))
         assert not torch.equal(got, explicit_lif(y))  # a per-image LIF computes something else
-        images = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+        images = torch.randn(2, 3, 16, 16, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
         both = model(images)
         functional.reset_net(model)
         alone = model(images[1:])
