@@ -96,6 +96,10 @@ def training_script_dict(kind: str, state: dict, model: nn.Module) -> dict:
     if kind == "torchvision":  # cifar10dvs/train.py
         return {"model": state, "optimizer": optimizer, "lr_scheduler": {"last_epoch": 10, "base_lrs": [5e-4]},
                 "epoch": 10, "args": args, "max_test_acc1": 80.2, "test_acc5_at_max_test_acc1": 98.0}
+    if kind == "mae":  # MAE-style misc.save_model (QKFormer's imagenet/train.py)
+        return {"model": state, "optimizer": optimizer, "epoch": 199, "args": args,
+                "scaler": {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
+                           "_growth_tracker": 0}}
     raise ValueError(f"unknown checkpoint kind {kind}")
 
 

@@ -14,7 +14,11 @@ are the published ones, so a published state_dict loads as it is. What the model
   a token's mask is ``LIF_0.5`` of its Q spikes summed over the head's channels, and the output is
   ``LIF(BN(conv(mask * K)))``, linear in the number of tokens;
 * the last stage holds Spikformer's spiking self-attention blocks (1x1 Conv1d Q/K/V without bias,
-  scale 0.125, the attention LIF at 0.5), :class:`aqsvit.models.published.spikformer.SSA`;
+  scale 0.125, the attention LIF at 0.5), :class:`aqsvit.models.published.spikformer.SSA`, except
+  that the published code runs the LIF of its output projection over the timesteps and the images
+  flattened together (``[T * B, C, N]``, timestep-major): that neuron's membrane carries over from
+  one image of the batch to the next, so an image's prediction depends on the batch it is in (its
+  size and the other images), as in the authors' evaluation;
 * every block is ``x + attn(x)`` then ``x + MLP(x)``, the MLP two 1x1 Conv2d -> BN2d -> LIF;
 * all LIFs have tau 2 and a detached hard reset, threshold 1 except the two attention LIFs (0.5);
 * static images are repeated over T timesteps, event frames ``[N, T, 2, H, W]`` are the timesteps;
@@ -150,6 +154,17 @@ class QKTokenAttention(nn.Module):
         return self.proj_lif(pointwise(self.proj_conv, self.proj_bn, (mask * k).reshape(t, b, c, n)))
 
 
+class BatchChainedSSA(SSA):
+    """Spikformer's SSA whose output-projection LIF steps through ``[T * B]`` (the published code
+    flattens timesteps and images before that LIF): its membrane chains the batch's images."""
+
+    def _spikes(self, part: str, x: torch.Tensor) -> torch.Tensor:
+        if part != "proj":
+            return super()._spikes(part, x)
+        y = pointwise(self.proj_conv, self.proj_bn, x)
+        return self.proj_lif(y.flatten(0, 1)).reshape(y.shape)
+
+
 class Block(nn.Module):
     """``x + attn(x)``, then ``x + MLP(x)``; the attention under its published name."""
 
@@ -182,7 +197,7 @@ class QKFormer(nn.Module):
             setattr(self, f"patch_embed{i}", PatchEmbed(embed, c_in, dim))
             setattr(self, f"stage{i}", nn.ModuleList(
                 Block("tssa" if token else self.layout.ssa_name,
-                      QKTokenAttention(dim, num_heads) if token else SSA(_CONV_LAYOUT, dim, num_heads),
+                      QKTokenAttention(dim, num_heads) if token else BatchChainedSSA(_CONV_LAYOUT, dim, num_heads),
                       MLP(_CONV_LAYOUT, dim, int(dim * mlp_ratio), names=self.layout.mlp_names))
                 for _ in range(count)))
             c_in = dim
