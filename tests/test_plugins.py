@@ -121,3 +121,12 @@ def test_the_local_drift_definition_drives_a_search(evaluator, tmp_path):
             assert t.user_attrs["drift"] > 0.05
         if t.state == optuna.trial.TrialState.COMPLETE:
             assert t.user_attrs["drift"] <= 0.05
+
+
+@pytest.mark.parametrize("group", ["dataset", "model", "pruner", "sampler", "storage"])
+def test_every_conf_yaml_resolves_and_passes_the_config_check(group):
+    for path in sorted((Path(CONF_DIR) / group).glob("*.yaml")):
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose("config", overrides=[f"{group}={path.stem}"])
+        check_config(cfg)
+        assert OmegaConf.to_container(cfg, resolve=True)[group]

@@ -13,7 +13,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, Outcome, StepwiseSampler
+from aqsvit.search import Outcome, StepwiseSampler
+from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR
 
 PG_URL = os.environ.get("AQSVIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 AQSVIT = ("-m", "aqsvit.cli")
