@@ -10,9 +10,9 @@ from optuna.pruners import BasePruner
 from aqsvit.proxy import FPReference, drift_steps
 from aqsvit.proxy.drift import needs_layer_inputs
 from aqsvit.proxy.staged import StagedResult, allowed_errors, screen_size, staged_accuracy
-from aqsvit.search.trials import VERIFY_ATTR, set_dashboard_constraints
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import SearchSpace
+from aqsvit.search.trials import VERIFY_ATTR, set_dashboard_constraints
 
 METRIC_NAMES = ("accuracy", "memory_bytes")
 DIRECTIONS = ("maximize", "minimize")

@@ -16,13 +16,13 @@ from aqsvit.proxy.drift import needs_layer_inputs
 from aqsvit.registry import describe
 from aqsvit.report.dashboard import CONTEXT_ATTR
 from aqsvit.search._stepwise import STARTS, StepwiseSampler
-from aqsvit.search.trials import IDLE_ATTR, is_feasible
-from aqsvit.search.pruners import pruner_options
-from aqsvit.search.samplers import SamplerContext, is_stepwise, sampler_options
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
+from aqsvit.search.pruners import pruner_options
+from aqsvit.search.samplers import SamplerContext, is_stepwise, sampler_options
 from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
 from aqsvit.search.study import create_storage, heartbeat, quiet_experimental, recover_stale, wait_hook
+from aqsvit.search.trials import IDLE_ATTR, is_feasible
 
 log = logging.getLogger(__name__)
 SEED_MAX = 2**32 - 1  # NumPy seeds (Optuna's samplers, the data split) stop there
