@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.aqsvit-installed
 
-.PHONY: run test chaos bench
+.PHONY: run test chaos faults bench
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(STAMP)
 
 chaos: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -s -m 'chaos or slow' tests/chaos
+
+# the fault-injection record (benchmarks/results/faults.md): every case 10 times
+faults: $(STAMP)
+	AQSVIT_FAULT_REPEAT=10 $(VENV)/bin/python -m pytest -q -s -ra tests/chaos/test_faults.py
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/proxy.py
