@@ -2,13 +2,10 @@
 from __future__ import annotations
 
 import logging
-import warnings
 
 # spikingjelly imports torch's Triton probe, which logs a harmless "Triton not available"
 # warning on CPU-only machines. Silence that one logger before anything imports spikingjelly.
 logging.getLogger("torch._library.triton").setLevel(logging.ERROR)
-# Optuna marks heartbeat retries and the journal backends experimental; users need not see that.
-warnings.filterwarnings("ignore", message=r".*experimental", category=Warning)
 
 __version__ = "0.1.0"
 

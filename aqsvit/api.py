@@ -124,7 +124,7 @@ def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None
     the staged evaluation and the screen are off). Data: ``(images, labels)`` tensors, a
     ``Dataset`` or a ``DataLoader`` (read into memory once). ``settings`` are further
     :class:`~aqsvit.search.run.SearchSettings` fields (``granularity``, ``schemes``, ``bits``,
-    ``beam_width``, ``n_trials``, ``screen``, ...). The study ``study_name`` (default
+    ``sampler_options`` such as ``{"width": 2}`` for beam, ``n_trials``, ``screen``, ...). The study ``study_name`` (default
     ``<ModelClass>-<sampler>``) in ``storage`` resumes when run again with the same settings;
     ``force_new_study=True`` starts it over. Bad input raises :class:`~aqsvit.errors.AqsvitError`.
     A model without a ``spec`` attribute gets one (its class name and input shape), which the

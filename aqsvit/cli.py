@@ -125,15 +125,20 @@ def search_settings(cfg):
 
     s = cfg.search
     return SearchSettings(
-        sampler=cfg.sampler.name, beam_width=cfg.sampler.width, granularity=s.granularity, order=s.order,
+        sampler=cfg.sampler.name, sampler_options=_group_options(cfg.sampler), granularity=s.granularity,
+        order=s.order,
         start=s.start,
         schemes=tuple(cfg.quant.schemes), bits=tuple(cfg.quant.bits), delta=cfg.delta,
-        pruner=cfg.pruner.name, drift_definition=cfg.pruner.definition, tau=cfg.pruner.tau,
-        calibrate_tau=cfg.pruner.calibrate,
+        pruner=cfg.pruner.name, pruner_options=_group_options(cfg.pruner),
         staged=s.staged, screen=s.screen, calib_images=s.calib_images, calib_batch=s.calib_batch, n_trials=s.n_trials,
         seed=cfg.seed, study_name=s.study_name, workers=cfg.workers, grace_period=cfg.grace_period,
         storage_url=os.environ.get("AQSVIT_STORAGE") or cfg.storage.url,
         force_new_study=cfg.search.force_new_study)
+
+
+def _group_options(group) -> dict:
+    """A plug-in group's keys besides ``name``: the options its registered settings take."""
+    return {k: v for k, v in _container(group).items() if k != "name"}
 
 
 def check_config(cfg) -> None:
@@ -180,7 +185,7 @@ def _search_setup(cfg):
 
     from aqsvit.devices import pin_worker
     from aqsvit.search.evaluator import Evaluator
-    from aqsvit.search.run import STEPWISE, prepare
+    from aqsvit.search.run import prepare
     from aqsvit.search.study import check_storage, create_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -190,7 +195,7 @@ def _search_setup(cfg):
     # a server is reached now, so a wrong URL fails before any training; a file-based study is
     # only created once the checkpoint and the data have loaded
     remote = check_storage(settings.storage_url, settings.workers) in ("postgresql", "redis")
-    retry = settings.sampler not in STEPWISE
+    retry = not settings.stepwise
     storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
                              retry_failed=retry) if remote else None
     spec, data, ckpt = _reference(cfg, device)
@@ -384,6 +389,7 @@ def _guarded(fn: Callable[[Any], None], debug: bool) -> Callable[[Any], None]:
     def task(cfg) -> None:
         _redact_hydra_outputs()
         with _one_line_errors(debug):
+            import_plugins(cfg.plugins)
             check_config(cfg)
             fn(cfg)
     task.__name__ = fn.__name__
@@ -411,6 +417,35 @@ FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-name", "-cn", "-
                     "--config-dir", "-cd", "--info", "-i", "--experimental-rerun"}
 
 
+def import_plugins(modules: Any) -> None:
+    """Import the ``plugins`` modules (from the working folder too, as ``python -m`` would): they
+    register their models, data sets, samplers, pruners and drift definitions on import."""
+    import importlib
+
+    from omegaconf import ListConfig
+
+    if not isinstance(modules, (list, ListConfig)):
+        raise invalid("plugins", modules, "a list of module names, e.g. plugins=[my_package.aqsvit_plugins]")
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    for name in modules:
+        check_text("plugins", name, r"[A-Za-z_][\w.]*", "importable module names, e.g. my_package.plugins")
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            raise invalid("plugins", name, f"importable module names ({exc})") from exc
+
+
+def _config_dirs(overrides: list[str]) -> list[Path]:
+    """conf/ and the folders a ``hydra.searchpath=[file://...]`` override adds (where plug-ins
+    keep their group yaml files)."""
+    dirs = [Path(CONF_DIR)]
+    for override in overrides:
+        if override.lstrip("+").startswith("hydra.searchpath="):
+            dirs += [Path(p) for p in re.findall(r"file://([^,\]\s'\"]+)", override)]
+    return dirs
+
+
 def check_overrides(args: list[str]) -> None:
     """Compose the config once with the plain (non-sweep) overrides, so that an unknown group
     option or key fails as one line before Hydra starts anything."""
@@ -427,8 +462,9 @@ def check_overrides(args: list[str]) -> None:
             words.append(arg)
     try:
         overrides = OverridesParser.create().parse_overrides(words)
+        searchpath = [o.input_line for o in overrides if o.key_or_group == "hydra.searchpath"]
         plain = [o.input_line for o in overrides
-                 if not o.is_sweep_override() and not o.key_or_group.startswith(("hydra", "~hydra"))]
+                 if not o.is_sweep_override() and not o.key_or_group.startswith(("hydra", "~hydra"))] + searchpath
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             compose("config", overrides=plain)
     except Exception as exc:
@@ -436,7 +472,7 @@ def check_overrides(args: list[str]) -> None:
         missing = re.search(r"Could not find '([\w/]+)/([^']+)'", message)
         if missing:
             group, value = missing.groups()
-            options = sorted(p.stem for p in (Path(CONF_DIR) / group).glob("*.yaml"))
+            options = sorted({p.stem for d in _config_dirs(words) for p in (d / group).glob("*.yaml")})
             raise AqsvitError(f"{group}: got {value!r}; allowed: {', '.join(options)}") from exc
         unknown = re.search(r"Could not override '([^']+)'", message)
         if unknown:

@@ -27,26 +27,29 @@ def key_listing(groups: Iterable[tuple[str, list[str]]], shown: int = 3) -> str:
     return "; ".join(parts)
 
 
-def check_int(field: str, value: object, lo: int | None = None, hi: int | None = None) -> int:
-    """``value`` as an integer in [lo, hi] (either bound optional), or the standard error."""
+def check_int(field: str, value: object, lo: int | None = None, hi: int | None = None,
+              allowed: str | None = None) -> int:
+    """``value`` as an integer in [lo, hi] (either bound optional), or the standard error (whose
+    "allowed" part ``allowed`` replaces, for a field that also takes other values)."""
     inside = (isinstance(value, int) and not isinstance(value, bool)
               and (lo is None or value >= lo) and (hi is None or value <= hi))
     if not inside:
-        raise invalid(field, value, _range("integers", lo, hi))
+        raise invalid(field, value, allowed or _range("integers", lo, hi))
     return value
 
 
 def check_number(field: str, value: object, lo: float | None = None, hi: float | None = None,
-                 lo_open: bool = False) -> float:
-    """``value`` as a finite number in [lo, hi] (``(lo, hi]`` when ``lo_open``), or the standard error."""
+                 lo_open: bool = False, allowed: str | None = None) -> float:
+    """``value`` as a finite number in [lo, hi] (``(lo, hi]`` when ``lo_open``), or the standard error
+    (``allowed`` replaces its "allowed" part)."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if ok and lo is not None:
         ok = value > lo if lo_open else value >= lo
     if ok and hi is not None:
         ok = value <= hi
     if not ok:
-        allowed = (f"numbers in ({lo}, {hi}]" if lo_open and hi is not None
-                   else f"numbers > {lo}" if lo_open else _range("numbers", lo, hi))
+        allowed = allowed or (f"numbers in ({lo}, {hi}]" if lo_open and hi is not None
+                              else f"numbers > {lo}" if lo_open else _range("numbers", lo, hi))
         raise invalid(field, value, allowed)
     return float(value)
 

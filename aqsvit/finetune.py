@@ -19,8 +19,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.errors import check_int, check_number
 from aqsvit.quant import Assignment, fake_quantized
-from aqsvit.search._stepwise import is_feasible
 from aqsvit.search.evaluator import Evaluator, Measurement
+from aqsvit.search.trials import is_feasible
 from aqsvit.training import train
 
 

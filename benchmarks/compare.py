@@ -84,7 +84,7 @@ class Run:
 
 def optuna_run(evaluator: Evaluator, key: str, method: str, sampler: str, seed: int, delta: float,
                pruned: bool, budget: float, width: int = 3, n_trials: int = 200, start: str = "precise") -> Run:
-    settings = SearchSettings(sampler=sampler, beam_width=width, start=start, delta=delta, seed=seed,
+    settings = SearchSettings(sampler=sampler, sampler_options={"width": width} if sampler == "beam" else {}, start=start, delta=delta, seed=seed,
                               pruner="drift" if pruned else "none", staged=pruned, study_name=method,
                               n_trials=n_trials, storage_url="sqlite:///:memory:")
     t0 = time.time()  # the setup (drift reference, probe order) counts: a user waits for it too

@@ -23,9 +23,9 @@ import aqsvit  # noqa: F401
 from aqsvit.data import load_dataset
 from aqsvit.models import model_spec
 from aqsvit.report import markdown_table
-from aqsvit.search._stepwise import OUTRANKED, is_feasible
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.run import SearchSettings, prepare, run, summarize
+from aqsvit.search.trials import OUTRANKED, is_feasible
 from aqsvit.training import get_reference
 
 RESULTS = Path(__file__).parent / "results"

@@ -93,7 +93,7 @@ CATALOGUE = [
     (("finetune.epochs=0",), "finetune.epochs: got 0; allowed: integers >= 1"),
     (("finetune.lr=-0.1",), "finetune.lr: got -0.1; allowed: numbers > 0"),
     (("finetune.delta=-1",), "finetune.delta: got -1; allowed: numbers >= 0"),
-    (("model=vit",), "model: got 'vit'; allowed: qkformer_digits, sdt_digits, spikformer_cifar100_2_384,"),
+    (("model=vit",), "model: got 'vit'; allowed: qkformer_cifar100_4_384, "),
     (("model.name=vit",), "model.name: got 'vit'"),
     (("nonsense_key=1",), "nonsense_key: not a config key"),
     (("device=tpu",), "device: got 'tpu'; allowed: auto, cpu"),

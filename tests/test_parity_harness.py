@@ -24,3 +24,17 @@ def test_random_weights_have_nontrivial_batchnorms_and_nonzero_biases():
     biases = [m.bias for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)) and m.bias is not None]
     assert len(biases) == 4 * 1 + 2 + 1  # q, k, v, proj; fc1, fc2; head
     assert all((b.abs() >= 0.05).all() for b in biases)
+
+
+def test_a_partial_parity_run_keeps_the_other_rows_and_lists_each_command_with_its_rows():
+    from run import HEADER, merged
+
+    legacy = "\n".join(["# Parity", "", "Command: `run.py --venv A`", "", HEADER, "|---|", "| X1 | old |",
+                        "| X2 | old |"])
+    commands, table = merged(legacy, "run.py --only Y1", {"Y1": "| Y1 | new |"})
+    assert commands == [("run.py --venv A", ["X1", "X2"]), ("run.py --only Y1", ["Y1"])]
+    assert table == ["| X1 | old |", "| X2 | old |", "| Y1 | new |"]
+    text = "\n".join([*(f"- `{c}`: {'; '.join(labels)}" for c, labels in commands), HEADER, "|---|", *table])
+    commands, table = merged(text, "run.py --only X2 Y1", {"X2": "| X2 | newer |", "Y1": "| Y1 | newer |"})
+    assert commands == [("run.py --venv A", ["X1"]), ("run.py --only X2 Y1", ["X2", "Y1"])]
+    assert table == ["| X1 | old |", "| X2 | newer |", "| Y1 | newer |"]

@@ -17,7 +17,7 @@ import pytest
 
 from aqsvit.evaluation import accuracy
 from aqsvit.report.export import load_packed, read_assignment
-from aqsvit.search._stepwise import KEY_ATTR
+from aqsvit.search.trials import KEY_ATTR
 
 ARTIFACTS = Path("test-artifacts")
 
@@ -70,7 +70,7 @@ def test_dashboard_serves_the_pareto_front_with_objective_names(finished_search)
 
 def test_report_opens_with_the_summary_zooms_on_the_feasible_band_and_draws_no_unused_tau(finished_search):
     from aqsvit.report.figures import drift_figure, pareto_figure
-    from aqsvit.search._stepwise import is_feasible
+    from aqsvit.search.trials import is_feasible
 
     html = (finished_search["report"] / "report.html").read_text()
     summary = html.index("<section id='summary'>")

@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 from aqsvit.errors import AqsvitError
 from aqsvit.proxy.drift import DriftStep
 from aqsvit.search import BeamSampler, DriftPruner, GreedySampler, SearchSpace
-from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, OUTRANKED, VERIFY_ATTR, VERIFY_PREFIX
+from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, OUTRANKED, VERIFY_ATTR, VERIFY_PREFIX
 
 SIZES = {"stem": 40, "attn": 300, "mlp": 500, "head": 20}
 SENSITIVITY = {"stem": 2.0, "attn": 0.5, "mlp": 0.3, "head": 1.5}
@@ -267,7 +267,7 @@ def test_feasibility_reads_named_constraints_and_the_list_form_alone():
     from optuna.distributions import FloatDistribution
     from optuna.trial import create_trial
 
-    from aqsvit.search._stepwise import is_feasible
+    from aqsvit.search.trials import is_feasible
 
     def trial(**attrs):
         return create_trial(values=[90.0, 1.0], params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)},

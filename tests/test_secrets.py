@@ -10,7 +10,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from test_workers import PG_URL, need_pg
+from worker_tools import PG_URL, need_pg
 
 SECRET = "Pw-" + uuid.uuid4().hex[:10]
 

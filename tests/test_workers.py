@@ -1,7 +1,6 @@
 """Several worker processes on one study, on a journal file and on the real PostgreSQL."""
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -13,70 +12,33 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-PG_URL = os.environ.get("AQSVIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
-BASE = ["progress=false", "search.calib_images=64"]
+from worker_tools import (PG_URL, check_unique, final_table, load_study, need_pg, run_to_end,
+                          search_process, study_url)
 
-
-def pg_available() -> bool:
-    try:
-        import sqlalchemy
-        with sqlalchemy.create_engine(PG_URL).connect():
-            return True
-    except Exception:
-        return False
-
-
-def need_pg():
-    if not pg_available():
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"PostgreSQL at {PG_URL} is required in CI")
-        pytest.skip("no PostgreSQL on this machine")
+BASE = ["search.calib_images=64"]
 
 
 def worker(*args: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "aqsvit.cli", "search", *BASE, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def final_table(stdout: str) -> str:
-    match = re.search(r"(\| unit .*?)\n\n", stdout, re.S)
-    assert match, stdout
-    return match.group(1)
+    return search_process(*BASE, *args)
 
 
 @pytest.fixture(scope="module")
 def single_worker_result(reference, tmp_path_factory):
     url = f"sqlite:///{tmp_path_factory.mktemp('single')}/one.db"
-    proc = worker(f"storage.url={url}", "search.study_name=one")
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, err
-    return final_table(out)
-
-
-def check_unique(study: optuna.Study) -> None:
-    finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-                and not t.system_attrs.get("aqsvit:idle")]
-    keys = [t.system_attrs["aqsvit:key"] for t in finished]
-    assert len(keys) == len(set(keys)), "an assignment was evaluated twice"
+    return run_to_end(*BASE, f"storage.url={url}", "search.study_name=one", timeout=600)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["journal", "postgres"])
 def test_three_workers_share_one_study(backend, single_worker_result, tmp_path):
     name = f"w3-{uuid.uuid4().hex[:8]}"
-    if backend == "postgres":
-        need_pg()
-        url = PG_URL
-    else:
-        url = f"journal:///{tmp_path}/study.log"
+    url = study_url(backend, tmp_path)
     procs = [worker(f"storage.url={url}", f"search.study_name={name}", "workers=3") for _ in range(3)]
     outs = [p.communicate(timeout=600) for p in procs]
     for p, (out, err) in zip(procs, outs):
         assert p.returncode == 0, err
         assert final_table(out) == single_worker_result
-    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(f"{tmp_path}/study.log")) \
-        if backend == "journal" else PG_URL
-    check_unique(optuna.load_study(study_name=name, storage=storage))
+    check_unique(load_study(name, url))
 
 
 @pytest.mark.slow
@@ -138,7 +100,7 @@ def test_hydra_multirun_two_workers_on_postgres(single_worker_result):
     need_pg()
     name = f"mr-{uuid.uuid4().hex[:8]}"
     proc = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", "-m", "workers=2", "storage=postgres",
-                           f"storage.url={PG_URL}", f"search.study_name={name}", *BASE],
+                           f"storage.url={PG_URL}", f"search.study_name={name}", "progress=false", *BASE],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     tables = re.findall(r"(\| unit .*?)\n\n", proc.stdout, re.S)

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from aqsvit.data.bundle import ImageTensors
 from aqsvit.data.preprocess import IDENTITY, Preprocess
-from aqsvit.errors import invalid
+from aqsvit.errors import check_int, check_number
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +46,11 @@ class EvalSettings:
     workers: int = 1
 
     def validate(self) -> None:
-        if self.batch != "auto" and (isinstance(self.batch, bool) or not isinstance(self.batch, int) or self.batch < 1):
-            raise invalid("search.eval_batch", self.batch, "auto, or integers >= 1")
-        if isinstance(self.memory_gb, bool) or not isinstance(self.memory_gb, (int, float)) or self.memory_gb < 0:
-            raise invalid("search.eval_memory_gb", self.memory_gb, "numbers >= 0 (GiB)")
-        if self.loader_workers != "auto" and (isinstance(self.loader_workers, bool)
-                                              or not isinstance(self.loader_workers, int) or self.loader_workers < 0):
-            raise invalid("search.loader_workers", self.loader_workers, "auto, or integers >= 0")
+        if self.batch != "auto":
+            check_int("search.eval_batch", self.batch, 1, allowed="auto, or integers >= 1")
+        check_number("search.eval_memory_gb", self.memory_gb, 0, allowed="numbers >= 0 (GiB)")
+        if self.loader_workers != "auto":
+            check_int("search.loader_workers", self.loader_workers, 0, allowed="auto, or integers >= 0")
 
     def processes(self) -> int:
         """Decoding processes; none inside a daemonic process (which may not start children)."""

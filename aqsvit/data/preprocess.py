@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from aqsvit.errors import AqsvitError, invalid
+from aqsvit.errors import AqsvitError, check_number, invalid
 
 # name: (mean, std, evaluation crop_pct unless the model names its own): cifar10 as Spikformer's,
 # Spike-driven Transformer's and QKFormer's CIFAR configs, cifar100 as Spike-driven Transformer's
@@ -56,9 +56,8 @@ class Preprocess:
         """This preprocessing with another evaluation crop (None keeps the preset's)."""
         if crop_pct is None:
             return self
-        if isinstance(crop_pct, bool) or not isinstance(crop_pct, (int, float)) or not 0 < crop_pct <= 1:
-            raise invalid("dataset.kwargs.crop_pct", crop_pct, "numbers in (0, 1], or null (the preset's)")
-        return replace(self, crop_pct=float(crop_pct))
+        return replace(self, crop_pct=check_number("dataset.kwargs.crop_pct", crop_pct, 0, 1, lo_open=True,
+                                                   allowed="numbers in (0, 1], or null (the preset's)"))
 
     def to_input(self, images: torch.Tensor) -> torch.Tensor:
         """Stored images ``[..., C, H, W]`` (uint8 or float, any device) to float32 model input."""

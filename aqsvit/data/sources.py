@@ -17,6 +17,7 @@ from aqsvit.data.events import digits_events, dvs
 from aqsvit.data.images import compact, to_model_input
 from aqsvit.data.preprocess import IDENTITY, Preprocess, decode_image
 from aqsvit.errors import AqsvitError, invalid
+from aqsvit.registry import Registry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 
@@ -151,20 +152,31 @@ def image_folder(path: str, input_shape: tuple[int, int, int], test_size: int = 
     return DataBundle(root.name, train, calib, test, classes, input_shape, digest, preprocess)
 
 
-EVENT_DATASETS = ("digits_events", "dvs")
-DATASETS: dict[str, Callable[..., DataBundle]] = {
-    "digits": digits, "npz": npz, "folder": image_folder, "digits_events": digits_events, "dvs": dvs}
+DATASETS: Registry[Callable[..., DataBundle]] = Registry("dataset.name")
+
+
+def register_dataset(name: str, *, events: bool = False) -> Callable:
+    """Register a data set builder ``fn(input_shape, [preprocess,] **dataset.kwargs) -> DataBundle``.
+    Image builders take ``preprocess`` (the normalisation preset and crop); ``events=True`` ones
+    give event frames (counts) and take none."""
+    return DATASETS.register(name, events=events)
+
+
+register_dataset("digits")(digits)
+register_dataset("npz")(npz)
+register_dataset("folder")(image_folder)
+register_dataset("digits_events", events=True)(digits_events)
+register_dataset("dvs", events=True)(dvs)
 
 
 def load_dataset(name: str, input_shape: tuple[int, ...], preprocess: Preprocess = IDENTITY,
                  **kwargs) -> DataBundle:
     """Build the named data set for a model taking ``input_shape``, its images turned into model
     input by ``preprocess`` (see :func:`aqsvit.data.preprocess.resolve_preprocess`)."""
-    if name not in DATASETS:
-        raise invalid("dataset.name", name, sorted(DATASETS))
-    if name in EVENT_DATASETS:
+    build = DATASETS[name]
+    if DATASETS.meta(name)["events"]:
         if preprocess.mean is not None:
             raise invalid("dataset.normalize", preprocess.name, "none (event frames are counts, not images)")
-        return DATASETS[name](input_shape=input_shape, **kwargs)
+        return build(input_shape=input_shape, **kwargs)
     preprocess.check_channels(input_shape[0])
-    return DATASETS[name](input_shape=input_shape, preprocess=preprocess, **kwargs)
+    return build(input_shape=input_shape, preprocess=preprocess, **kwargs)

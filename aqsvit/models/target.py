@@ -18,7 +18,7 @@ import torch
 from spikingjelly.activation_based import functional
 from torch import nn
 
-from aqsvit.errors import AqsvitError
+from aqsvit.errors import AqsvitError, check_int, invalid
 from aqsvit.models._registry import ModelSpec
 
 FIELD = "model.target"
@@ -86,14 +86,12 @@ def target_spec(target: str, kwargs: dict[str, Any] | None = None,
 
 
 def _with_shape(spec: ModelSpec, shape: Sequence[int]) -> ModelSpec:
-    try:
-        dims = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
-        dims = ()
-    if not dims or any(d < 1 for d in dims) or any(isinstance(d, bool) for d in shape):
-        raise AqsvitError(f"model.input_shape: got {shape!r}; allowed: a list of positive integers "
-                          "without the batch dimension, e.g. [1, 8, 8]")
-    return ModelSpec(spec.name, spec.kwargs, spec.target, dims)
+    allowed = "a list of positive integers without the batch dimension, e.g. [1, 8, 8]"
+    if isinstance(shape, (str, bytes)) or not isinstance(shape, Sequence) or not shape:
+        raise invalid("model.input_shape", shape, allowed)
+    for d in shape:
+        check_int("model.input_shape", d, 1, allowed=allowed)
+    return ModelSpec(spec.name, spec.kwargs, spec.target, tuple(shape))
 
 
 def build_target(spec: ModelSpec, check_shape: bool = True) -> nn.Module:

@@ -3,8 +3,8 @@
 Knows nothing of Optuna: usable from a notebook on any spikingjelly model.
 """
 from aqsvit.proxy.capture import Capture, capture, lif_layers
-from aqsvit.proxy.drift import DEFINITIONS, DriftStep, drift, drift_steps
+from aqsvit.proxy.drift import DEFINITIONS, DriftStep, DriftTotals, drift, drift_steps, register_definition
 from aqsvit.proxy.reference import FPReference, get_reference
 
-__all__ = ["DEFINITIONS", "Capture", "DriftStep", "FPReference", "capture", "drift", "drift_steps",
-           "get_reference", "lif_layers"]
+__all__ = ["DEFINITIONS", "Capture", "DriftStep", "DriftTotals", "FPReference", "capture", "drift", "drift_steps",
+           "get_reference", "lif_layers", "register_definition"]

@@ -20,7 +20,7 @@ potentials: ``v``, ``v_max``, ``spike`` and ``local`` then fall back to the logi
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -29,8 +29,48 @@ from torch import nn
 
 from aqsvit.proxy.capture import capture
 from aqsvit.proxy.reference import FPReference
+from aqsvit.registry import Registry
 
-DEFINITIONS = ("logit", "v", "v_max", "spike", "kl", "flip", "local")
+
+
+@dataclass(frozen=True)
+class DriftTotals:
+    """What a calibration pass has accumulated after some batches; every definition reads it."""
+
+    per_layer: dict[str, float]       # relative potential drift per LIF layer
+    spike_rates: dict[str, float]     # fraction of differing spikes per LIF layer
+    logit: float                      # relative L2 drift of the logits
+    kl_sum: float
+    lost: int
+    gained: int
+    seen: int
+    local_layers: dict[str, float] | None = None  # with layer inputs fed from the FP model
+
+    def mean_layer(self, values: dict[str, float] | None) -> float:
+        """Mean over layers; the logit drift for a model without spiking neurons."""
+        return sum(values.values()) / len(values) if values else self.logit
+
+
+DEFINITIONS: Registry[Callable[[DriftTotals], float]] = Registry("pruner.definition")
+
+
+def register_definition(name: str, *, layer_inputs: bool = False) -> Callable:
+    """Register a drift definition ``fn(totals) -> float`` (0 when nothing is quantized);
+    ``layer_inputs``: it needs the extra forward that feeds each layer the FP model's input."""
+    return DEFINITIONS.register(name, layer_inputs=layer_inputs)
+
+
+def needs_layer_inputs(definition: str) -> bool:
+    return bool(DEFINITIONS.meta(definition)["layer_inputs"])
+
+
+register_definition("logit")(lambda t: t.logit)
+register_definition("v")(lambda t: t.mean_layer(t.per_layer))
+register_definition("v_max")(lambda t: max(t.per_layer.values(), default=t.logit))
+register_definition("spike")(lambda t: t.mean_layer(t.spike_rates))
+register_definition("kl")(lambda t: t.kl_sum / t.seen)
+register_definition("flip")(lambda t: 100.0 * (t.lost - t.gained) / t.seen)
+register_definition("local", layer_inputs=True)(lambda t: t.mean_layer(t.local_layers))
 
 
 @dataclass(frozen=True)
@@ -108,18 +148,10 @@ def drift_steps(model: nn.Module, reference: FPReference, local: bool = False) -
             local_acc.add(fp_v, rest[5:])
         seen += len(x)
         per_layer = v_acc.per_layer()
-        logit = (logit_diff / logit_norm) ** 0.5 if logit_norm > 0 else 0.0
-        values = {
-            "logit": logit,
-            "v": sum(per_layer.values()) / len(per_layer) if per_layer else logit,
-            "v_max": max(per_layer.values(), default=logit),
-            "spike": sum(mismatch[n] / counts[n] for n in mismatch) / len(mismatch) if mismatch else logit,
-            "kl": kl_sum / seen,
-            "flip": 100.0 * (lost - gained) / seen,
-        }
-        if local:
-            local_layers = local_acc.per_layer()
-            values["local"] = sum(local_layers.values()) / len(local_layers) if local_layers else logit
+        totals = DriftTotals(per_layer, {n: mismatch[n] / counts[n] for n in mismatch},
+                             (logit_diff / logit_norm) ** 0.5 if logit_norm > 0 else 0.0, kl_sum, lost, gained,
+                             seen, local_acc.per_layer() if local else None)
+        values = {name: DEFINITIONS[name](totals) for name in DEFINITIONS if local or not needs_layer_inputs(name)}
         yield DriftStep(step, seen, values, per_layer, lost, gained)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from aqsvit.errors import invalid
+from aqsvit.errors import check_int, invalid
 
 SCHEMES = ("uniform", "pot", "fp32")
 MIN_BITS, MAX_BITS = 2, 8
@@ -19,9 +19,8 @@ def check_scheme_bits(scheme: str, bits: int, field: str = "assignment") -> None
     """Raise the standard one-line error when ``scheme``/``bits`` are not supported."""
     if scheme not in SCHEMES:
         raise invalid(f"{field}.scheme", scheme, SCHEMES)
-    if scheme != "fp32" and (isinstance(bits, bool) or not isinstance(bits, int)
-                             or not MIN_BITS <= bits <= MAX_BITS):
-        raise invalid(f"{field}.bits", bits, f"integers {MIN_BITS}..{MAX_BITS}")
+    if scheme != "fp32":
+        check_int(f"{field}.bits", bits, MIN_BITS, MAX_BITS)
 
 
 def _channel_max(w: torch.Tensor) -> torch.Tensor:

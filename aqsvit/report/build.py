@@ -12,9 +12,9 @@ from aqsvit.report.tables import MEASUREMENT_HEADERS, markdown_table, measuremen
 
 def used_tau(settings) -> tuple[float | None, bool]:
     """The drift threshold the pruner used: (fixed tau or None, whether it was calibrated online)."""
-    if settings.pruner != "drift":
-        return None, False
-    return settings.tau, settings.tau is None and settings.calibrate_tau
+    pruning = settings.pruner_settings
+    tau = getattr(pruning, "tau", None)
+    return tau, tau is None and bool(getattr(pruning, "calibrate", False))
 
 
 def summary_block(summary, delta: float) -> str:

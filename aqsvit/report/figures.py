@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
 from aqsvit.proxy.calibrate import calibrate_tau
-from aqsvit.search._stepwise import IDLE_ATTR, KEY_ATTR, VERIFY_PREFIX, is_feasible
+from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, VERIFY_PREFIX, is_feasible
 
 SCHEME_COLORS = {"uniform": "#1f77b4", "pot": "#ff7f0e", "fp32": "#7f7f7f"}
 

@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from aqsvit.errors import invalid
 from aqsvit.proxy.calibrate import calibrate_tau, drop_lower_bound
 from aqsvit.proxy.drift import DEFINITIONS, DriftStep
-from aqsvit.search._stepwise import OUTRANKED
+from aqsvit.search.trials import OUTRANKED
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

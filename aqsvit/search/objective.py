@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 
 import optuna
+from optuna.pruners import BasePruner
 
 from aqsvit.proxy import FPReference, drift_steps
+from aqsvit.proxy.drift import needs_layer_inputs
 from aqsvit.proxy.staged import StagedResult, allowed_errors, screen_size, staged_accuracy
-from aqsvit.search._pruner import DriftPruner
-from aqsvit.search._stepwise import VERIFY_ATTR, set_dashboard_constraints
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import SearchSpace
+from aqsvit.search.trials import VERIFY_ATTR, set_dashboard_constraints
 
 METRIC_NAMES = ("accuracy", "memory_bytes")
 DIRECTIONS = ("maximize", "minimize")
@@ -34,11 +35,11 @@ class QuantizationObjective:
     """
 
     def __init__(self, evaluator: Evaluator, space: SearchSpace, reference: FPReference,
-                 delta: float = 1.0, pruner: DriftPruner | None = None, staged: bool = True,
+                 delta: float = 1.0, pruner: BasePruner | None = None, staged: bool = True,
                  drift_definition: str = "logit", screen: float = 1.0) -> None:
         self.evaluator, self.space, self.reference = evaluator, space, reference
         self.delta, self.pruner, self.staged, self.screen = delta, pruner, staged, screen
-        self.definition = pruner.definition if pruner is not None else drift_definition
+        self.definition = getattr(pruner, "definition", drift_definition)
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         started = time.perf_counter()
@@ -52,7 +53,8 @@ class QuantizationObjective:
         steps = []
         with ev.quantizer.applied(assignment) as model:
             n_steps = len(self.reference.images)
-            for step in () if verify else drift_steps(model, self.reference):
+            local = needs_layer_inputs(self.definition)
+            for step in () if verify else drift_steps(model, self.reference, local=local):
                 last = step.step == n_steps - 1
                 steps.append({"step": step.step, "images": step.images, "values": step.values,
                               "lost": step.lost, "gained": step.gained, "last": last})

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
@@ -10,40 +11,37 @@ from optuna.trial import TrialState
 from tqdm import tqdm
 
 from aqsvit.errors import AqsvitError, check_choice, check_flag, check_int, check_number, check_text
-from aqsvit.proxy import DEFINITIONS, drift, get_reference
+from aqsvit.proxy import drift, get_reference
+from aqsvit.proxy.drift import needs_layer_inputs
+from aqsvit.registry import describe
 from aqsvit.report.dashboard import CONTEXT_ATTR
-from aqsvit.search._beam import BeamSampler
-from aqsvit.search._greedy import GreedySampler
-from aqsvit.search._pruner import DriftPruner
-from aqsvit.search._stepwise import IDLE_ATTR, STARTS, StepwiseSampler, is_feasible
+from aqsvit.search._stepwise import STARTS, StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
+from aqsvit.search.pruners import pruner_options
+from aqsvit.search.samplers import SamplerContext, is_stepwise, sampler_options
 from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
-from aqsvit.search.study import create_storage, heartbeat, recover_stale, wait_hook
+from aqsvit.search.study import create_storage, heartbeat, quiet_experimental, recover_stale, wait_hook
+from aqsvit.search.trials import IDLE_ATTR, is_feasible
 
 log = logging.getLogger(__name__)
-SAMPLERS = ("greedy", "beam", "tpe", "nsga2", "random")
 SEED_MAX = 2**32 - 1  # NumPy seeds (Optuna's samplers, the data split) stop there
-STEPWISE = ("greedy", "beam")  # they re-propose failed candidates: no Optuna retry of stale trials
-PRUNERS = ("drift", "none")
 
 
 @dataclass
 class SearchSettings:
     """Everything that defines a search (the Hydra config maps onto this one to one)."""
 
-    sampler: str = "greedy"
-    beam_width: int = 3
+    sampler: str = "greedy"                    # a name in aqsvit.search.samplers.SAMPLERS
+    sampler_options: dict[str, Any] = field(default_factory=dict)  # its options (beam: width)
     granularity: str = "layer"
     order: str = "network"
     start: str = "precise"
     schemes: tuple[str, ...] = ("uniform", "pot")
     bits: tuple[int, ...] = (8, 6, 5, 4, 3, 2)
     delta: float = 1.0
-    pruner: str = "drift"
-    drift_definition: str = "logit"
-    tau: float | None = None
-    calibrate_tau: bool = False
+    pruner: str = "drift"                      # a name in aqsvit.search.pruners.PRUNERS
+    pruner_options: dict[str, Any] = field(default_factory=dict)  # its options (drift: definition, tau, calibrate)
     staged: bool = True
     screen: float = 0.3
     calib_images: int = 64
@@ -56,21 +54,34 @@ class SearchSettings:
     grace_period: float = 20.0
     force_new_study: bool = False
 
+    @property
+    def sampler_settings(self) -> Any:
+        """The sampler's validated settings dataclass (aqsvit.search.samplers)."""
+        return sampler_options(self.sampler, self.sampler_options)
+
+    @property
+    def pruner_settings(self) -> Any:
+        """The pruner's validated settings dataclass (aqsvit.search.pruners)."""
+        return pruner_options(self.pruner, self.pruner_options)
+
+    @property
+    def stepwise(self) -> bool:
+        """Greedy and beam: they verify what they keep and re-propose failed candidates."""
+        return is_stepwise(self.sampler)
+
     def validate(self) -> None:
         """Check every field before any expensive work; one line naming the field on error."""
         SearchSpace.from_units({"check": 1}, self.schemes, self.bits)
-        for field, value, choices in (
-                ("search.granularity", self.granularity, GRANULARITIES), ("sampler.name", self.sampler, SAMPLERS),
-                ("pruner.name", self.pruner, PRUNERS), ("pruner.definition", self.drift_definition, DEFINITIONS),
+        sampler_options(self.sampler, self.sampler_options)  # each validates its own options
+        pruner_options(self.pruner, self.pruner_options)
+        for name, value, choices in (
+                ("search.granularity", self.granularity, GRANULARITIES),
                 ("search.order", self.order, ORDERS), ("search.start", self.start, STARTS)):
-            check_choice(field, value, choices)
+            check_choice(name, value, choices)
         check_number("delta", self.delta, 0)
         check_number("search.screen", self.screen, 0, 1, lo_open=True)
-        if self.tau is not None:
-            check_number("pruner.tau", self.tau, 0, lo_open=True)
-        for field, value in (("pruner.calibrate", self.calibrate_tau), ("search.staged", self.staged),
-                             ("search.force_new_study", self.force_new_study)):
-            check_flag(field, value)
+        for name, value in (("search.staged", self.staged), ("search.force_new_study", self.force_new_study)):
+            check_flag(name, value)
         check_int("search.calib_images", self.calib_images, 1)
         check_int("search.calib_batch", self.calib_batch, 1)
         if self.n_trials is not None:
@@ -80,7 +91,6 @@ class SearchSettings:
                    "non-empty text without / or \\, not starting with a space")
         check_text("storage.url", self.storage_url)
         check_int("workers", self.workers, 1)
-        check_int("sampler.width", self.beam_width, 1)
         check_number("grace_period", self.grace_period, 0, lo_open=True)
 
 
@@ -122,9 +132,9 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
         "search space": f"{settings.granularity}/{settings.order}: {[u.name for u in space.units]} "
                         f"schemes {list(space.schemes)} bits {list(space.bits)}",
         "delta": settings.delta,
-        "sampler": (f"{settings.sampler} width {settings.beam_width}" if settings.sampler == "beam" else settings.sampler)
-                   + (f" from {settings.start}" if settings.sampler in STEPWISE and settings.start != "precise" else ""),
-        "pruner": f"{settings.pruner} {settings.drift_definition} tau={settings.tau} calibrate={settings.calibrate_tau} "
+        "sampler": describe(settings.sampler, settings.sampler_settings)
+                   + (f" from {settings.start}" if settings.stepwise and settings.start != "precise" else ""),
+        "pruner": f"{describe(settings.pruner, settings.pruner_settings)} "
                   f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}"
                   f"{f' screen={settings.screen}' if settings.screen < 1 else ''}",
     }
@@ -145,18 +155,9 @@ def check_fingerprint(study: optuna.Study, current: dict) -> None:
 
 
 def build_sampler(settings: SearchSettings, space: SearchSpace) -> optuna.samplers.BaseSampler:
-    """The named sampler over ``space`` (Optuna's own ones for comparison)."""
-    on_wait = wait_hook(settings.grace_period)
-    if settings.sampler == "greedy":
-        return GreedySampler(space, seed=settings.seed, on_wait=on_wait, start=settings.start)
-    if settings.sampler == "beam":
-        return BeamSampler(space, width=settings.beam_width, seed=settings.seed, on_wait=on_wait,
-                           start=settings.start)
-    if settings.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=settings.seed, multivariate=True, constant_liar=True)
-    if settings.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=settings.seed)
-    return optuna.samplers.RandomSampler(seed=settings.seed)
+    """The registered sampler ``settings.sampler`` over ``space``."""
+    context = SamplerContext(space, settings.seed, settings.start, wait_hook(settings.grace_period))
+    return settings.sampler_settings.build(context)
 
 
 def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
@@ -164,16 +165,19 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     """Space, FP reference, sampler, pruner and the (created or resumed) study (on ``storage``,
     else one opened from ``settings.storage_url``)."""
     settings.validate()
+    pruning = settings.pruner_settings
+    definition = getattr(pruning, "definition", "logit")  # the drift every trial records
+    layer_inputs = (tuple(sorted({layer.module_name for layer in evaluator.layers}))
+                    if needs_layer_inputs(definition) else ())
     reference = get_reference(evaluator.model, evaluator.data.calib, reference_key,
                               images=settings.calib_images, batch_size=settings.calib_batch,
-                              cache_dir=cache_dir)
+                              layer_inputs=layer_inputs, cache_dir=cache_dir)
     space = SearchSpace.from_layers(evaluator.layers, settings.schemes, settings.bits, settings.granularity)
     space = order_units(space, settings.order, evaluator, reference)
-    pruner = DriftPruner(settings.delta, settings.drift_definition, settings.tau,
-                         settings.calibrate_tau) if settings.pruner == "drift" else None
+    pruner = pruning.build(settings.delta)
     if storage is None:
         storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
-                                 retry_failed=settings.sampler not in STEPWISE)
+                                 retry_failed=not settings.stepwise)
     if settings.force_new_study:
         try:
             optuna.delete_study(study_name=settings.study_name, storage=storage)
@@ -182,13 +186,14 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
                                 sampler=build_sampler(settings, space), load_if_exists=True)
     check_fingerprint(study, fingerprint(evaluator, settings, space, reference_key))
-    study.set_metric_names(list(METRIC_NAMES))
+    with quiet_experimental():
+        study.set_metric_names(list(METRIC_NAMES))
     study.set_user_attr(CONTEXT_ATTR, {
         "model": evaluator.model.spec.name, "dataset": evaluator.data.name, "fp_accuracy": round(evaluator.fp_accuracy, 3),
-        "delta": settings.delta, "tau": settings.tau if settings.tau is not None else ("online" if settings.calibrate_tau else "none"),
+        "delta": settings.delta, "tau": _tau_label(pruning),
         "sampler": settings.sampler, "granularity": settings.granularity, "layers": len(evaluator.layers)})
     # a screen decides candidates on part of the split: only the stepwise samplers verify the result
-    screen = settings.screen if settings.sampler in STEPWISE else 1.0
+    screen = settings.screen if settings.stepwise else 1.0
     screened = screen < 1 and settings.staged
     probes = [space.assignment(space.uniform(choice)) for choice in space.candidates()]
     probe, setup_images = evaluator.order_by_probe(probes if screened else [], settings.delta)
@@ -196,8 +201,14 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
         log.info("screen order: FP difficulty and %s (%d images)", "no probe within delta" if probe is None else
                  "probe {} {}-bit everywhere".format(*space.candidates()[probe]), setup_images)
     objective = QuantizationObjective(evaluator, space, reference, settings.delta, pruner, settings.staged,
-                                      settings.drift_definition, screen)
+                                      definition, screen)
     return Search(study, objective, space, evaluator, settings, setup_images)
+
+
+def _tau_label(pruning: Any) -> float | str:
+    """The drift threshold a pruner's settings use, for the dashboard's context."""
+    tau = getattr(pruning, "tau", None)
+    return tau if tau is not None else ("online" if getattr(pruning, "calibrate", False) else "none")
 
 
 def run(search: Search, progress: bool = True) -> None:

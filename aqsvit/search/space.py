@@ -15,7 +15,7 @@ from functools import cached_property
 import optuna
 from optuna.distributions import CategoricalDistribution
 
-from aqsvit.errors import AqsvitError, invalid
+from aqsvit.errors import AqsvitError, check_int, invalid
 from aqsvit.quant import MAX_BITS, MIN_BITS, SCHEMES, QuantLayer
 
 GRANULARITIES = ("network", "block", "layer")
@@ -49,8 +49,7 @@ class SearchSpace:
         if not self.bits:
             raise invalid("quant.bits", [], f"a non-empty list of integers {MIN_BITS}..{MAX_BITS}")
         for b in self.bits:
-            if isinstance(b, bool) or not isinstance(b, int) or not MIN_BITS <= b <= MAX_BITS:
-                raise invalid("quant.bits", b, f"integers {MIN_BITS}..{MAX_BITS}")
+            check_int("quant.bits", b, MIN_BITS, MAX_BITS)
         if not self.units:
             raise AqsvitError("search space: the model has no quantizable layers")
 

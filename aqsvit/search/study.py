@@ -17,6 +17,7 @@ import logging
 import re
 import threading
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -78,6 +79,15 @@ def check_storage(url: str, workers: int = 1) -> str:
     return kind
 
 
+@contextmanager
+def quiet_experimental() -> Iterator[None]:
+    """Silence Optuna's ExperimentalWarning (the class only, only here) around the experimental
+    APIs aqsvit relies on by choice: journal and Redis backends, heartbeat retries, metric names."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
 def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float = 20,
                    max_retry: int = 3, retry_failed: bool = True) -> BaseStorage:
     """Open (and create if needed) the storage behind ``url`` for ``workers`` processes.
@@ -89,18 +99,23 @@ def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float
     only be turned into a fresh proposal by their claim)."""
     kind = check_storage(url, workers)
     try:
-        if kind == "journal":
-            return JournalStorage(JournalFileBackend(str(_file_path(url))))
-        if kind == "redis":
-            return JournalStorage(JournalRedisBackend(url))
-        engine = {"connect_args": {"timeout": 60}} if kind == "sqlite" else {"pool_pre_ping": True}
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(grace_period / 4)),
-                          grace_period=max(2, int(grace_period)),
-                          heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-                          if retry_failed else None)
+        with quiet_experimental():
+            return _open_storage(url, kind, grace_period, max_retry, retry_failed)
     except Exception as exc:  # connection, authentication, missing database, driver
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AqsvitError(f"storage.url: cannot open {redact(url)}: {redact(reason)}") from exc
+
+
+def _open_storage(url: str, kind: str, grace_period: float, max_retry: int, retry_failed: bool) -> BaseStorage:
+    if kind == "journal":
+        return JournalStorage(JournalFileBackend(str(_file_path(url))))
+    if kind == "redis":
+        return JournalStorage(JournalRedisBackend(url))
+    engine = {"connect_args": {"timeout": 60}} if kind == "sqlite" else {"pool_pre_ping": True}
+    return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=max(1, int(grace_period / 4)),
+                      grace_period=max(2, int(grace_period)),
+                      heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+                      if retry_failed else None)
 
 
 def _writable(path: Path) -> bool:

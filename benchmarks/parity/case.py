@@ -16,8 +16,8 @@ class Case:
     (and ``torch``, ``nn``, ``partial``); ``forward`` computes the logits from ``model`` and ``x``.
     ``patches`` are text substitutions applied to the fetched reference files (only for what takes
     no part in the eval forward, or ``backend='cupy'`` -> ``'torch'``). ``save`` names the dict its
-    training script saves: ``timm`` (timm's CheckpointSaver) or ``torchvision`` (the torchvision
-    reference scripts' ``{"model": ..., "args": ...}``)."""
+    training script saves: ``timm`` (timm's CheckpointSaver), ``torchvision`` (the torchvision
+    reference scripts' ``{"model": ..., "args": ...}``) or ``mae`` (MAE's ``misc.save_model``)."""
 
     label: str                    # e.g. "Spikformer CIFAR-10"
     config: str                   # e.g. "4-384, T=4"

@@ -69,10 +69,12 @@ def spread_head(model: nn.Module, x: torch.Tensor, job: dict) -> None:
     """Rescale the classifier so that the inputs' predictions differ: random weights make every
     image's averaged spike features nearly alike, and a random head then predicts one class for all
     of them (argmax agreement would prove nothing). The head is scaled to unit logit spread over the
-    inputs and its (still non-zero) bias centres them."""
+    inputs and its (still non-zero) bias centres them. A head run per timestep (``[T, B, D]``, its
+    scores averaged over T after it) is linear, so each input's features are their mean over T."""
     head = dict(model.named_modules())[job["head"]]
     seen = []
-    handle = head.register_forward_hook(lambda _m, inputs, _out: seen.append(inputs[0]))
+    handle = head.register_forward_hook(lambda _m, inputs, _out: seen.append(
+        inputs[0] if inputs[0].ndim == 2 else inputs[0].mean(0)))
     for chunk in x.split(job["batch"]):
         eval(job["forward"], {"model": model, "x": chunk})  # noqa: S307
         reset(model)
@@ -94,13 +96,17 @@ def training_script_dict(kind: str, state: dict, model: nn.Module) -> dict:
     if kind == "torchvision":  # cifar10dvs/train.py
         return {"model": state, "optimizer": optimizer, "lr_scheduler": {"last_epoch": 10, "base_lrs": [5e-4]},
                 "epoch": 10, "args": args, "max_test_acc1": 80.2, "test_acc5_at_max_test_acc1": 98.0}
+    if kind == "mae":  # MAE-style misc.save_model (QKFormer's imagenet/train.py)
+        return {"model": state, "optimizer": optimizer, "epoch": 199, "args": args,
+                "scaler": {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
+                           "_growth_tracker": 0}}
     raise ValueError(f"unknown checkpoint kind {kind}")
 
 
 def main() -> None:
     job = json.loads(open(sys.argv[1]).read())
     shim_torchvision()
-    sys.path.insert(0, job["module_dir"])
+    sys.path[:0] = [job["module_dir"], job["source_root"]]  # the module's own folder, and the repository's root
     spec = importlib.util.spec_from_file_location("reference_model", job["module_file"])
     ref = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = ref  # timm's register_model looks the module up

@@ -5,34 +5,24 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
-import optuna
 import pytest
-from optuna.trial import TrialState
 
-from aqsvit.search._stepwise import Outcome
-from test_workers import PG_URL, need_pg
+from worker_tools import (check_finished, final_table, load_study, run_to_end, search_process, study_url,
+                          walker_of)
 
 KILLS = 20
 WORKERS = 4
-BASE = ["progress=false", "grace_period=4", "workers=4"]
+BASE = ["grace_period=4", "workers=4"]
 
 
 def spawn(args: list[str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "aqsvit.cli", "search", *BASE, *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def final_table(stdout: str) -> str | None:
-    match = re.search(r"(\| unit .*?)\n\n", stdout, re.S)
-    return match.group(1) if match else None
+    return search_process(*BASE, *args, merge_stderr=True)
 
 
 def restart_postgres() -> None:
@@ -84,20 +74,9 @@ def clean_results(reference, tmp_path_factory, request):
     for sampler in samplers:
         # one process, but workers=4 so that it runs with the chaos workers' torch threads per process:
         # accuracy at the constraint's margin can differ by one image between thread counts
-        out = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", "progress=false", f"sampler={sampler}",
-                              "workers=4", f"storage.url=journal:///{folder}/{sampler}.log", "search.study_name=clean"],
-                             capture_output=True, text=True, timeout=900)
-        assert out.returncode == 0, out.stderr
-        tables[sampler] = final_table(out.stdout)
+        tables[sampler] = run_to_end(f"sampler={sampler}", "workers=4", f"storage.url=journal:///{folder}/{sampler}.log",
+                                     "search.study_name=clean")
     return tables
-
-
-def sampler_of(reference, name: str):
-    """The search's sampler over the default space, to replay its walk from the study's outcomes."""
-    from aqsvit.quant import quantizable_layers
-    from aqsvit.search import BeamSampler, GreedySampler, SearchSpace
-    space = SearchSpace.from_layers(quantizable_layers(reference.build()), ("uniform", "pot"), (8, 6, 5, 4, 3, 2))
-    return GreedySampler(space) if name == "greedy" else BeamSampler(space, width=3)
 
 
 @pytest.mark.slow
@@ -105,36 +84,14 @@ def sampler_of(reference, name: str):
 @pytest.mark.parametrize("backend", ["journal", "postgres"])
 def test_chaos(backend, sampler, clean_results, reference, tmp_path):
     name = f"chaos-{sampler}-{uuid.uuid4().hex[:8]}"
-    if backend == "postgres":
-        need_pg()
-        url, storage = PG_URL, PG_URL
-    else:
-        log = f"{tmp_path}/chaos.log"
-        url = f"journal:///{log}"
-        storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(log))
+    url = study_url(backend, tmp_path)
     outputs, crashes = chaos([f"sampler={sampler}", f"storage.url={url}", f"search.study_name={name}"],
                              seed=len(name) + (backend == "postgres"), restart_db=backend == "postgres")
-    study = optuna.load_study(study_name=name, storage=storage)
-    trials = study.trials
-    assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)], "study not finished"
-    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)
-            and not t.system_attrs.get("aqsvit:idle")]
-    keys = [t.system_attrs["aqsvit:key"] for t in done]
-    assert len(keys) == len(set(keys)), "an assignment finished twice"
-    failed = [t for t in trials if t.state == TrialState.FAIL]
-    lost = {t.system_attrs["aqsvit:key"] for t in failed if t.system_attrs.get("aqsvit:key")} - set(keys)
-    # a killed trial's candidate is evaluated again unless the walk no longer needs it (a speculative
-    # candidate of a step that others decided meanwhile): then no outcome of it changes the result
-    walker = sampler_of(reference, sampler)
-    outcomes, _, _ = walker._outcomes(trials)
-    final = walker._final_plan(outcomes).result
-    for key in lost:
-        for feasible in (True, False):
-            assert walker._final_plan({**outcomes, key: Outcome(feasible, float("inf"))}).result == final, \
-                "a killed trial's candidate was needed but never evaluated again"
+    study = load_study(name, url)
+    failed, lost = check_finished(study, walker_of(reference, sampler))
     assert outputs and all(final_table(o) == clean_results[sampler] for o in outputs)
     line = (f"chaos {backend}/{sampler}: kills survived {KILLS}, worker crashes restarted {crashes}, "
-            f"trials {len(trials)}, FAIL {len(failed)} ({len(lost)} speculative, not needed again), "
+            f"trials {len(study.trials)}, FAIL {failed} ({lost} speculative, not needed again), "
             "duplicates 0, lost trials 0, final assignment identical")
     print(line)
     Path("test-artifacts").mkdir(exist_ok=True)

@@ -9,4 +9,4 @@ uses), register each published configuration with
 ``@register_model(reference="owner/repo@commit path", preprocess=...)``, import it below, add a
 ``conf/model/<name>.yaml`` per configuration and a parity case module in ``benchmarks/parity/``.
 """
-from aqsvit.models.published import spikformer  # noqa: F401  (registers the builders)
+from aqsvit.models.published import qkformer, sdt, spikformer  # noqa: F401  (registers the builders)

@@ -141,19 +141,20 @@ class SSA(nn.Module):
 
 
 class MLP(nn.Module):
-    """Two token-wise layers, each followed by BN and LIF."""
+    """Two token-wise layers, each followed by BN and LIF (``names``: their published prefixes)."""
 
-    def __init__(self, layout: Layout, dim: int, hidden: int) -> None:
+    def __init__(self, layout: Layout, dim: int, hidden: int, names: tuple[str, str] = ("fc1", "fc2")) -> None:
         super().__init__()
         kind = layout.token_layer
-        for name, (c_in, c_out) in (("fc1", (dim, hidden)), ("fc2", (hidden, dim))):
+        self._names = names
+        for name, (c_in, c_out) in zip(names, ((dim, hidden), (hidden, dim))):
             setattr(self, f"{name}_{kind}", _token_layer(layout, c_in, c_out, bias=True, mlp=True))
             setattr(self, f"{name}_bn", _norm(layout, c_out, mlp=True))
             setattr(self, f"{name}_lif", lif())
         self._kind = kind
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        for name in ("fc1", "fc2"):
+        for name in self._names:
             x = getattr(self, f"{name}_lif")(pointwise(getattr(self, f"{name}_{self._kind}"),
                                                        getattr(self, f"{name}_bn"), x))
         return x

@@ -1,0 +1,86 @@
+"""Named plug-ins of one kind, in the style of timm's ``register_model``: every config group that
+selects code (``sampler=``, ``pruner=``, ``dataset=``, ``pruner.definition=``) looks its name up in
+one :class:`Registry`, so the "allowed" list of an error, the resume fingerprint and the CLI all
+read the same names. A plug-in from outside the package registers on import (``plugins=[my.module]``).
+"""
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, Generic, TypeVar
+
+from aqsvit.errors import AqsvitError, invalid
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """Name -> object (a builder or a settings dataclass), plus free-form metadata per name.
+
+    Example::
+
+        SAMPLERS = Registry("sampler.name")
+
+        @SAMPLERS.register("mine", stepwise=False)
+        @dataclass
+        class Mine: ...
+
+        SAMPLERS["mine"]            # the class; SAMPLERS["nope"] raises the standard one-line error
+    """
+
+    def __init__(self, field: str) -> None:
+        self.field = field  # the config field that selects an entry, named in errors
+        self._items: dict[str, T] = {}
+        self._meta: dict[str, dict[str, Any]] = {}
+
+    def register(self, name: str, **meta: Any) -> Callable[[T], T]:
+        """Decorator registering its argument as ``name``; registering a name twice is an error
+        (two plug-ins claiming one name would make ``name=`` ambiguous)."""
+        def add(obj: T) -> T:
+            if name in self._items and self._items[name] is not obj:
+                raise AqsvitError(f"{self.field}: {name!r} is registered twice")
+            self._items[name], self._meta[name] = obj, meta
+            return obj
+        return add
+
+    def __getitem__(self, name: object) -> T:
+        if not isinstance(name, str) or name not in self._items:
+            raise invalid(self.field, name, self.names())
+        return self._items[name]
+
+    def meta(self, name: str) -> dict[str, Any]:
+        self[name]
+        return self._meta[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._items)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._items
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+
+def build_options(registry: Registry[type], name: str, options: Mapping[str, Any], group: str) -> Any:
+    """The registered settings dataclass ``name`` made from ``options`` (a config group's keys
+    besides ``name``) and validated: an unknown key names the allowed ones."""
+    cls = registry[name]
+    fields = [f.name for f in dataclasses.fields(cls)]
+    for key in options:
+        if key not in fields:
+            raise AqsvitError(f"{group}.{key}: not an option of {group} {name!r}; allowed: "
+                              f"{', '.join(fields) or 'none'}")
+    settings = cls(**options)
+    validate = getattr(settings, "validate", None)
+    if validate is not None:
+        validate()
+    return settings
+
+
+def describe(name: str, settings: Any) -> str:
+    """``beam width 3``: a plug-in's name and options, for the resume fingerprint (its own
+    ``describe()`` when it has one)."""
+    if hasattr(settings, "describe"):
+        return settings.describe()
+    return " ".join([name, *(f"{f.name} {getattr(settings, f.name)}" for f in dataclasses.fields(settings))])
