@@ -127,8 +127,8 @@ def main() -> None:
             f"{args.trials}`, on this 2-core machine. N worker processes x {args.trials} trials on one study, BeamSampler "
             f"(width {WIDTH}) over a {UNITS}-unit synthetic space (96 parameters per trial), a constraint computed "
             "in microseconds: the worst case for contention, every worker in the storage all the time. Overhead = "
-            "the whole trial: `study.ask()` (the sampler reads the study, plans and claims a candidate), the "
-            "parameters written to storage, `study.tell()`. "
+            "the whole trial: `study.ask()`, the suggests (at the first one the sampler reads the study, plans "
+            "and claims a candidate), the parameters written to storage, `study.tell()`. "
             f"One trial of the default digits search takes {digits:.2f} s here (mean over its trials, evaluation "
             "included); the share column is the median overhead against it.", "",
             markdown_table(("storage", "workers", "trials", "wall s", "median ms", "p99 ms", "median / digits trial",
