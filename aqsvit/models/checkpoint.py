@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from aqsvit.errors import AqsvitError, key_listing
-from aqsvit.models._registry import ModelSpec, create_model
+from aqsvit.models.registry import ModelSpec, create_model
 
 FORMAT = "aqsvit-checkpoint/1"
 # What published training scripts pickle beside the weights (their command-line arguments); the

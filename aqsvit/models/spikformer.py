@@ -13,7 +13,7 @@ from spikingjelly.activation_based.model import qkformer, spike_driven_transform
 from spikingjelly.activation_based.model.spikformer import Spikformer
 from torch import nn
 
-from aqsvit.models._registry import register_model
+from aqsvit.models.registry import register_model
 
 
 class TimeAveragedSpikformer(Spikformer):

@@ -23,7 +23,7 @@ def check_scheme_bits(scheme: str, bits: int, field: str = "assignment") -> None
         check_int(f"{field}.bits", bits, MIN_BITS, MAX_BITS)
 
 
-def _channel_max(w: torch.Tensor) -> torch.Tensor:
+def channel_max(w: torch.Tensor) -> torch.Tensor:
     """max|w| per output channel, shaped to broadcast against ``w``; 1 where a channel is all zero."""
     amax = w.abs().reshape(w.shape[0], -1).amax(1)
     amax = torch.where(amax > 0, amax, torch.ones_like(amax))
@@ -33,14 +33,14 @@ def _channel_max(w: torch.Tensor) -> torch.Tensor:
 def uniform(w: torch.Tensor, bits: int) -> torch.Tensor:
     """Symmetric per-channel uniform quantization to ``2^b - 1`` levels."""
     qmax = 2 ** (bits - 1) - 1
-    scale = _channel_max(w) / qmax
+    scale = channel_max(w) / qmax
     return torch.clamp(torch.round(w / scale), -qmax, qmax) * scale
 
 
 def pot_exponents(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel scale ``a`` and exponent ``k`` per weight; ``k = -1`` codes zero."""
     kmax = 2 ** (bits - 1) - 2
-    scale = _channel_max(w)
+    scale = channel_max(w)
     mag = w.abs() / scale
     k = torch.round(-torch.log2(mag.clamp(min=torch.finfo(w.dtype).tiny)))
     k = torch.where((mag == 0) | (k > kmax), torch.full_like(k, -1), k.clamp(min=0))

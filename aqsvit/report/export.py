@@ -23,7 +23,7 @@ from torch import nn
 from aqsvit.errors import AqsvitError
 from aqsvit.models import ModelSpec, create_model
 from aqsvit.quant import LayerQuantizer
-from aqsvit.quant.quantizers import _channel_max, pot_exponents
+from aqsvit.quant.quantizers import channel_max, pot_exponents
 
 ASSIGNMENT_FORMAT = "aqsvit-assignment/1"
 PACKED_MAGIC = b"AQSV1\n"
@@ -53,7 +53,7 @@ def _codes(w: torch.Tensor, scheme: str, bits: int) -> tuple[np.ndarray, np.ndar
     """Unsigned integer codes (< 2^bits) and per-channel scales of one weight block."""
     if scheme == "uniform":
         qmax = 2 ** (bits - 1) - 1
-        scale = _channel_max(w) / qmax
+        scale = channel_max(w) / qmax
         q = torch.clamp(torch.round(w / scale), -qmax, qmax) + qmax
         return q.to(torch.int64).flatten().numpy(), scale.flatten().numpy().astype(np.float32)
     scale, k = pot_exponents(w, bits)

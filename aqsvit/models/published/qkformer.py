@@ -37,7 +37,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aqsvit.models._registry import register_model
+from aqsvit.models.registry import register_model
 from aqsvit.models.published.layers import lif, pointwise
 from aqsvit.models.published.spikformer import LAYOUTS as SPIKFORMER_LAYOUTS
 from aqsvit.models.published.spikformer import MLP, SSA

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aqsvit.models._registry import register_model
+from aqsvit.models.registry import register_model
 from aqsvit.models.published.layers import lif
 
 REFERENCE = "BICLab/Spike-Driven-Transformer@3faa82272eb499e4d56ea77707d4536e7c69a54b"

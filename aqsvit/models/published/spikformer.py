@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from aqsvit.models._registry import register_model
+from aqsvit.models.registry import register_model
 from aqsvit.models.published.layers import lif, pointwise
 
 REFERENCE = "ZK-Zhou/spikformer@621268981827af47aa666c1b5f774de4281d90ad"
