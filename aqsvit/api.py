@@ -26,6 +26,7 @@ from aqsvit.models.target import check_classifier
 from aqsvit.quant import LayerQuantizer
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.run import Search, SearchSettings, prepare, run, summarize
+from aqsvit.search.storages import DEFAULT_URL
 
 Data = Union[tuple[torch.Tensor, torch.Tensor], Dataset, DataLoader]
 
@@ -114,7 +115,7 @@ def _digest(*tensors: torch.Tensor) -> str:
 
 def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None, *,
              evaluate: Callable[[nn.Module], float] | None = None, delta: float = 1.0,
-             sampler: str = "greedy", storage: str = "sqlite:///studies/aqsvit.db",
+             sampler: str = "greedy", storage: str = DEFAULT_URL,
              study_name: str | None = None, split_qkv: bool = True, device: str = "cpu",
              progress: bool = False, **settings: Any) -> QuantizationResult:
     """Search a per-layer weight quantization of ``model`` within ``delta`` accuracy points.

@@ -186,7 +186,7 @@ def _search_setup(cfg):
     from aqsvit.devices import pin_worker
     from aqsvit.search.evaluator import Evaluator
     from aqsvit.search.run import prepare
-    from aqsvit.search.study import check_storage, create_storage
+    from aqsvit.search.storages import check_storage, create_storage, is_shared
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = search_settings(cfg)  # validated by check_config
@@ -194,7 +194,8 @@ def _search_setup(cfg):
     device = pin_worker(cfg.device, cfg.worker, cfg.workers)
     # a server is reached now, so a wrong URL fails before any training; a file-based study is
     # only created once the checkpoint and the data have loaded
-    remote = check_storage(settings.storage_url, settings.workers) in ("postgresql", "redis")
+    check_storage(settings.storage_url, settings.workers)
+    remote = is_shared(settings.storage_url)
     retry = not settings.stepwise
     storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
                              retry_failed=retry) if remote else None
@@ -212,7 +213,7 @@ def search_command(cfg) -> None:
 
     from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
     from aqsvit.search.run import run, summarize
-    from aqsvit.search.study import redact
+    from aqsvit.search.storages import redact
 
     started = time.perf_counter()
     aim_lower = cfg.finetune.delta is not None
@@ -337,7 +338,7 @@ def report_command(cfg) -> None:
 def dashboard_command(cfg) -> None:
     """Serve optuna-dashboard on the study's storage (127.0.0.1 unless dashboard.host says otherwise)."""
     from aqsvit.report.dashboard import serve
-    from aqsvit.search.study import create_storage, redact
+    from aqsvit.search.storages import create_storage, redact
 
     settings = search_settings(cfg)
     storage = create_storage(settings.storage_url, 1, settings.grace_period)
@@ -400,7 +401,7 @@ def _redact_hydra_outputs() -> None:
     """Hydra saves the config and the overrides under the run folder: keep no password there."""
     from hydra.core.hydra_config import HydraConfig
 
-    from aqsvit.search.study import redact
+    from aqsvit.search.storages import redact
 
     if not HydraConfig.initialized():
         return
@@ -487,7 +488,7 @@ def check_overrides(args: list[str]) -> None:
 
 def _redact_logs() -> None:
     """Every log record (ours, Optuna's, Hydra's launcher listing job overrides) loses passwords."""
-    from aqsvit.search.study import redact
+    from aqsvit.search.storages import redact
 
     make = logging.getLogRecordFactory()
 

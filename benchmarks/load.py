@@ -30,7 +30,7 @@ from optuna.trial import TrialState
 import aqsvit  # noqa: F401
 from aqsvit.report import markdown_table
 from aqsvit.search import BeamSampler, SearchSpace
-from aqsvit.search.study import create_storage
+from aqsvit.search.storages import create_storage
 from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR
 
 RESULTS = Path(__file__).parent / "results"

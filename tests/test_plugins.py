@@ -130,3 +130,44 @@ def test_every_conf_yaml_resolves_and_passes_the_config_check(group):
             cfg = compose("config", overrides=[f"{group}={path.stem}"])
         check_config(cfg)
         assert OmegaConf.to_container(cfg, resolve=True)[group]
+
+
+def storage_urls(tmp_path: Path) -> dict[str, str]:
+    """A live URL per registered scheme: local files under ``tmp_path``, the servers CI runs."""
+    from worker_tools import PG_URL
+    return {"sqlite": f"sqlite:///{tmp_path}/s.db", "journal": f"journal:///{tmp_path}/s.log", "postgresql": PG_URL,
+            "redis": "redis://127.0.0.1:6379/0"}
+
+
+def test_every_registered_storage_keeps_a_study_and_each_storage_yaml_names_one(tmp_path):
+    from aqsvit.search.storages import STORAGES, create_storage, scheme_of
+
+    urls = storage_urls(tmp_path)
+    assert sorted(urls) == STORAGES.names()
+    for scheme, url in urls.items():
+        name = f"contract-{scheme}-{tmp_path.name}"
+        study = optuna.create_study(study_name=name, storage=create_storage(url), directions=["maximize"])
+        study.optimize(lambda t: t.suggest_int("x", 0, 3), n_trials=2)
+        again = optuna.load_study(study_name=name, storage=create_storage(url))
+        assert [t.params for t in again.trials] == [t.params for t in study.trials] and len(again.trials) == 2
+        optuna.delete_study(study_name=name, storage=create_storage(url))
+    for path in sorted((Path(CONF_DIR) / "storage").glob("*.yaml")):
+        assert scheme_of(OmegaConf.load(path).url) in STORAGES, path.name
+
+
+def test_a_storage_registered_from_outside_is_selectable_by_its_scheme():
+    # in a fresh process: the registry is process-wide and the contract test above counts its entries
+    code = """
+from optuna.storages import InMemoryStorage
+from aqsvit.errors import AqsvitError
+from aqsvit.search.storages import create_storage, register_storage
+try:
+    create_storage("memory://x")
+except AqsvitError as exc:
+    print(exc)
+register_storage("memory", example="memory://NAME")(lambda url, options: InMemoryStorage())
+print(type(create_storage("memory://x", workers=4)).__name__)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0].startswith("storage.url: got 'memory://x'; allowed: journal:///FILE, postgresql://USER@HOST:PORT/DB, redis://HOST:PORT/DB, sqlite:///FILE")
+    assert out[1] == "InMemoryStorage"

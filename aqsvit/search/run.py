@@ -21,7 +21,8 @@ from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObject
 from aqsvit.search.pruners import pruner_options
 from aqsvit.search.samplers import SamplerContext, is_stepwise, sampler_options
 from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
-from aqsvit.search.study import create_storage, heartbeat, quiet_experimental, recover_stale, wait_hook
+from aqsvit.search.storages import DEFAULT_URL, create_storage, scheme_of
+from aqsvit.search.study import heartbeat, quiet_experimental, recover_stale, wait_hook
 from aqsvit.search.trials import IDLE_ATTR, is_feasible
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ class SearchSettings:
     n_trials: int | None = None
     seed: int = 0
     study_name: str = "aqsvit"
-    storage_url: str = "sqlite:///studies/aqsvit.db"
+    storage_url: str = DEFAULT_URL
     workers: int = 1
     grace_period: float = 20.0
     force_new_study: bool = False
@@ -90,6 +91,7 @@ class SearchSettings:
         check_text("search.study_name", self.study_name, r"[^\s/\\][^/\\]*",
                    "non-empty text without / or \\, not starting with a space")
         check_text("storage.url", self.storage_url)
+        scheme_of(self.storage_url)
         check_int("workers", self.workers, 1)
         check_number("grace_period", self.grace_period, 0, lo_open=True)
 

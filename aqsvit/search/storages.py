@@ -1,0 +1,158 @@
+"""The storage plug point (``storage.url``): a registry of URL schemes, each with the Optuna
+storage it opens and who may share it.
+
+- ``sqlite:///path.db``: one worker on one machine (the default, under ``studies/``);
+- ``journal:///path.log`` (or a bare path ending ``.log``/``.journal``): several workers on one machine;
+- ``postgresql://user:pass@host:port/db``: many workers on many machines;
+- ``redis://host:port/db``: a journal kept in Redis, many workers on many machines.
+
+Optuna's advice, confirmed here: SQLite hands one queued trial to two processes, so more than one
+worker on SQLite is refused. RDB storages get a heartbeat (a killed worker's trial becomes FAIL and
+is retried); every storage also gets aqsvit's own stamp (:mod:`aqsvit.search.study`).
+
+Adding a scheme (from any module listed in ``plugins``)::
+
+    @register_storage("mysql", example="mysql://USER@HOST:PORT/DB", shared=True)
+    def open_mysql(url: str, options: StorageOptions) -> BaseStorage:
+        return RDBStorage(url, heartbeat_interval=options.heartbeat_interval, grace_period=options.grace_seconds)
+"""
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
+
+from aqsvit.errors import AqsvitError
+from aqsvit.registry import Registry
+from aqsvit.search.study import quiet_experimental
+
+DEFAULT_URL = "sqlite:///studies/aqsvit.db"
+ALIASES = {"postgres": "postgresql"}
+STORAGES: Registry[Callable[..., BaseStorage]] = Registry("storage.url")
+
+
+@dataclass(frozen=True)
+class StorageOptions:
+    """What an opener may use besides the URL: the heartbeat and retry policy of RDB storages."""
+
+    grace_period: float = 20
+    max_retry: int = 3
+    retry_failed: bool = True
+
+    @property
+    def heartbeat_interval(self) -> int:
+        return max(1, int(self.grace_period / 4))
+
+    @property
+    def grace_seconds(self) -> int:
+        return max(2, int(self.grace_period))
+
+
+def register_storage(scheme: str, *, example: str, title: str = "", shared: bool = False, file: bool = False,
+                     one_worker: bool = False) -> Callable[[Callable[..., BaseStorage]], Callable[..., BaseStorage]]:
+    """Register an opener ``(url, StorageOptions) -> BaseStorage`` for URLs ``scheme://...``.
+
+    ``example`` is shown in errors, ``title`` (default: the scheme) names it there; ``shared``: reached over the network by workers on many
+    machines (opened before any training, so a wrong URL fails first); ``file``: the URL names a
+    local file (its folder is created and checked writable); ``one_worker``: refuse ``workers > 1``."""
+    return STORAGES.register(scheme, example=example, title=title or scheme, shared=shared, file=file, one_worker=one_worker)
+
+
+def redact(text: str) -> str:
+    """``text`` with the password of any URL in it replaced by ``***`` (also Hydra's ``\\:`` escapes)."""
+    return re.sub(r"((?:\\?:)//[^:/@\s]+\\?:)[^@\s]*@", r"\1***@", text)
+
+
+def scheme_of(url: str) -> str:
+    """The registered scheme of ``url`` (``postgresql+psycopg2://`` -> ``postgresql``)."""
+    if isinstance(url, str) and url.endswith((".log", ".journal")) and "://" not in url:
+        return "journal"
+    scheme = url.split(":", 1)[0].split("+", 1)[0] if isinstance(url, str) else ""
+    scheme = ALIASES.get(scheme, scheme)
+    if scheme not in STORAGES:
+        allowed = ", ".join(STORAGES.meta(name)["example"] for name in STORAGES)
+        raise AqsvitError(f"storage.url: got {redact(str(url))!r}; allowed: {allowed}")
+    return scheme
+
+
+def file_path(url: str) -> Path:
+    """The local file of a file-based URL (``sqlite:///rel.db``, ``sqlite:////abs.db``, a bare path)."""
+    if "://" not in url:
+        return Path(url)
+    rest = url.split(":///", 1)[1] if ":///" in url else url.split("://", 1)[1]
+    return Path("/" + rest.lstrip("/")) if rest.startswith("/") else Path(rest)
+
+
+def is_shared(url: str) -> bool:
+    """True when ``url`` names a server that workers on many machines reach."""
+    return bool(STORAGES.meta(scheme_of(url))["shared"])
+
+
+def check_storage(url: str, workers: int = 1) -> str:
+    """Validate ``url`` for ``workers`` processes without creating anything but a missing folder;
+    returns its scheme."""
+    scheme = scheme_of(url)
+    meta = STORAGES.meta(scheme)
+    if meta["one_worker"] and workers > 1:
+        raise AqsvitError(f"storage.url: {meta['title']} serves one worker, got workers={workers}; for several "
+                          "workers use a journal file (storage=journal) on one machine or PostgreSQL "
+                          "(storage=postgres) across machines")
+    if meta["file"]:
+        path = file_path(url)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise AqsvitError(f"storage.url: cannot create folder {path.parent} ({exc.strerror})") from exc
+        if not os.access(path if path.exists() else path.parent, os.W_OK):
+            raise AqsvitError(f"storage.url: {path} is not writable; choose a writable folder")
+    return scheme
+
+
+def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float = 20,
+                   max_retry: int = 3, retry_failed: bool = True) -> BaseStorage:
+    """Open (and create if needed) the storage behind ``url`` for ``workers`` processes.
+
+    RDB storages beat every ``grace_period / 4`` seconds; a trial silent for ``grace_period``
+    is failed and, with ``retry_failed``, retried (at most ``max_retry`` times) by Optuna's
+    RetryHeartbeatStaleTrialCallback. Stepwise samplers need no such retry: they propose a failed
+    candidate again themselves (a retried copy whose candidate another worker already holds would
+    only be turned into a fresh proposal by their claim)."""
+    scheme = check_storage(url, workers)
+    options = StorageOptions(grace_period, max_retry, retry_failed)
+    try:
+        with quiet_experimental():
+            return STORAGES[scheme](url, options)
+    except Exception as exc:  # connection, authentication, missing database, driver
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise AqsvitError(f"storage.url: cannot open {redact(url)}: {redact(reason)}") from exc
+
+
+def _rdb(url: str, options: StorageOptions, engine: dict) -> BaseStorage:
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=options.max_retry) if options.retry_failed else None
+    return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=options.heartbeat_interval,
+                      grace_period=options.grace_seconds, heartbeat_stale_trial_callback=retry)
+
+
+@register_storage("sqlite", example="sqlite:///FILE", title="SQLite", file=True, one_worker=True)
+def open_sqlite(url: str, options: StorageOptions) -> BaseStorage:
+    return _rdb(url, options, {"connect_args": {"timeout": 60}})
+
+
+@register_storage("journal", example="journal:///FILE", file=True)
+def open_journal(url: str, options: StorageOptions) -> BaseStorage:
+    return JournalStorage(JournalFileBackend(str(file_path(url))))
+
+
+@register_storage("postgresql", example="postgresql://USER@HOST:PORT/DB", shared=True)
+def open_postgresql(url: str, options: StorageOptions) -> BaseStorage:
+    return _rdb(url, options, {"pool_pre_ping": True})
+
+
+@register_storage("redis", example="redis://HOST:PORT/DB", shared=True)
+def open_redis(url: str, options: StorageOptions) -> BaseStorage:
+    return JournalStorage(JournalRedisBackend(url))
