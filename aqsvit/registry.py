@@ -17,15 +17,20 @@ T = TypeVar("T")
 class Registry(Generic[T]):
     """Name -> object (a builder or a settings dataclass), plus free-form metadata per name.
 
-    Example::
+    Example:
+        .. code-block:: python
 
-        SAMPLERS = Registry("sampler.name")
+            from dataclasses import dataclass
+            from aqsvit.registry import Registry
 
-        @SAMPLERS.register("mine", stepwise=False)
-        @dataclass
-        class Mine: ...
+            TOOLS = Registry("tool.name")
 
-        SAMPLERS["mine"]            # the class; SAMPLERS["nope"] raises the standard one-line error
+            @TOOLS.register("mine", stepwise=False)
+            @dataclass
+            class Mine:
+                depth: int = 2
+
+            print(TOOLS["mine"], TOOLS.meta("mine"))  # TOOLS["nope"]: "tool.name: got 'nope'; allowed: mine"
     """
 
     def __init__(self, field: str) -> None:

@@ -27,9 +27,16 @@ class BeamSampler(StepwiseSampler):
             from aqsvit.search import BeamSampler, SearchSpace
 
             space = SearchSpace.from_units({"a": 100, "b": 10})
+
+            def objective(trial):  # as in GreedySampler's example
+                choices = space.suggest(trial)
+                error = sum(3 / space.choice_bits(c) for c in choices.values())
+                trial.set_constraint("error", error - 1.2)
+                return -error, space.cost(choices)
+
             sampler = BeamSampler(space, width=3)
             study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
-            # objective as in GreedySampler's example
+            study.optimize(objective, n_trials=200)
             print(sampler.result(study))
 
     Note:
