@@ -25,7 +25,8 @@ from aqsvit.models import ModelSpec
 from aqsvit.models.target import check_classifier
 from aqsvit.quant import LayerQuantizer
 from aqsvit.search.evaluator import Evaluator, Measurement
-from aqsvit.search.run import Search, SearchSettings, prepare, run, summarize
+from aqsvit.search.run import Search, prepare, run, summarize
+from aqsvit.search.settings import SearchSettings
 from aqsvit.search.storages import DEFAULT_URL
 
 Data = Union[tuple[torch.Tensor, torch.Tensor], Dataset, DataLoader]
@@ -124,7 +125,7 @@ def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None
     the calibration images are not in), or ``evaluate(model) -> accuracy in percent`` does (then
     the staged evaluation and the screen are off). Data: ``(images, labels)`` tensors, a
     ``Dataset`` or a ``DataLoader`` (read into memory once). ``settings`` are further
-    :class:`~aqsvit.search.run.SearchSettings` fields (``granularity``, ``schemes``, ``bits``,
+    :class:`~aqsvit.search.settings.SearchSettings` fields (``granularity``, ``schemes``, ``bits``,
     ``sampler_options`` such as ``{"width": 2}`` for beam, ``n_trials``, ``screen``, ...). The study ``study_name`` (default
     ``<ModelClass>-<sampler>``) in ``storage`` resumes when run again with the same settings;
     ``force_new_study=True`` starts it over. Bad input raises :class:`~aqsvit.errors.AqsvitError`.

@@ -121,7 +121,7 @@ def baseline_command(cfg) -> None:
 def search_settings(cfg):
     """Map the Hydra config onto the plain :class:`SearchSettings` (storage URL from AQSVIT_STORAGE
     when set, so a password never lands in the config Hydra saves)."""
-    from aqsvit.search.run import SearchSettings
+    from aqsvit.search.settings import SearchSettings
 
     s = cfg.search
     return SearchSettings(

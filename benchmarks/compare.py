@@ -41,7 +41,8 @@ from aqsvit.report import markdown_table
 from aqsvit.report.figures import write_html, write_pngs
 from aqsvit.search.baselines import one_width_baseline
 from aqsvit.search.evaluator import Evaluator
-from aqsvit.search.run import SearchSettings, prepare
+from aqsvit.search.run import prepare
+from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.training import get_reference
 

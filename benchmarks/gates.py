@@ -24,7 +24,8 @@ from aqsvit.data import load_dataset
 from aqsvit.models import model_spec
 from aqsvit.report import markdown_table
 from aqsvit.search.evaluator import Evaluator
-from aqsvit.search.run import SearchSettings, prepare, run, summarize
+from aqsvit.search.run import prepare, run, summarize
+from aqsvit.search.settings import SearchSettings
 from aqsvit.search.trials import OUTRANKED, is_feasible
 from aqsvit.training import get_reference
 

@@ -40,7 +40,8 @@ from aqsvit.models import create_model
 from aqsvit.quant import uniform_assignment
 from aqsvit.report import markdown_table
 from aqsvit.search.evaluator import Evaluator
-from aqsvit.search.run import SearchSettings, prepare, run, summarize
+from aqsvit.search.run import prepare, run, summarize
+from aqsvit.search.settings import SearchSettings
 
 RESULTS = Path(__file__).parent / "results"
 CALIB = 64

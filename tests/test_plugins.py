@@ -18,7 +18,7 @@ from aqsvit.cli import CONF_DIR, check_config
 from aqsvit.data import DATASETS
 from aqsvit.proxy import DEFINITIONS
 from aqsvit.search.pruners import PRUNERS
-from aqsvit.search.run import FINGERPRINT_ATTR
+from aqsvit.search.fingerprint import FINGERPRINT_ATTR
 from aqsvit.search.samplers import SAMPLERS, SamplerContext
 from aqsvit.search.space import SearchSpace
 
@@ -108,7 +108,8 @@ def test_cli_searches_with_a_sampler_pruner_and_dataset_from_a_plugin_module(tmp
 
 def test_the_local_drift_definition_drives_a_search(evaluator, tmp_path):
     """``pruner.definition=local`` (each layer fed the FP model's input) is computed and gated on."""
-    from aqsvit.search.run import SearchSettings, prepare
+    from aqsvit.search.run import prepare
+    from aqsvit.search.settings import SearchSettings
 
     search = prepare(evaluator, SearchSettings(pruner_options={"definition": "local", "tau": 0.05}, n_trials=4,
                                                sampler="random", study_name="local",

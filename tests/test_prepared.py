@@ -17,7 +17,8 @@ from aqsvit.proxy import drift, get_reference
 from aqsvit.proxy.staged import staged_accuracy
 from aqsvit.quant import uniform_assignment
 from aqsvit.search.evaluator import Evaluator, difficulty_ranks, reordered
-from aqsvit.search.run import SearchSettings, prepare, run
+from aqsvit.search.run import prepare, run
+from aqsvit.search.settings import SearchSettings
 
 
 @pytest.fixture()

@@ -5,7 +5,8 @@ import optuna
 import pytest
 
 from aqsvit.errors import AqsvitError
-from aqsvit.search.run import SearchSettings, prepare
+from aqsvit.search.run import prepare
+from aqsvit.search.settings import SearchSettings
 
 
 def settings(tmp_path, **kw) -> SearchSettings:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
@@ -10,90 +10,21 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from tqdm import tqdm
 
-from aqsvit.errors import AqsvitError, check_choice, check_flag, check_int, check_number, check_text
 from aqsvit.proxy import drift, get_reference
 from aqsvit.proxy.drift import needs_layer_inputs
-from aqsvit.registry import describe
 from aqsvit.report.dashboard import CONTEXT_ATTR
-from aqsvit.search._stepwise import STARTS, StepwiseSampler
+from aqsvit.search._stepwise import StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
-from aqsvit.search.pruners import pruner_options
-from aqsvit.search.samplers import SamplerContext, is_stepwise, sampler_options
-from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
-from aqsvit.search.storages import DEFAULT_URL, create_storage, scheme_of
+from aqsvit.search.fingerprint import check_fingerprint, fingerprint
+from aqsvit.search.samplers import SamplerContext
+from aqsvit.search.settings import SearchSettings
+from aqsvit.search.space import SearchSpace
+from aqsvit.search.storages import create_storage
 from aqsvit.search.study import heartbeat, quiet_experimental, recover_stale, wait_hook
 from aqsvit.search.trials import IDLE_ATTR, is_feasible
 
 log = logging.getLogger(__name__)
-SEED_MAX = 2**32 - 1  # NumPy seeds (Optuna's samplers, the data split) stop there
-
-
-@dataclass
-class SearchSettings:
-    """Everything that defines a search (the Hydra config maps onto this one to one)."""
-
-    sampler: str = "greedy"                    # a name in aqsvit.search.samplers.SAMPLERS
-    sampler_options: dict[str, Any] = field(default_factory=dict)  # its options (beam: width)
-    granularity: str = "layer"
-    order: str = "network"
-    start: str = "precise"
-    schemes: tuple[str, ...] = ("uniform", "pot")
-    bits: tuple[int, ...] = (8, 6, 5, 4, 3, 2)
-    delta: float = 1.0
-    pruner: str = "drift"                      # a name in aqsvit.search.pruners.PRUNERS
-    pruner_options: dict[str, Any] = field(default_factory=dict)  # its options (drift: definition, tau, calibrate)
-    staged: bool = True
-    screen: float = 0.3
-    calib_images: int = 64
-    calib_batch: int = 32
-    n_trials: int | None = None
-    seed: int = 0
-    study_name: str = "aqsvit"
-    storage_url: str = DEFAULT_URL
-    workers: int = 1
-    grace_period: float = 20.0
-    force_new_study: bool = False
-
-    @property
-    def sampler_settings(self) -> Any:
-        """The sampler's validated settings dataclass (aqsvit.search.samplers)."""
-        return sampler_options(self.sampler, self.sampler_options)
-
-    @property
-    def pruner_settings(self) -> Any:
-        """The pruner's validated settings dataclass (aqsvit.search.pruners)."""
-        return pruner_options(self.pruner, self.pruner_options)
-
-    @property
-    def stepwise(self) -> bool:
-        """Greedy and beam: they verify what they keep and re-propose failed candidates."""
-        return is_stepwise(self.sampler)
-
-    def validate(self) -> None:
-        """Check every field before any expensive work; one line naming the field on error."""
-        SearchSpace.from_units({"check": 1}, self.schemes, self.bits)
-        sampler_options(self.sampler, self.sampler_options)  # each validates its own options
-        pruner_options(self.pruner, self.pruner_options)
-        for name, value, choices in (
-                ("search.granularity", self.granularity, GRANULARITIES),
-                ("search.order", self.order, ORDERS), ("search.start", self.start, STARTS)):
-            check_choice(name, value, choices)
-        check_number("delta", self.delta, 0)
-        check_number("search.screen", self.screen, 0, 1, lo_open=True)
-        for name, value in (("search.staged", self.staged), ("search.force_new_study", self.force_new_study)):
-            check_flag(name, value)
-        check_int("search.calib_images", self.calib_images, 1)
-        check_int("search.calib_batch", self.calib_batch, 1)
-        if self.n_trials is not None:
-            check_int("search.n_trials", self.n_trials, 1)
-        check_int("seed", self.seed, 0, SEED_MAX)
-        check_text("search.study_name", self.study_name, r"[^\s/\\][^/\\]*",
-                   "non-empty text without / or \\, not starting with a space")
-        check_text("storage.url", self.storage_url)
-        scheme_of(self.storage_url)
-        check_int("workers", self.workers, 1)
-        check_number("grace_period", self.grace_period, 0, lo_open=True)
 
 
 @dataclass
@@ -120,40 +51,6 @@ def order_units(space: SearchSpace, order: str, evaluator: Evaluator, reference)
         with evaluator.quantizer.applied(space.assignment({**base, unit.name: cheapest})) as model:
             scores[unit.name] = drift(model, reference).values["kl"]
     return space.reordered(sorted(scores, key=lambda n: (scores[n], n)))
-
-
-FINGERPRINT_ATTR = "aqsvit:fingerprint"
-
-
-def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpace, reference_key: str) -> dict:
-    """What makes two runs' trials comparable: model, reference weights and data, space, delta, sampler."""
-    spec = evaluator.model.spec
-    return {
-        "model": spec.describe(),
-        "reference (checkpoint, data)": reference_key,
-        "search space": f"{settings.granularity}/{settings.order}: {[u.name for u in space.units]} "
-                        f"schemes {list(space.schemes)} bits {list(space.bits)}",
-        "delta": settings.delta,
-        "sampler": describe(settings.sampler, settings.sampler_settings)
-                   + (f" from {settings.start}" if settings.stepwise and settings.start != "precise" else ""),
-        "pruner": f"{describe(settings.pruner, settings.pruner_settings)} "
-                  f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}"
-                  f"{f' screen={settings.screen}' if settings.screen < 1 else ''}",
-    }
-
-
-def check_fingerprint(study: optuna.Study, current: dict) -> None:
-    """Record the fingerprint on a new study; refuse to resume one recorded with other settings."""
-    recorded = study.user_attrs.get(FINGERPRINT_ATTR)
-    if recorded is None:
-        study.set_user_attr(FINGERPRINT_ATTR, current)
-        return
-    differs = [k for k in current if recorded.get(k) != current[k]]
-    if differs:
-        k = differs[0]
-        raise AqsvitError(f"study {study.study_name!r} was created with {k} = {recorded.get(k)!r}, now {current[k]!r}"
-                          f"{f' (and {len(differs) - 1} more)' if len(differs) > 1 else ''}; resume with the same "
-                          "settings, choose a new search.study_name, or pass --force-new-study")
 
 
 def build_sampler(settings: SearchSettings, space: SearchSpace) -> optuna.samplers.BaseSampler:

@@ -1,0 +1,46 @@
+"""The resume fingerprint: what makes two runs' trials comparable, recorded on a new study and
+checked on every resume (a study is never continued with other settings)."""
+from __future__ import annotations
+
+import optuna
+
+from aqsvit.errors import AqsvitError
+from aqsvit.registry import describe
+from aqsvit.search.evaluator import Evaluator
+from aqsvit.search.settings import SearchSettings
+from aqsvit.search.space import SearchSpace
+
+FINGERPRINT_ATTR = "aqsvit:fingerprint"
+
+
+def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpace, reference_key: str) -> dict:
+    """What makes two runs' trials comparable: model, reference weights and data, space, delta, sampler."""
+    spec = evaluator.model.spec
+    return {
+        "model": spec.describe(),
+        "reference (checkpoint, data)": reference_key,
+        "search space": f"{settings.granularity}/{settings.order}: {[u.name for u in space.units]} "
+                        f"schemes {list(space.schemes)} bits {list(space.bits)}",
+        "delta": settings.delta,
+        "sampler": describe(settings.sampler, settings.sampler_settings)
+                   + (f" from {settings.start}" if settings.stepwise and settings.start != "precise" else ""),
+        "pruner": f"{describe(settings.pruner, settings.pruner_settings)} "
+                  f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}"
+                  f"{f' screen={settings.screen}' if settings.screen < 1 else ''}",
+    }
+
+
+def check_fingerprint(study: optuna.Study, current: dict) -> None:
+    """Record the fingerprint on a new study; refuse to resume one recorded with other settings."""
+    recorded = study.user_attrs.get(FINGERPRINT_ATTR)
+    if recorded is None:
+        study.set_user_attr(FINGERPRINT_ATTR, current)
+        return
+    differs = [k for k in current if recorded.get(k) != current[k]]
+    if differs:
+        k = differs[0]
+        raise AqsvitError(f"study {study.study_name!r} was created with {k} = {recorded.get(k)!r}, now {current[k]!r}"
+                          f"{f' (and {len(differs) - 1} more)' if len(differs) > 1 else ''}; resume with the same "
+                          "settings, choose a new search.study_name, or pass --force-new-study")
+
+
