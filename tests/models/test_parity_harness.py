@@ -9,7 +9,7 @@ from torch import nn
 
 from aqsvit.models import create_model
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks" / "parity"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks" / "parity"))
 from reference_driver import randomize  # noqa: E402
 
 

@@ -21,7 +21,7 @@ from aqsvit.models.target import check_classifier, target_spec
 from aqsvit.quant import quantizable_layers
 from aqsvit.search.space import SearchSpace
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CNN = "tests.user_models.cnn:spiking_cnn"
 TRANSFORMER = "tests.user_models.transformer:spiking_transformer"
 BLOCKS = {CNN: ["stages.0", "stages.1", "stages.2", "classifier"],

@@ -71,7 +71,7 @@ def test_bad_assignment_is_one_clear_line(assignment, match):
 
 
 class DeclaredQKV(nn.Sequential):
-    """A fused layer is split because the model says so (or by use, tests/test_user_models.py), not by its name."""
+    """A fused layer is split because the model says so (or by use, tests/models/test_user_models.py), not by its name."""
 
     def aqsvit_fused_qkv(self) -> list[str]:
         return ["qkv"]

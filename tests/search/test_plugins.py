@@ -22,7 +22,7 @@ from aqsvit.search.fingerprint import FINGERPRINT_ATTR
 from aqsvit.search.samplers import SAMPLERS, SamplerContext
 from aqsvit.search.space import SearchSpace
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_CONF = ROOT / "tests" / "plugin_example" / "conf"
 
 
