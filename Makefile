@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(VENV)/bin/aqsvit search
 
 test: $(STAMP)
-	$(VENV)/bin/python -m pytest -q -ra
+	$(VENV)/bin/python -m pytest -q -ra --durations=25
 
 chaos: $(STAMP)
 	$(VENV)/bin/python -m pytest -q -s -m 'chaos or slow' tests/chaos

@@ -10,7 +10,6 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.isotonic import IsotonicRegression
 
 
 def calibrate_tau(drifts: Sequence[float], drops: Sequence[float], delta: float) -> float:
@@ -21,6 +20,8 @@ def calibrate_tau(drifts: Sequence[float], drops: Sequence[float], delta: float)
     """
     if len(drifts) == 0:
         return math.inf
+    from sklearn.isotonic import IsotonicRegression  # here: scikit-learn costs every process ~1.2 s to import
+
     x, y = np.asarray(drifts, float), np.asarray(drops, float)
     fit = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(x, y)
     order = np.argsort(x)
