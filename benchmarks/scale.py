@@ -181,19 +181,33 @@ def main() -> None:
                             "forward share"), rows)
     command = "benchmarks/scale.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                                                   if k != "out")
-    text = "\n".join([
-        "# Scale: per-candidate evaluation and a whole search against the bare forward", "",
-        f"Command: `.venv/bin/python {command}`. The faithful Spikformer via `spikformer_cifar10_4_384` "
-        "(depths, embed_dims, img_size as in the table), random weights (BatchNorm statistics of the "
-        "synthetic images, so that spikes reach the head), synthetic uint8 images with the cifar10 normalisation; "
-        "labels = the FP model's predictions. (a) bare torch FP forward; (b) aqsvit "
-        f"apply + evaluate + restore over {len(assignments)} candidates; (c) greedy search, start=one_width, "
-        f"SQLite (setup before it: preparing the split, FP order, activity, {setup:.1f} s, not in (c)).", "",
-        table, ""])
+    kind = "GPU" if device.type == "cuda" else "CPU"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    kept_rows, kept_commands = other_kind(out / "scale.md", kind)
+    commands = sorted([*kept_commands, f"- {kind}: `.venv/bin/python {command}` (setup before (c): preparing the "
+                       f"split, FP order, activity, {setup:.1f} s, not in (c); (b) over {len(assignments)} candidates)"])
+    text = "\n".join([
+        "# Scale: per-candidate evaluation and a whole search against the bare forward", "",
+        "The faithful Spikformer via `spikformer_cifar10_4_384` (depths, embed_dims, img_size as in the table), "
+        "random weights (BatchNorm statistics of the synthetic images, so that spikes reach the head), synthetic "
+        "uint8 images with the cifar10 normalisation; labels = the FP model's predictions. (a) bare torch FP "
+        "forward; (b) aqsvit apply + evaluate + restore per candidate; (c) greedy search, start=one_width, SQLite. "
+        "Each run rewrites its device kind's row and keeps the other's.", "",
+        "Commands, one per device kind:", "", *commands, "",
+        table + "".join("\n" + row for row in kept_rows), ""])
     (out / "scale.md").write_text(text)
     print(text)
+
+
+def other_kind(path: Path, kind: str) -> tuple[list[str], list[str]]:
+    """The table rows and command lines of ``path`` measured on the other device kind (GPU/CPU)."""
+    if not path.exists():
+        return [], []
+    lines = path.read_text().splitlines()
+    rows = [l for l in lines if l.startswith("| ") and not l.startswith("| device") and not l.startswith(f"| {kind}")]
+    commands = [l for l in lines if l.startswith("- ") and not l.startswith(f"- {kind}:")]
+    return rows, commands
 
 
 def _bundle(stored: torch.Tensor, labels: torch.Tensor, n_train: int, preprocess) -> DataBundle:

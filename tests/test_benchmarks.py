@@ -39,13 +39,17 @@ def test_compare_quick_writes_its_table_and_figures(reference, tmp_path):
 
 @pytest.mark.slow
 def test_scale_benchmark_runs_on_a_tiny_setting(tmp_path):
-    """benchmarks/scale.py end to end on a tiny model (its figures are not the benchmark's)."""
+    """benchmarks/scale.py end to end on a tiny model (its figures are not the benchmark's); a
+    GPU row already in the file stays."""
+    gpu_row, gpu_command = "| GPU H100 | Spikformer 4-384 at 32x32 | 9.31M | 10000 |", "- GPU: `benchmarks/scale.py --device cuda`"
+    (tmp_path / "scale.md").write_text(f"# old\n\n{gpu_command}\n- CPU: `old`\n\n| device |\n|---|\n{gpu_row}\n| CPU old |\n")
     out = subprocess.run([sys.executable, "benchmarks/scale.py", "--device", "cpu", "--images", "48", "--depths", "1",
                           "--embed-dims", "48", "--img-size", "16", "--candidates", "2", "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     text = (tmp_path / "scale.md").read_text()
     assert "--depths 1" in text  # the command that made the table
+    assert gpu_row in text and gpu_command in text and "CPU old" not in text and "`old`" not in text
     row = next(line for line in text.splitlines() if line.startswith("| CPU"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert "(reduced)" in cells[1] and float(cells[5]) > 0 and float(cells[6]) > 0

@@ -33,13 +33,15 @@ def test_password_appears_nowhere(tmp_path, reference):
     need_pg()
     url = with_password(PG_URL)
     name = f"secret-{uuid.uuid4().hex[:8]}"
-    common = ["progress=false", f"search.study_name={name}", f"report.dir={tmp_path}/reports"]
+    # a small space (uniform 8/4/2 bits per layer): where the URL travels, not the search, is tested
+    small = ["quant.schemes=[uniform]", "quant.bits=[8,4,2]"]
+    common = ["progress=false", f"search.study_name={name}", f"report.dir={tmp_path}/reports", *small]
     runs = [
         cli("search", f"storage.url={url}", f"hydra.run.dir={tmp_path}/run1", *common),
         cli("search", "storage=postgres", f"hydra.run.dir={tmp_path}/run2", *common, env={"AQSVIT_STORAGE": url}),
         cli("report", f"storage.url={url}", f"hydra.run.dir={tmp_path}/run3", *common),
         cli("search", "-m", "workers=2", f"storage.url={url}", f"hydra.sweep.dir={tmp_path}/sweep",
-            f"search.study_name={name}-mr", "progress=false"),
+            f"search.study_name={name}-mr", "progress=false", *small),
         cli("search", "storage.url=" + url.replace("127.0.0.1", "127.0.0.1:1").replace(":5432", ""),
             f"hydra.run.dir={tmp_path}/run4", *common),  # a connection error quotes the URL
     ]

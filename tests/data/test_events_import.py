@@ -32,7 +32,7 @@ def test_event_model_trains_on_shipped_events_and_a_greedy_search_runs(tmp_path)
     common = ["model=spikformer_dvs_digits", "dataset=digits_events", f"checkpoint_dir={tmp_path}/ck",
               "progress=false", "train.epochs=10"]
     out = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", *common, "search.granularity=block",
-                          f"storage.url=sqlite:///{tmp_path}/events.db"], capture_output=True, text=True, timeout=900)
+                          "quant.schemes=[uniform]", "quant.bits=[8,4,2]", f"storage.url=sqlite:///{tmp_path}/events.db"], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     fp = float(out.stdout.split("FP accuracy ")[1].split("%")[0])
     assert fp > 30  # 10 classes: far above chance after a few epochs on events

@@ -110,7 +110,7 @@ def work(tmp_path_factory):
 def _common(work: Path, target: str) -> list[str]:
     return [f"model.target={target}", f"train.epochs={EPOCHS[target]}", f"checkpoint_dir={work}/ck",
             f"storage.url=sqlite:///{work}/studies.db", "progress=false", f"report.dir={work}/reports",
-            f"finetune.dir={work}/finetune"]
+            f"finetune.dir={work}/finetune", "quant.schemes=[uniform]", "quant.bits=[8,4,2]"]
 
 
 def _drop(stdout: str) -> float:
