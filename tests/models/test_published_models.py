@@ -19,20 +19,30 @@ from aqsvit.models.checkpoint import load_weights
 SMALL = {"embed_dims": 32, "num_heads": 2, "depths": 2}
 
 
+def bn_keys(keys: dict[str, tuple], name: str, c: int) -> None:
+    """A BatchNorm's five state_dict entries."""
+    keys.update({f"{name}.weight": (c,), f"{name}.bias": (c,), f"{name}.running_mean": (c,),
+                 f"{name}.running_var": (c,), f"{name}.num_batches_tracked": ()})
+
+
+def stem_keys(keys: dict[str, tuple], in_ch: int, dim: int) -> None:
+    """The four-conv patch embedding plus its relative position conv (Spikformer and SDT share it)."""
+    widths = [in_ch, dim // 8, dim // 4, dim // 2, dim]
+    for i, s in enumerate(("", "1", "2", "3")):
+        keys[f"patch_embed.proj_conv{s}.weight"] = (widths[i + 1], widths[i], 3, 3)
+        bn_keys(keys, f"patch_embed.proj_bn{s}", widths[i + 1])
+    keys["patch_embed.rpe_conv.weight"] = (dim, dim, 3, 3)
+    bn_keys(keys, "patch_embed.rpe_bn", dim)
+
+
 def published_keys(layout: str, dim: int, depths: int, hidden: int, classes: int, in_ch: int) -> dict[str, tuple]:
     """The published state_dict layout of ZK-Zhou/spikformer (names and shapes), written out by hand."""
     keys: dict[str, tuple] = {}
 
     def bn(name: str, c: int) -> None:
-        keys.update({f"{name}.weight": (c,), f"{name}.bias": (c,), f"{name}.running_mean": (c,),
-                     f"{name}.running_var": (c,), f"{name}.num_batches_tracked": ()})
+        bn_keys(keys, name, c)
 
-    widths = [in_ch, dim // 8, dim // 4, dim // 2, dim]
-    for i, s in enumerate(("", "1", "2", "3")):
-        keys[f"patch_embed.proj_conv{s}.weight"] = (widths[i + 1], widths[i], 3, 3)
-        bn(f"patch_embed.proj_bn{s}", widths[i + 1])
-    keys["patch_embed.rpe_conv.weight"] = (dim, dim, 3, 3)
-    bn("patch_embed.rpe_bn", dim)
+    stem_keys(keys, in_ch, dim)
     kind = "linear" if layout == "cifar10" else "conv"
     for b in range(depths):
         p = f"block.{b}"

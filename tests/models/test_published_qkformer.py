@@ -8,12 +8,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional
-from test_published_models import explicit_lif
+from test_published_models import bn_keys, explicit_lif
 from torch import nn
 
 from aqsvit.errors import AqsvitError
 from aqsvit.models import create_model, load_checkpoint, model_info, model_spec
-from aqsvit.models.published.layers import pointwise
 from aqsvit.quant.structure import structure
 
 SMALL = {"embed_dims": 64, "num_heads": 2}
@@ -24,8 +23,7 @@ def published_keys(layout: str, dim: int, depths: int, ratio: int, classes: int,
     keys: dict[str, tuple] = {}
 
     def bn(name: str, c: int) -> None:
-        keys.update({f"{name}.weight": (c,), f"{name}.bias": (c,), f"{name}.running_mean": (c,),
-                     f"{name}.running_var": (c,), f"{name}.num_batches_tracked": ()})
+        bn_keys(keys, name, c)
 
     def conv(name: str, c_out: int, c_in: int, k: int = 3) -> None:
         keys[f"{name}_conv.weight"] = (c_out, c_in, k, k)

@@ -7,7 +7,7 @@ import argparse
 import pytest
 import torch
 from spikingjelly.activation_based import functional
-from test_published_models import explicit_lif, random_state
+from test_published_models import bn_keys, explicit_lif, random_state, stem_keys
 from torch import nn
 from torch.nn import functional as F
 
@@ -23,15 +23,9 @@ def published_keys(dim: int, depths: int, heads: int, hidden: int, classes: int,
     keys: dict[str, tuple] = {}
 
     def bn(name: str, c: int) -> None:
-        keys.update({f"{name}.weight": (c,), f"{name}.bias": (c,), f"{name}.running_mean": (c,),
-                     f"{name}.running_var": (c,), f"{name}.num_batches_tracked": ()})
+        bn_keys(keys, name, c)
 
-    widths = [in_ch, dim // 8, dim // 4, dim // 2, dim]
-    for i, s in enumerate(("", "1", "2", "3")):
-        keys[f"patch_embed.proj_conv{s}.weight"] = (widths[i + 1], widths[i], 3, 3)
-        bn(f"patch_embed.proj_bn{s}", widths[i + 1])
-    keys["patch_embed.rpe_conv.weight"] = (dim, dim, 3, 3)
-    bn("patch_embed.rpe_bn", dim)
+    stem_keys(keys, in_ch, dim)
     for b in range(depths):
         p = f"block.{b}"
         for part in ("q", "k", "v", "proj"):
