@@ -42,5 +42,3 @@ def check_fingerprint(study: optuna.Study, current: dict) -> None:
         raise AqsvitError(f"study {study.study_name!r} was created with {k} = {recorded.get(k)!r}, now {current[k]!r}"
                           f"{f' (and {len(differs) - 1} more)' if len(differs) > 1 else ''}; resume with the same "
                           "settings, choose a new search.study_name, or pass --force-new-study")
-
-

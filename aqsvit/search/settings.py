@@ -79,5 +79,3 @@ class SearchSettings:
         scheme_of(self.storage_url)
         check_int("workers", self.workers, 1)
         check_number("grace_period", self.grace_period, 0, lo_open=True)
-
-

@@ -57,10 +57,12 @@ def register_storage(scheme: str, *, example: str, title: str = "", shared: bool
                      one_worker: bool = False) -> Callable[[Callable[..., BaseStorage]], Callable[..., BaseStorage]]:
     """Register an opener ``(url, StorageOptions) -> BaseStorage`` for URLs ``scheme://...``.
 
-    ``example`` is shown in errors, ``title`` (default: the scheme) names it there; ``shared``: reached over the network by workers on many
-    machines (opened before any training, so a wrong URL fails first); ``file``: the URL names a
-    local file (its folder is created and checked writable); ``one_worker``: refuse ``workers > 1``."""
-    return STORAGES.register(scheme, example=example, title=title or scheme, shared=shared, file=file, one_worker=one_worker)
+    ``example`` is shown in errors, ``title`` (default: the scheme) names it there; ``shared``:
+    reached over the network by workers on many machines (opened before any training, so a wrong
+    URL fails first); ``file``: the URL names a local file (its folder is created and checked
+    writable); ``one_worker``: refuse ``workers > 1``."""
+    return STORAGES.register(scheme, example=example, title=title or scheme, shared=shared, file=file,
+                             one_worker=one_worker)
 
 
 def redact(text: str) -> str:
