@@ -170,11 +170,11 @@ def check_config(cfg) -> None:
 
 
 def _eval_settings(cfg):
-    """search.eval_batch, eval_memory_gb and loader_workers, checked before any expensive work."""
+    """search.eval_batch, eval_memory_gb, cache_gb and loader_workers, checked before any expensive work."""
     from aqsvit.data.prepared import EvalSettings
 
     s = cfg.search
-    settings = EvalSettings(s.eval_batch, s.eval_memory_gb, s.loader_workers, cfg.workers)
+    settings = EvalSettings(s.eval_batch, s.eval_memory_gb, s.cache_gb, s.loader_workers, cfg.workers)
     settings.validate()
     return settings
 
@@ -236,7 +236,8 @@ def search_command(cfg) -> None:
                                                                ("chosen", *measurement_cells(m))]))
     print(f"\ntrials {summary.trials}, pruned {summary.pruned}, accepted on the screen {summary.screened}, "
           f"fully evaluated {summary.full_evaluations}, "
-          f"images evaluated {summary.images} (+{search.setup_images} ordering the screen), search wall time {summary.wall_seconds:.1f} s "
+          f"images evaluated {summary.images} (+{search.setup_images} ordering the screen), "
+          f"cost {summary.cost:.1f} full evaluations, search wall time {summary.wall_seconds:.1f} s "
           f"(this command: {time.perf_counter() - started:.1f} s)")
     if aim_lower:
         print(f"\nfine-tuning the {cfg.finetune.candidates} smallest feasible assignments "

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import torch
 from spikingjelly.activation_based import functional
@@ -15,20 +15,27 @@ EVAL_BATCH = 256    # whole-split evaluation on the CPU (search.eval_batch=auto)
 STAGED_BATCH = 64   # staged evaluation on the CPU: a stop may come after any batch
 
 
+Logits = Callable[[torch.Tensor, int], torch.Tensor]  # (batch of model input, index of its first image) -> logits
+
+
 @torch.no_grad()
 def batch_correct(model: nn.Module, dataset: Dataset, batch_size: int = EVAL_BATCH,
-                  device: str | torch.device = "cpu", limit: int | None = None) -> Iterator[tuple[torch.Tensor, int]]:
+                  device: str | torch.device = "cpu", limit: int | None = None,
+                  logits: Logits | None = None) -> Iterator[tuple[torch.Tensor, int]]:
     """Yield ``(correct, seen)`` per batch over the first ``limit`` images (all when None), so
     callers can stop early (staged evaluation). ``correct`` is a count on the device: reading it
-    (``int``) waits for the device, so a caller does it only when it must decide."""
+    (``int``) waits for the device, so a caller does it only when it must decide. ``logits``
+    computes a batch's logits instead of ``model(x)`` (a stage cache's, which must equal it)."""
     model.eval()
     if limit is not None and limit < len(dataset):
         dataset = take(dataset, limit)
+    start = 0
     for x, y in iter_batches(dataset, batch_size):
         x = x.to(device, non_blocking=True)
-        logits = model(x)
+        out = model(x) if logits is None else logits(x, start)
         functional.reset_net(model)
-        yield (logits.argmax(1) == y.to(logits.device, non_blocking=True)).sum(), len(y)
+        start += len(y)
+        yield (out.argmax(1) == y.to(out.device, non_blocking=True)).sum(), len(y)
 
 
 def accuracy(model: nn.Module, dataset: Dataset, batch_size: int = EVAL_BATCH,

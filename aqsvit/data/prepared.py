@@ -32,16 +32,19 @@ _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # source datase
 @dataclass(frozen=True)
 class EvalSettings:
     """How evaluation runs on a worker (``search.eval_batch``, ``search.eval_memory_gb``,
-    ``search.loader_workers``).
+    ``search.cache_gb``, ``search.loader_workers``).
 
     ``batch``: images per evaluation forward; ``"auto"`` keeps 64 (staged) / 256 (whole split) on
     the CPU and on a GPU takes the largest power of two up to 1024 whose forward fits in half the
     free GPU memory (measured on one batch). ``memory_gb``: the evaluation split stays on the GPU
-    when it fits in this many GiB. ``loader_workers``: processes decoding folder images once
+    when it fits in this many GiB. ``cache_gb``: GiB for the stored stage inputs that let a
+    candidate run from the first stage it changes (:mod:`aqsvit.search.stage_cache`; 0: every
+    candidate runs the whole forward). ``loader_workers``: processes decoding folder images once
     (``"auto"``: cores / workers, at most 8)."""
 
     batch: int | str = "auto"
     memory_gb: float = 8.0
+    cache_gb: float = 2.0
     loader_workers: int | str = "auto"
     workers: int = 1
 
@@ -49,6 +52,7 @@ class EvalSettings:
         if self.batch != "auto":
             check_int("search.eval_batch", self.batch, 1, allowed="auto, or integers >= 1")
         check_number("search.eval_memory_gb", self.memory_gb, 0, allowed="numbers >= 0 (GiB)")
+        check_number("search.cache_gb", self.cache_gb, 0, allowed="numbers >= 0 (GiB)")
         if self.loader_workers != "auto":
             check_int("search.loader_workers", self.loader_workers, 0, allowed="auto, or integers >= 0")
 

@@ -9,7 +9,7 @@ With ``feed`` a forward pre-hook instead replaces each weight layer's input by a
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -81,11 +81,14 @@ def _hooks(model: nn.Module, capture: Capture, record_inputs: tuple[str, ...],
 
 @torch.no_grad()
 def capture(model: nn.Module, x: torch.Tensor, record_inputs: tuple[str, ...] = (),
-            feed: Mapping[str, torch.Tensor] | None = None) -> Capture:
-    """Run ``model`` on ``x`` and return what its LIF layers did (state reset afterwards)."""
+            feed: Mapping[str, torch.Tensor] | None = None,
+            forward: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Capture:
+    """Run ``model`` on ``x`` and return what its LIF layers did (state reset afterwards).
+    ``forward`` computes the logits instead of ``model(x)`` (a stage cache's: only the neurons
+    of the stages it runs are recorded)."""
     result = Capture()
     model.eval()
     with _hooks(model, result, record_inputs, feed):
-        result.logits = model(x).detach()
+        result.logits = (model if forward is None else forward)(x).detach()
     functional.reset_net(model)
     return result

@@ -110,19 +110,34 @@ def _read(terms: list[torch.Tensor]) -> list[float]:
     return torch.stack([t.double() for t in terms]).tolist()
 
 
-def drift_steps(model: nn.Module, reference: FPReference, local: bool = False) -> Iterator[DriftStep]:
-    """Yield the running drift of ``model`` (already quantized) after each calibration batch."""
+def drift_steps(model: nn.Module, reference: FPReference, local: bool = False,
+                forward: Callable[[torch.Tensor, int], torch.Tensor] | None = None) -> Iterator[DriftStep]:
+    """Yield the running drift of ``model`` (already quantized) after each calibration batch.
+
+    ``forward``: a stage cache's candidate forward over the calibration batches
+    (:class:`aqsvit.search.stage_cache.CandidateForward`); the neurons of the stages it skips
+    did not run, and their sums come from the entry it started from (the same values: the layers
+    before that stage are the same). Not with ``local``, which feeds every layer."""
     v_acc, local_acc = _Accumulator(), _Accumulator()
     mismatch: dict[str, float] = {}
     counts: dict[str, int] = {}
     kl_sum = logit_diff = logit_norm = 0.0
     lost = gained = 0
     seen = 0
+    cached = forward is not None and not local
     for step, x in enumerate(reference.images):
-        cap = capture(model, x)
+        cap = capture(model, x, forward=(lambda batch: forward(batch, seen)) if cached else None)
         fp_v, fp_spikes, fp_logits = reference.v[step], reference.spikes[step], reference.logits[step]
-        terms = _Accumulator.terms(cap.v, fp_v)
-        terms += [(cap.spikes[name] != s_fp).sum() for name, s_fp in fp_spikes.items()]
+        neurons = {}  # per neuron: squared difference and squared norm of potentials, differing spikes
+        for name, v_fp in fp_v.items():
+            if name in cap.v:
+                neurons[name] = (((cap.v[name] - v_fp) ** 2).sum(), (v_fp ** 2).sum(),
+                                 (cap.spikes[name] != fp_spikes[name]).sum())
+            else:  # a stage the cached forward skipped
+                neurons[name] = forward.payload[name]
+        if cached:
+            forward.attach(neurons)
+        terms = [t for diff, norm, _ in neurons.values() for t in (diff, norm)] + [n[2] for n in neurons.values()]
         log_p = F.log_softmax(fp_logits, 1)
         log_q = F.log_softmax(cap.logits, 1)
         y = reference.labels[step]
@@ -135,10 +150,10 @@ def drift_steps(model: nn.Module, reference: FPReference, local: bool = False) -
         values = _read(terms)
         layers = len(fp_v)
         v_acc.add(fp_v, values[:2 * layers])
-        for name, count in zip(fp_spikes, values[2 * layers:2 * layers + len(fp_spikes)]):
+        for name, count in zip(fp_v, values[2 * layers:3 * layers]):
             mismatch[name] = mismatch.get(name, 0.0) + count
             counts[name] = counts.get(name, 0) + fp_spikes[name].numel()
-        rest = values[2 * layers + len(fp_spikes):]
+        rest = values[3 * layers:]
         kl_sum += rest[0]
         logit_diff += rest[1]
         logit_norm += rest[2]

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-from aqsvit.evaluation import batch_correct
+from aqsvit.evaluation import Logits, batch_correct
 
 
 @dataclass(frozen=True)
@@ -51,14 +51,15 @@ def screen_size(total: int, screen: float) -> int:
 
 def staged_accuracy(model: nn.Module, dataset: Dataset, fp_accuracy: float, delta: float,
                     batch_size: int = 64, device: str | torch.device = "cpu",
-                    limit: int | None = None) -> StagedResult:
+                    limit: int | None = None, logits: Logits | None = None) -> StagedResult:
     """Evaluate in batches of ``batch_size``; stop once the constraint is out of reach, or after
-    ``limit`` images (a screen) when it is still within reach."""
+    ``limit`` images (a screen) when it is still within reach (``logits``: see
+    :func:`aqsvit.evaluation.batch_correct`)."""
     total = len(dataset)
     limit = total if limit is None else min(limit, total)
     budget = allowed_errors(total, fp_accuracy, delta)
     correct, seen = 0, 0
-    for c, n in batch_correct(model, dataset, batch_size, device, limit=limit):
+    for c, n in batch_correct(model, dataset, batch_size, device, limit=limit, logits=logits):
         correct, seen = correct + c, seen + n
         # the count is read (a wait for the device) only once the budget could be exceeded
         if seen > budget and seen - int(correct) > budget:

@@ -29,7 +29,8 @@ def summary_block(summary, delta: float) -> str:
         chosen += f"<li>memory: {m.memory_bytes / 1024:.2f} KiB</li></ul>"
     return (f"<section id='summary'><h2>Summary</h2>{chosen}<p>search time <b>{summary.wall_seconds:.1f} s</b>, "
             f"{summary.trials} trials ({summary.pruned} stopped early, {summary.screened} accepted on the screen, "
-            f"{summary.full_evaluations} fully evaluated)</p></section>")
+            f"{summary.full_evaluations} fully evaluated), cost <b>{summary.cost:.1f}</b> full evaluations "
+            "(multiply-accumulates spent / those of one FP forward over the evaluation split)</p></section>")
 
 
 def write_report(search, summary, baselines, out: str | Path, compare: list[optuna.Study] | None = None) -> dict[str, Path]:
@@ -56,7 +57,7 @@ def write_report(search, summary, baselines, out: str | Path, compare: list[optu
     lines = [f"# {study.study_name}", "",
              f"{summary.trials} trials, {summary.pruned} stopped early, {summary.screened} accepted on the screen, "
              f"{summary.full_evaluations} fully evaluated, "
-             f"{summary.images} images, {summary.wall_seconds:.1f} s.", ""]
+             f"{summary.images} images, cost {summary.cost:.1f} full evaluations, {summary.wall_seconds:.1f} s.", ""]
     if summary.choices:
         m = summary.measurement
         lines += [markdown_table(("assignment", *MEASUREMENT_HEADERS),

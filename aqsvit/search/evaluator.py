@@ -17,8 +17,9 @@ from aqsvit.data import DataBundle, iter_batches, take
 from aqsvit.data.bundle import select
 from aqsvit.data.prepared import EvalSettings, prepare_split
 from aqsvit.evaluation import EVAL_BATCH, accuracy, eval_batches
-from aqsvit.proxy.staged import allowed_errors, staged_accuracy
+from aqsvit.proxy.staged import StagedResult, allowed_errors, staged_accuracy
 from aqsvit.quant import Assignment, LayerQuantizer, energy_pj, measure_activity, size_report
+from aqsvit.search.stage_cache import StageCache
 
 ACTIVITY_IMAGES = 128
 
@@ -45,6 +46,9 @@ class Evaluator:
     The evaluation split is prepared once (:func:`aqsvit.data.prepared.prepare_split`: decoded once,
     on the device when it fits) and every candidate's forward runs on ``device`` in batches of
     ``settings.batch`` (:attr:`staged_batch` for staged evaluation, :attr:`eval_batch` otherwise).
+    A staged evaluation runs each candidate from the first stage it changes (:attr:`stages`, a
+    :class:`~aqsvit.search.stage_cache.StageCache` within ``settings.cache_gb``), which also
+    counts the multiply-accumulates every candidate costs.
 
     With ``evaluate`` (a callable returning the accuracy in percent of the model it is given) that
     callable measures every accuracy instead of the test split; the staged evaluation and the
@@ -62,8 +66,10 @@ class Evaluator:
         self.quantizer = LayerQuantizer(self.model, split_qkv=split_qkv)
         self.layers = self.quantizer.layers
         test = prepare_split(data.test, device, settings)
-        sample = next(iter_batches(test, 8))[0] if settings.batch == "auto" else None
+        sample = next(iter_batches(test, 8))[0]
         self.staged_batch, self.eval_batch = eval_batches(settings.batch, self.model, sample, device)
+        self.stages = StageCache(self.model, self.quantizer.names, int(settings.cache_gb * 2 ** 30))
+        self.stages.count_macs(sample[:2])
         self.test = self._fp_order = hardest_first(self.model, test, device, self.eval_batch)
         self.fp_accuracy = self.accuracy(self.model) if fp_accuracy is None else fp_accuracy
         calib = take(data.calib, ACTIVITY_IMAGES)
@@ -71,11 +77,33 @@ class Evaluator:
             self.model, self.layers, (x.to(device) for x, _ in iter_batches(calib, ACTIVITY_IMAGES)))
         self.fp_energy_nj = energy_pj(self.activity, {}) / 1e3
 
+    @property
+    def test(self) -> Dataset:
+        """The evaluation split in its current order (hardest first)."""
+        return self._test
+
+    @test.setter
+    def test(self, dataset: Dataset) -> None:
+        self._test = dataset
+        self.stages.clear()  # stored stage inputs are keyed by image range
+
+    @property
+    def full_evaluation_macs(self) -> float:
+        """Multiply-accumulates of one FP forward over the whole evaluation split."""
+        return self.stages.full_macs * len(self.test)
+
+    def staged(self, assignment: Assignment, delta: float, limit: int | None = None) -> StagedResult:
+        """:func:`~aqsvit.proxy.staged.staged_accuracy` of ``assignment`` (applied to the model by
+        the caller) on :attr:`test`, each batch from the deepest stored stage input."""
+        return staged_accuracy(self.model, self.test, self.fp_accuracy, delta, self.staged_batch, self.device,
+                               limit=limit, logits=self.stages.candidate(assignment))
+
     def accuracy(self, model: nn.Module) -> float:
         """Accuracy in percent of ``model`` (this evaluator's model, maybe quantized)."""
         if self.evaluate is not None:
             model.eval()
             return float(self.evaluate(model))
+        self.stages.macs += self.full_evaluation_macs
         return accuracy(model, self.test, self.eval_batch, self.device)
 
     def cost(self, assignment: Assignment) -> Measurement:

@@ -9,7 +9,7 @@ from optuna.pruners import BasePruner
 
 from aqsvit.proxy import FPReference, drift_steps
 from aqsvit.proxy.drift import needs_layer_inputs
-from aqsvit.proxy.staged import StagedResult, allowed_errors, screen_size, staged_accuracy
+from aqsvit.proxy.staged import StagedResult, allowed_errors, screen_size
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.trials import VERIFY_ATTR, set_dashboard_constraints
@@ -51,10 +51,18 @@ class QuantizationObjective:
         ev = self.evaluator
         verify = bool(trial.storage.get_trial_system_attrs(trial._trial_id).get(VERIFY_ATTR))
         steps = []
+        local = needs_layer_inputs(self.definition)
+        counted = ev.stages.macs
+
+        def macs(drift_images: int) -> float:
+            """MACs this trial ran: the cache counts its own forwards; a layer-local drift runs two
+            whole forwards per calibration image outside it."""
+            return ev.stages.macs - counted + (2 * drift_images * ev.stages.full_macs if local else 0.0)
+
         with ev.quantizer.applied(assignment) as model:
             n_steps = len(self.reference.images)
-            local = needs_layer_inputs(self.definition)
-            for step in () if verify else drift_steps(model, self.reference, local=local):
+            forward = ev.stages.candidate(assignment, split="calibration")
+            for step in () if verify else drift_steps(model, self.reference, local=local, forward=forward):
                 last = step.step == n_steps - 1
                 steps.append({"step": step.step, "images": step.images, "values": step.values,
                               "lost": step.lost, "gained": step.gained, "last": last})
@@ -64,15 +72,17 @@ class QuantizationObjective:
                 if reason:
                     trial.set_user_attr("pruned_by", reason)
                     trial.set_user_attr("images", step.images)
+                    trial.set_user_attr("macs", macs(step.images))
                     trial.set_user_attr("seconds", time.perf_counter() - started)
                     raise optuna.TrialPruned(f"{reason} gate at calibration step {step.step}")
             if self.staged:
-                limit = None if verify else screen_size(len(ev.test), self.screen)
-                result = staged_accuracy(model, ev.test, ev.fp_accuracy, self.delta, ev.staged_batch, ev.device,
-                                         limit=limit)
+                screen = None if verify else screen_size(len(ev.test), self.screen)
+                result = ev.staged(assignment, self.delta, limit=screen)
             else:
                 result = StagedResult(ev.accuracy(model), len(ev.test))
-        trial.set_user_attr("images", (steps[-1]["images"] if steps else 0) + result.images)
+        drift_images = steps[-1]["images"] if steps else 0
+        trial.set_user_attr("images", drift_images + result.images)
+        trial.set_user_attr("macs", macs(drift_images))
         if self.staged:  # what the stepwise samplers judge screens and verifications by
             trial.set_user_attr("errors", result.errors)
             trial.set_user_attr("budget", allowed_errors(len(ev.test), ev.fp_accuracy, self.delta))

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
 from aqsvit.proxy import drift, get_reference
@@ -175,6 +176,7 @@ class SearchSummary:
     full_evaluations: int
     images: int
     wall_seconds: float
+    cost: float = 0.0  # multiply-accumulates of its trials and its setup, in FP forwards over the whole split
 
 
 def summarize(search: Search) -> SearchSummary:
@@ -205,4 +207,13 @@ def summarize(search: Search) -> SearchSummary:
         sum(t.state == TrialState.PRUNED for t in finished),
         sum(t.state == TrialState.COMPLETE and bool(t.user_attrs.get("screened")) for t in finished),
         sum(t.state == TrialState.COMPLETE and not t.user_attrs.get("screened") for t in finished),
-        sum(int(t.user_attrs.get("images", 0)) for t in finished), wall)
+        sum(int(t.user_attrs.get("images", 0)) for t in finished), wall,
+        search_cost(search, finished))
+
+
+def search_cost(search: Search, trials: Sequence[FrozenTrial]) -> float:
+    """What ``trials`` and this process's setup cost, in full evaluations: their multiply-
+    accumulates (user attr ``macs``) / those of one FP forward over the whole evaluation split."""
+    ev = search.evaluator
+    macs = sum(float(t.user_attrs.get("macs", 0.0)) for t in trials) + search.setup_images * ev.stages.full_macs
+    return macs / ev.full_evaluation_macs if ev.full_evaluation_macs else 0.0

@@ -73,6 +73,7 @@ CATALOGUE = [
     (("search.start=middle",), "search.start: got 'middle'; allowed: precise, one_width"),
     (("search.calib_batch=0",), "search.calib_batch: got 0; allowed: integers >= 1"),
     (("search.calib_images=0",), "search.calib_images: got 0; allowed: integers >= 1"),
+    (("search.cache_gb=-1",), "search.cache_gb: got -1; allowed: numbers >= 0 (GiB)"),
     (("search.n_trials=-3",), "search.n_trials: got -3; allowed: integers >= 1"),
     (("search.n_trials=0",), "search.n_trials: got 0; allowed: integers >= 1"),
     (("search.study_name=''",), "search.study_name: got ''; allowed: non-empty text"),

@@ -120,6 +120,7 @@ def test_loader_processes_decode_the_same_images(folder_data):
 def test_eval_settings_are_checked():
     from aqsvit.errors import AqsvitError
     for bad, field in ((EvalSettings(batch=0), "search.eval_batch"), (EvalSettings(memory_gb=-1), "search.eval_memory_gb"),
+                       (EvalSettings(cache_gb=-0.5), "search.cache_gb"),
                        (EvalSettings(loader_workers="many"), "search.loader_workers")):
         with pytest.raises(AqsvitError, match=field):
             bad.validate()

@@ -19,6 +19,16 @@ def lif(tau: float = 2.0, v_threshold: float = 1.0, detach_reset: bool = True) -
                           step_mode="m")
 
 
+def to_sequence(x: torch.Tensor, T: int, events: bool) -> torch.Tensor:
+    """The published models' input as ``[T, N, C, H, W]``: images repeated over ``T`` steps, or
+    event frames ``[N, T, C, H, W]`` with each frame one step."""
+    if not events:
+        return x.unsqueeze(0).repeat(T, 1, 1, 1, 1)
+    if x.ndim != 5 or x.shape[1] != T:
+        raise ValueError(f"expected event frames [N, {T}, C, H, W], got {tuple(x.shape)}")
+    return x.transpose(0, 1)
+
+
 def pointwise(layer: nn.Module, bn: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """``bn(layer(x))`` for every token of ``x`` ``[T, B, C, N]``, returned as ``[T, B, C', N]``.
 

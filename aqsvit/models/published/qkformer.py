@@ -37,8 +37,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from aqsvit.models.protocol import Stage, run_stages
 from aqsvit.models.registry import register_model
-from aqsvit.models.published.layers import lif, pointwise
+from aqsvit.models.published.layers import lif, pointwise, to_sequence
 from aqsvit.models.published.spikformer import LAYOUTS as SPIKFORMER_LAYOUTS
 from aqsvit.models.published.spikformer import MLP, SSA
 
@@ -208,21 +209,24 @@ class QKFormer(nn.Module):
         """Every attention block of every stage (the patch embeddings group by their own names)."""
         return [f"stage{i}.{j}" for i in range(1, self.stages + 1) for j in range(len(getattr(self, f"stage{i}")))]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.layout.events:
-            if x.ndim != 5 or x.shape[1] != self.T:
-                raise ValueError(f"expected event frames [N, {self.T}, C, H, W], got {tuple(x.shape)}")
-            x = x.transpose(0, 1)
-        else:
-            x = x.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
+    def aqsvit_stages(self) -> list[Stage]:
+        """The forward as a chain: input and the first patch embedding, each block (on the tokens
+        of its stage's ``[T, N, C, H, W]`` map), each later patch embedding, token average and head."""
+        chain = [Stage(("patch_embed1",), lambda x: self.patch_embed1(to_sequence(x, self.T, self.layout.events)))]
         for i in range(1, self.stages + 1):
-            x = getattr(self, f"patch_embed{i}")(x)
-            shape = x.shape
-            tokens = x.flatten(3)
-            for blk in getattr(self, f"stage{i}"):
-                tokens = blk(tokens)
-            x = tokens.reshape(shape)
-        return self.head(tokens.mean(3).mean(0))
+            if i > 1:
+                chain.append(Stage((f"patch_embed{i}",), getattr(self, f"patch_embed{i}")))
+            chain += [Stage((f"stage{i}.{j}",), _on_tokens(blk)) for j, blk in enumerate(getattr(self, f"stage{i}"))]
+        chain.append(Stage(("head",), lambda x: self.head(x.flatten(3).mean(3).mean(0))))
+        return chain
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return run_stages(self.aqsvit_stages(), x)
+
+
+def _on_tokens(block: nn.Module):
+    """``block`` (on tokens ``[T, N, C, L]``) applied to a map ``[T, N, C, H, W]``, keeping its shape."""
+    return lambda x: block(x.flatten(3)).reshape(x.shape)
 
 
 def _register(name: str, layout: str, path: str, preprocess: str, doc: str, *, crop_pct: float | None = None,

@@ -34,8 +34,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from aqsvit.models.protocol import Stage, run_stages
 from aqsvit.models.registry import register_model
-from aqsvit.models.published.layers import lif
+from aqsvit.models.published.layers import lif, to_sequence
 
 REFERENCE = "BICLab/Spike-Driven-Transformer@3faa82272eb499e4d56ea77707d4536e7c69a54b"
 PATH = "model/spikeformer.py"
@@ -189,17 +190,14 @@ class SpikeDrivenTransformer(nn.Module):
         self.head_lif = lif()
         self.head = nn.Linear(embed_dims, num_classes)
 
+    def aqsvit_stages(self) -> list[Stage]:
+        """The forward as a chain: input and patch embedding, each block, token average and head."""
+        return [Stage(("patch_embed",), lambda x: self.patch_embed(to_sequence(x, self.T, self.layout.events))),
+                *(Stage((f"block.{i}",), blk) for i, blk in enumerate(self.block)),
+                Stage(("head_lif", "head"), lambda x: self.head(self.head_lif(x.flatten(3).mean(3))).mean(0))]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.layout.events:
-            if x.ndim != 5 or x.shape[1] != self.T:
-                raise ValueError(f"expected event frames [N, {self.T}, C, H, W], got {tuple(x.shape)}")
-            x = x.transpose(0, 1)
-        else:
-            x = x.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
-        x = self.patch_embed(x)
-        for blk in self.block:
-            x = blk(x)
-        return self.head(self.head_lif(x.flatten(3).mean(3))).mean(0)
+        return run_stages(self.aqsvit_stages(), x)
 
 
 def _register(name: str, layout: str, preprocess: str, doc: str, *, crop_pct: float | None = None, img_size: int,

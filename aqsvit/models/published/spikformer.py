@@ -28,8 +28,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from aqsvit.models.protocol import Stage, run_stages
 from aqsvit.models.registry import register_model
-from aqsvit.models.published.layers import lif, pointwise
+from aqsvit.models.published.layers import lif, pointwise, to_sequence
 
 REFERENCE = "ZK-Zhou/spikformer@621268981827af47aa666c1b5f774de4281d90ad"
 
@@ -187,17 +188,14 @@ class Spikformer(nn.Module):
         self.block = nn.ModuleList(Block(self.layout, embed_dims, num_heads, mlp_ratio) for _ in range(depths))
         self.head = nn.Linear(embed_dims, num_classes)
 
+    def aqsvit_stages(self) -> list[Stage]:
+        """The forward as a chain: input and patch embedding, each block, token average and head."""
+        return [Stage(("patch_embed",), lambda x: self.patch_embed(to_sequence(x, self.T, self.layout.events))),
+                *(Stage((f"block.{i}",), blk) for i, blk in enumerate(self.block)),
+                Stage(("head",), lambda x: self.head(x.mean(3).mean(0)))]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.layout.events:
-            if x.ndim != 5 or x.shape[1] != self.T:
-                raise ValueError(f"expected event frames [N, {self.T}, C, H, W], got {tuple(x.shape)}")
-            x = x.transpose(0, 1)
-        else:
-            x = x.unsqueeze(0).repeat(self.T, 1, 1, 1, 1)
-        x = self.patch_embed(x)
-        for blk in self.block:
-            x = blk(x)
-        return self.head(x.mean(3).mean(0))
+        return run_stages(self.aqsvit_stages(), x)
 
 
 def _register(name: str, layout: str, path: str, preprocess: str, doc: str, *, img_size: int, in_channels: int,
