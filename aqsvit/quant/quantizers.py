@@ -30,11 +30,17 @@ def channel_max(w: torch.Tensor) -> torch.Tensor:
     return amax.reshape(-1, *([1] * (w.ndim - 1)))
 
 
-def uniform(w: torch.Tensor, bits: int) -> torch.Tensor:
-    """Symmetric per-channel uniform quantization to ``2^b - 1`` levels."""
+def uniform_levels(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel step and the signed level (``-qmax..qmax``, ``qmax = 2^(b-1) - 1``) of each weight."""
     qmax = 2 ** (bits - 1) - 1
     scale = channel_max(w) / qmax
-    return torch.clamp(torch.round(w / scale), -qmax, qmax) * scale
+    return scale, torch.clamp(torch.round(w / scale), -qmax, qmax)
+
+
+def uniform(w: torch.Tensor, bits: int) -> torch.Tensor:
+    """Symmetric per-channel uniform quantization to ``2^b - 1`` levels."""
+    scale, level = uniform_levels(w, bits)
+    return level * scale
 
 
 def pot_exponents(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:

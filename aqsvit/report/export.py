@@ -23,7 +23,7 @@ from torch import nn
 from aqsvit.errors import AqsvitError
 from aqsvit.models import ModelSpec, create_model
 from aqsvit.quant import LayerQuantizer
-from aqsvit.quant.quantizers import channel_max, pot_exponents
+from aqsvit.quant.quantizers import pot_exponents, uniform_levels
 
 ASSIGNMENT_FORMAT = "aqsvit-assignment/1"
 PACKED_MAGIC = b"AQSV1\n"
@@ -52,9 +52,8 @@ def read_assignment(path: str | Path) -> tuple[ModelSpec, dict[str, tuple[str, i
 def _codes(w: torch.Tensor, scheme: str, bits: int) -> tuple[np.ndarray, np.ndarray]:
     """Unsigned integer codes (< 2^bits) and per-channel scales of one weight block."""
     if scheme == "uniform":
-        qmax = 2 ** (bits - 1) - 1
-        scale = channel_max(w) / qmax
-        q = torch.clamp(torch.round(w / scale), -qmax, qmax) + qmax
+        scale, level = uniform_levels(w, bits)
+        q = level + 2 ** (bits - 1) - 1
         return q.to(torch.int64).flatten().numpy(), scale.flatten().numpy().astype(np.float32)
     scale, k = pot_exponents(w, bits)
     code = torch.where(k >= 0, k + 1, torch.zeros_like(k)).to(torch.int64)
