@@ -81,7 +81,7 @@ def main() -> None:
         "Default settings (greedy, conf/config.yaml), digits data, the cached reference (first 8 hex digits of "
         "its checkpoint hash). Cost in full evaluations: multiply-accumulates of every trial and of the setup "
         "(the screen's probe order) / those of one FP forward over the whole evaluation split. cache GB 0 is "
-        "the search before the stage cache (every candidate runs the whole forward).", "",
+        "the search before the stage cache (every candidate runs the whole forward). Wall time is informative only (counted MACs do not depend on the machine; wall time does).", "",
         f"Command: `.venv/bin/python {command}`", "",
         markdown_table(("model", "reference", "cache GB", "trials", "whole-split evaluations", "weight compression x",
                         "drop", "cost (full evaluations)", "wall s"), rows), "", *notes, ""])
