@@ -24,7 +24,8 @@ of that stage, computed once for the layers before it, is reused by every candid
 them (:mod:`aqsvit.search.stage_cache`). The contract: ``model(x)`` equals
 ``run_stages(model.aqsvit_stages(), x)`` bit for bit (simplest: let ``forward`` call
 ``run_stages``), every quantizable layer and spiking neuron lies in the modules of exactly one
-stage, and no stage modifies its input in place (a cached input is fed to many candidates). Without it every
+stage and runs only there (no weight shared with another stage), and no stage modifies its input
+in place (a cached input is fed to many candidates). Without it every
 candidate runs the whole forward.
 """
 from __future__ import annotations
