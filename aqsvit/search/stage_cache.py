@@ -18,7 +18,7 @@ evaluations: MACs spent / MACs of one FP forward over the whole split.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -30,6 +30,7 @@ from aqsvit.errors import AqsvitError
 from aqsvit.models.protocol import DeclaresStages, Stage
 from aqsvit.proxy.capture import lif_layers
 from aqsvit.quant.apply import FP32
+
 
 def model_stages(model: nn.Module) -> list[Stage]:
     """The model's declared stages, or the whole forward as one stage."""
