@@ -48,9 +48,11 @@ def accuracy(model: nn.Module, dataset: Dataset, batch_size: int = EVAL_BATCH,
 
 
 @torch.no_grad()
-def auto_batch(model: nn.Module, sample: torch.Tensor, device: str | torch.device, largest: int = 1024) -> int:
+def auto_batch(model: nn.Module, sample: torch.Tensor, device: str | torch.device, largest: int = 1024,
+               reserve_bytes: int = 0) -> int:
     """On a GPU: the largest power of two up to ``largest`` images whose forward fits in half the
-    free memory, from the peak memory of one forward on ``sample`` (a few images of model input)."""
+    free memory left after ``reserve_bytes`` (what will be allocated later: the stage cache), from
+    the peak memory of one forward on ``sample`` (a few images of model input)."""
     device = torch.device(device)
     torch.cuda.synchronize(device)
     torch.cuda.reset_peak_memory_stats(device)
@@ -61,17 +63,18 @@ def auto_batch(model: nn.Module, sample: torch.Tensor, device: str | torch.devic
     torch.cuda.synchronize(device)
     per_image = max(1, (torch.cuda.max_memory_allocated(device) - base) / len(sample))
     free, _ = torch.cuda.mem_get_info(device)
-    fits = max(1.0, min(float(largest), 0.5 * free / per_image))
+    fits = max(1.0, min(float(largest), 0.5 * max(free - reserve_bytes, 0) / per_image))
     return 2 ** int(math.floor(math.log2(fits)))
 
 
 def eval_batches(batch: int | str, model: nn.Module, sample: torch.Tensor,
-                 device: str | torch.device) -> tuple[int, int]:
+                 device: str | torch.device, reserve_bytes: int = 0) -> tuple[int, int]:
     """(staged, whole-split) evaluation batch sizes for ``search.eval_batch``: an integer for both;
-    ``"auto"``: 64 / 256 on the CPU, :func:`auto_batch` on a GPU (``sample``: a few images of input)."""
+    ``"auto"``: 64 / 256 on the CPU, :func:`auto_batch` on a GPU (``sample``: a few images of input;
+    ``reserve_bytes``: device memory kept for the stage cache)."""
     if batch != "auto":
         return int(batch), int(batch)
     if torch.device(device).type == "cuda":
-        size = auto_batch(model, sample, device)
+        size = auto_batch(model, sample, device, reserve_bytes=reserve_bytes)
         return size, size
     return STAGED_BATCH, EVAL_BATCH

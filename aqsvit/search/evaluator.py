@@ -67,8 +67,9 @@ class Evaluator:
         self.layers = self.quantizer.layers
         test = prepare_split(data.test, device, settings)
         sample = next(iter_batches(test, 8))[0]
-        self.staged_batch, self.eval_batch = eval_batches(settings.batch, self.model, sample, device)
-        self.stages = StageCache(self.model, self.quantizer.names, int(settings.cache_gb * 2 ** 30))
+        cache_bytes = int(settings.cache_gb * 2 ** 30)
+        self.staged_batch, self.eval_batch = eval_batches(settings.batch, self.model, sample, device, cache_bytes)
+        self.stages = StageCache(self.model, self.quantizer.names, cache_bytes)
         self.stages.count_macs(sample[:2])
         self.test = self._fp_order = hardest_first(self.model, test, device, self.eval_batch)
         self.fp_accuracy = self.accuracy(self.model) if fp_accuracy is None else fp_accuracy
