@@ -1,11 +1,13 @@
-"""What a default greedy search costs, in full evaluations, with and without the stage cache.
+"""What a default greedy search costs, in full evaluations: before and with the stage cache and
+the automatic start.
 
-For each model: the default search (greedy, ``search.start`` and everything else as in
-conf/config.yaml, SQLite) once with ``search.cache_gb=0`` (every candidate runs the whole forward,
-as before the cache) and once with the default cache. Cost = multiply-accumulates its trials and
-its setup ran / those of one FP forward over the whole evaluation split (counted, not timed, so
-the figure does not depend on the machine). The two runs must walk the same trials and choose the
-same assignment: the cached logits equal the full forward's bit for bit. Writes
+For each model, greedy with defaults otherwise (conf/config.yaml, SQLite): (1) the search before
+this work, the precise start with ``search.cache_gb=0`` (every candidate runs the whole forward);
+(2) the same walk with the default cache; (3) when ``search.start=auto`` chooses another start for
+the model, today's default: that start with the cache. Cost = multiply-accumulates the trials and
+the setup ran / those of one FP forward over the whole evaluation split (counted, not timed, so it
+does not depend on the machine). (1) and (2) must walk the same trials and choose the same
+assignment: the cached logits equal the full forward's bit for bit. Writes
 benchmarks/results/cost.md.
 
     .venv/bin/python benchmarks/cost.py [--models spikformer_digits spikformer_wide]
@@ -26,6 +28,7 @@ from aqsvit.data.prepared import EvalSettings
 from aqsvit.models import model_spec
 from aqsvit.report import markdown_table
 from aqsvit.search.evaluator import Evaluator
+from aqsvit.search._stepwise import resolve_start
 from aqsvit.search.run import prepare, run, summarize
 from aqsvit.search.settings import SearchSettings
 from aqsvit.training import get_reference
@@ -39,21 +42,23 @@ def walk(study: optuna.Study) -> list[tuple]:
     return [(t.params, t.state, t.values) for t in study.get_trials(deepcopy=False)]
 
 
-def search(model: str, cache_gb: float, tmp: str) -> tuple[tuple, list[tuple]]:
+def search(model: str, start: str, cache_gb: float, tmp: str) -> tuple[tuple, list[tuple]]:
     spec = model_spec(model)
     data = load_dataset("digits", spec.input_shape, seed=0)
     ckpt = get_reference(spec, data, progress=False, seed=0)
     evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, settings=EvalSettings(cache_gb=cache_gb))
     key = f"{ckpt.sha256[:16]}-{data.fingerprint}"
-    settings = SearchSettings(storage_url=f"sqlite:///{tmp}/cost.db", study_name=f"{model}-{cache_gb:g}")
+    settings = SearchSettings(start=start, storage_url=f"sqlite:///{tmp}/cost.db",
+                              study_name=f"{model}-{start}-{cache_gb:g}")
     started = time.perf_counter()
     prepared = prepare(evaluator, settings, key)
     run(prepared, progress=False)
     summary = summarize(prepared)
     wall = time.perf_counter() - started
     m = summary.measurement
-    row = (model, f"{key[:8]}", f"{cache_gb:g}", summary.trials, summary.full_evaluations,
-           f"{m.weight_compression:.2f}", f"{m.drop:.2f}", f"{summary.cost:.1f}", f"{wall:.1f}")
+    row = (model, f"{key[:8]}", resolve_start(start, prepared.space) + (" (auto)" if start == "auto" else ""),
+           f"{cache_gb:g}", summary.trials, summary.full_evaluations, f"{m.weight_compression:.2f}", f"{m.drop:.2f}",
+           f"{summary.cost:.1f}", f"{wall:.1f}")
     return row, walk(prepared.study)
 
 
@@ -69,21 +74,29 @@ def main() -> None:
     rows, notes = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
-            before, walk_before = search(model, 0.0, tmp)
-            after, walk_after = search(model, DEFAULT_CACHE_GB, tmp)
-            rows += [before, after]
-            notes.append(f"- {model}: cost {after[7]} / {before[7]} = {float(after[7]) / float(before[7]):.2f} of "
-                         f"the uncached search; same trials, states and values: "
-                         f"{'yes' if walk_before == walk_after else 'NO'}")
+            before, walk_before = search(model, "precise", 0.0, tmp)
+            cached, walk_cached = search(model, "precise", DEFAULT_CACHE_GB, tmp)
+            rows += [before, cached]
+            notes.append(f"- {model}: the precise walk with the cache costs {cached[8]} / {before[8]} = "
+                         f"{float(cached[8]) / float(before[8]):.2f} of the search before; same trials, states and "
+                         f"values: {'yes' if walk_before == walk_cached else 'NO'}")
+            auto, _ = search(model, "auto", DEFAULT_CACHE_GB, tmp)
+            if not auto[2].startswith("precise"):
+                rows.append(auto)
+                notes.append(f"- {model}: today's default (search.start=auto chose {auto[2].split()[0]}) costs "
+                             f"{auto[8]} / {before[8]} = {float(auto[8]) / float(before[8]):.2f} of the search before, "
+                             f"at {auto[6]}x against {before[6]}x")
     command = "benchmarks/cost.py --models " + " ".join(args.models) + (f" --threads {args.threads}" if args.threads else "")
     text = "\n".join([
-        "# Cost of a default greedy search, with and without the stage cache", "",
-        "Default settings (greedy, conf/config.yaml), digits data, the cached reference (first 8 hex digits of "
-        "its checkpoint hash). Cost in full evaluations: multiply-accumulates of every trial and of the setup "
-        "(the screen's probe order) / those of one FP forward over the whole evaluation split. cache GB 0 is "
-        "the search before the stage cache (every candidate runs the whole forward). Wall time is informative only (counted MACs do not depend on the machine; wall time does).", "",
+        "# Cost of a default greedy search: before and with the stage cache and the automatic start", "",
+        "Greedy with default settings otherwise (conf/config.yaml), digits data, the reference the benchmarks "
+        "train (first 8 hex digits of its checkpoint hash). Cost in full evaluations: multiply-accumulates of "
+        "every trial and of the setup (the screen's probe order) / those of one FP forward over the whole "
+        "evaluation split. The precise start with cache GB 0 is the default search before the stage cache and "
+        "search.start=auto (every candidate runs the whole forward); (auto) rows are today's default where it "
+        "chooses another start. Wall time is informative only (counted MACs do not depend on the machine; wall time does).", "",
         f"Command: `.venv/bin/python {command}`", "",
-        markdown_table(("model", "reference", "cache GB", "trials", "whole-split evaluations", "weight compression x",
+        markdown_table(("model", "reference", "start", "cache GB", "trials", "whole-split evaluations", "weight compression x",
                         "drop", "cost (full evaluations)", "wall s"), rows), "", *notes, ""])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

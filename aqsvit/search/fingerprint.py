@@ -6,6 +6,7 @@ import optuna
 
 from aqsvit.errors import AqsvitError
 from aqsvit.registry import describe
+from aqsvit.search._stepwise import resolve_start
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
@@ -16,6 +17,7 @@ FINGERPRINT_ATTR = "aqsvit:fingerprint"
 def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpace, reference_key: str) -> dict:
     """What makes two runs' trials comparable: model, reference weights and data, space, delta, sampler."""
     spec = evaluator.model.spec
+    start = resolve_start(settings.start, space)  # "auto" is recorded as what it chose
     return {
         "model": spec.describe(),
         "reference (checkpoint, data)": reference_key,
@@ -23,7 +25,7 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
                         f"schemes {list(space.schemes)} bits {list(space.bits)}",
         "delta": settings.delta,
         "sampler": describe(settings.sampler, settings.sampler_settings)
-                   + (f" from {settings.start}" if settings.stepwise and settings.start != "precise" else ""),
+                   + (f" from {start}" if settings.stepwise and start != "precise" else ""),
         "pruner": f"{describe(settings.pruner, settings.pruner_settings)} "
                   f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}"
                   f"{f' screen={settings.screen}' if settings.screen < 1 else ''}",

@@ -47,7 +47,7 @@ class SamplerContext:
 
     space: SearchSpace
     seed: int = 0
-    start: str = "precise"                    # search.start, for the stepwise samplers
+    start: str = "auto"                       # search.start, for the stepwise samplers
     on_wait: Callable[..., Any] | None = None  # called while a stepwise sampler waits on other workers
 
 

@@ -22,7 +22,7 @@ class SearchSettings:
     sampler_options: dict[str, Any] = field(default_factory=dict)  # its options (beam: width)
     granularity: str = "layer"
     order: str = "network"
-    start: str = "precise"
+    start: str = "auto"
     schemes: tuple[str, ...] = ("uniform", "pot")
     bits: tuple[int, ...] = (8, 6, 5, 4, 3, 2)
     delta: float = 1.0

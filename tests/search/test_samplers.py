@@ -112,8 +112,31 @@ def test_one_width_start_falls_back_to_the_precise_start_when_no_width_is_feasib
     assert results["one_width"] == results["precise"] != space.uniform(space.start)
 
 
+@pytest.mark.parametrize("sampler_class", [GreedySampler, BeamSampler])
+def test_auto_start_walks_as_precise_up_to_24_units_and_as_one_width_above(sampler_class):
+    from aqsvit.search._stepwise import AUTO_PRECISE_UNITS
+
+    def objective(space, limit):
+        def run(trial):
+            choices = space.suggest(trial)
+            err = sum(2.0 ** -(space.choice_bits(c) - 2) for c in choices.values())
+            trial.set_constraint("error", err - limit)
+            return -err, space.cost(choices)
+        return run
+
+    for units, expected, other in ((AUTO_PRECISE_UNITS, "precise", "one_width"),
+                                   (AUTO_PRECISE_UNITS + 1, "one_width", "precise")):
+        space = SearchSpace.from_units({f"layer{i}": 100 + i for i in range(units)}, ("uniform",), (8, 4, 3, 2))
+        trials = {}
+        for start in ("auto", expected, other):
+            study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler_class(space, start=start))
+            study.optimize(objective(space, 0.3 * units), n_trials=300)  # all at 4 bits fits, all at 3 does not
+            trials[start] = [t.params for t in study.trials]
+        assert trials["auto"] == trials[expected] != trials[other]
+
+
 def test_start_must_be_known():
-    with pytest.raises(AqsvitError, match=r"search.start: got 'middle'; allowed: precise, one_width"):
+    with pytest.raises(AqsvitError, match=r"search.start: got 'middle'; allowed: auto, precise, one_width"):
         GreedySampler(SearchSpace.from_units(SIZES), start="middle")
 
 
