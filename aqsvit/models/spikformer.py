@@ -22,12 +22,9 @@ class TimeAveragedSpikformer(Spikformer):
     its forward is spikingjelly's, as a chain of stages (stem, each block, head)."""
 
     def aqsvit_stages(self) -> list[Stage]:
-        return [Stage(("patch_embed",), lambda x: self.patch_embed(self._sequence(x))),
+        return [Stage(("patch_embed",), lambda x: self.patch_embed(self._to_sequence(x))),
                 *(Stage((f"blocks.{i}",), block) for i, block in enumerate(self.blocks)),
                 Stage(("head",), lambda x: self.head(x.flatten(3).mean(dim=-1)).mean(0))]
-
-    def _sequence(self, x: torch.Tensor) -> torch.Tensor:
-        return self._to_sequence(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return run_stages(self.aqsvit_stages(), x)
@@ -37,7 +34,7 @@ class EventSpikformer(TimeAveragedSpikformer):
     """Spikformer on event frames ``[N, T, 2, H, W]``: each frame is one timestep (as in
     Spikformer's DVS variants), scores averaged over the frames into ``[N, classes]``."""
 
-    def _sequence(self, x: torch.Tensor) -> torch.Tensor:
+    def _to_sequence(self, x: torch.Tensor) -> torch.Tensor:
         if x.ndim != 5 or x.shape[1] != self.T:
             raise ValueError(f"expected event frames [N, {self.T}, C, H, W], got {tuple(x.shape)}")
         return x.transpose(0, 1).contiguous()

@@ -61,7 +61,7 @@ class QuantizationObjective:
 
         with ev.quantizer.applied(assignment) as model:
             n_steps = len(self.reference.images)
-            forward = ev.stages.candidate(assignment, split="calibration")
+            forward = ev.stages.candidate(assignment, split="calibration", with_payload=True)
             for step in () if verify else drift_steps(model, self.reference, local=local, forward=forward):
                 last = step.step == n_steps - 1
                 steps.append({"step": step.step, "images": step.images, "values": step.values,

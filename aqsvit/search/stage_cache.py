@@ -86,13 +86,15 @@ class StageCache:
         self._entries.clear()
         self.stored_bytes = 0
 
-    def candidate(self, assignment: Mapping[str, tuple[str, int]], split: str = "test") -> CandidateForward:
-        """The forward of ``assignment`` (applied to the model by the caller) over batches of ``split``."""
+    def candidate(self, assignment: Mapping[str, tuple[str, int]], split: str = "test",
+                  with_payload: bool = False) -> CandidateForward:
+        """The forward of ``assignment`` (applied to the model by the caller) over batches of ``split``
+        (``with_payload``: see :class:`CandidateForward`)."""
         keys, before = [], ()
         for names in self._layers:
             keys.append(before)
             before = before + tuple(tuple(assignment.get(name, FP32)) for name in names)
-        return CandidateForward(self, keys, split)
+        return CandidateForward(self, keys, split, with_payload)
 
     def _lookup(self, key: tuple) -> Entry | None:
         entry = self._entries.get(key)
@@ -101,14 +103,13 @@ class StageCache:
         return entry
 
     def _store(self, key: tuple, x: torch.Tensor) -> bool:
-        size = x.element_size() * x.nelement()
-        if size > self.budget_bytes:
+        if x.nbytes > self.budget_bytes:
             return False
-        while self.stored_bytes + size > self.budget_bytes:
+        while self.stored_bytes + x.nbytes > self.budget_bytes:
             _, old = self._entries.popitem(last=False)
-            self.stored_bytes -= old.input.element_size() * old.input.nelement()
+            self.stored_bytes -= old.input.nbytes
         self._entries[key] = Entry(x)
-        self.stored_bytes += size
+        self.stored_bytes += x.nbytes
         return True
 
 
@@ -124,32 +125,31 @@ class CandidateForward:
     """One candidate's forward through a :class:`StageCache`: ``forward(x, start)`` returns the
     logits of the batch ``x`` holding the split's images from ``start``, run from the deepest stored
     stage input that matches the candidate's layers before it, and stores the inputs of the stages
-    after that one. After each call, :attr:`first` is the first stage run and :attr:`payload` what
-    was attached to the input it started from (None from the model input): the spiking neurons of
-    the stages skipped did not run, so a caller recording them (drift) attaches what it computed
-    for them with :meth:`attach` and reads it back from :attr:`payload`."""
+    after that one. After each call, :attr:`payload` is what was attached to the input it started
+    from (None from the model input): the spiking neurons of the stages skipped did not run, so a
+    caller recording them (drift) attaches what it computed for them with :meth:`attach`, reads it
+    back from :attr:`payload`, and asks with ``with_payload`` only for inputs that carry one."""
 
-    def __init__(self, cache: StageCache, keys: list[tuple], split: str) -> None:
-        self.cache, self.keys, self.split = cache, keys, split
-        self.first = 0
+    def __init__(self, cache: StageCache, keys: list[tuple], split: str, with_payload: bool = False) -> None:
+        self.cache, self.keys, self.split, self.with_payload = cache, keys, split, with_payload
         self.payload: dict[str, Any] | None = None
         self._stored: list[tuple[int, tuple]] = []
 
     def __call__(self, x: torch.Tensor, start: int) -> torch.Tensor:
         cache, stop = self.cache, start + len(x)
-        self.first, self.payload, self._stored = 0, None, []
+        first, self.payload, self._stored = 0, None, []
         for s in range(len(cache.stages) - 1, 0, -1):
             entry = cache._lookup((s, self.keys[s], self.split, start, stop))
-            if entry is not None:
-                x, self.first, self.payload = entry.input, s, entry.payload
+            if entry is not None and (entry.payload is not None or not self.with_payload):
+                x, first, self.payload = entry.input, s, entry.payload
                 break
-        for s in range(self.first, len(cache.stages)):
-            if s > self.first:
+        for s in range(first, len(cache.stages)):
+            if s > first:
                 key = (s, self.keys[s], self.split, start, stop)
                 if cache._store(key, x):
                     self._stored.append((s, key))
             x = cache.stages[s].forward(x)
-        cache.macs += (stop - start) * sum(cache.stage_macs[self.first:])
+        cache.macs += (stop - start) * sum(cache.stage_macs[first:])
         return x
 
     def attach(self, per_neuron: Mapping[str, Any]) -> None:

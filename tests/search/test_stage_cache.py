@@ -113,7 +113,8 @@ def test_drift_from_the_first_changed_stage_equals_the_full_capture(name, kwargs
     for assignment in [base, *({**base, layer: ("pot", 2)} for layer in quantizer.names[::3])]:
         with quantizer.applied(assignment) as quantized:
             plain = list(drift_steps(quantized, reference))
-            cached = list(drift_steps(quantized, reference, forward=cache.candidate(assignment, "calibration")))
+            cached = list(drift_steps(quantized, reference,
+                                     forward=cache.candidate(assignment, "calibration", with_payload=True)))
         assert plain == cached
     assert cache.stored_bytes > 0
 
