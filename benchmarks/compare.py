@@ -40,6 +40,7 @@ from aqsvit.models import model_spec
 from aqsvit.report import markdown_table
 from aqsvit.report.figures import write_html, write_pngs
 from aqsvit.search.baselines import one_width_baseline
+from aqsvit.search._stepwise import resolve_start
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.run import prepare
 from aqsvit.search.settings import SearchSettings
@@ -231,7 +232,9 @@ def cached(path: Path, config: dict, methods: list[str], compute: Callable[[list
 # (name, sampler, beam width, start) of our searches; Optuna's samplers by (name, sampler)
 STEPWISE_METHODS = [("greedy", "greedy", 3, "precise"), ("beam B=2", "beam", 2, "precise"),
                     ("beam B=3", "beam", 3, "precise"), ("greedy, one-width start", "greedy", 3, "one_width"),
-                    ("beam B=3, one-width start", "beam", 3, "one_width")]
+                    ("beam B=3, one-width start", "beam", 3, "one_width"),
+                    ("greedy, sensitivity start", "greedy", 3, "sensitivity"),
+                    ("beam B=3, sensitivity start", "beam", 3, "sensitivity")]
 OPTUNA_METHODS = [("TPE", "tpe"), ("NSGA-II", "nsga2"), ("random", "random")]
 METHODS = [m[0] for m in STEPWISE_METHODS + OPTUNA_METHODS]
 
@@ -288,6 +291,30 @@ def targets(runs: list[Run], delta: float) -> list[str]:
     return lines
 
 
+def default_methods(start: str) -> list[str]:
+    """The rows of the default greedy and beam (beam B=3, conf/sampler/beam.yaml) for the start
+    ``search.start=auto`` resolves to."""
+    return [name for name, sampler, width, s in STEPWISE_METHODS if s == start and (sampler == "greedy" or width == 3)]
+
+
+PEERS = ("HAWQ-V3-style (repaired)", "TPE", "NSGA-II", "random")
+
+
+def verdict(runs: list[Run], delta: float, defaults: list[str]) -> str:
+    """Whether the better default method's worst seed is ahead of every peer's best seed."""
+    def seeds(method: str) -> list[float]:
+        return [b[0] if b else 0.0 for b in (r.best(delta) for r in runs if r.method == method)]
+    ours = max((d for d in defaults if seeds(d)), key=lambda d: min(seeds(d)), default=None)
+    if ours is None:
+        return f"- delta {delta}: no run of the default methods ({', '.join(defaults)})."
+    worst = min(seeds(ours))
+    peers = {p: max(seeds(p)) for p in PEERS if seeds(p)}
+    behind = [p for p, x in peers.items() if x >= worst]
+    against = ", ".join(f"{p} {x:.2f}x" for p, x in peers.items())
+    return (f"- delta {delta}: the default {ours}, worst seed {worst:.2f}x, against the best seed of {against}: "
+            + (f"behind or level with {', '.join(behind)}." if behind else "ahead of every one."))
+
+
 def compare_model(model: str, seeds: list[int], budget: float, deltas: tuple[float, ...], quick: bool,
                   threads: int, store: Path, only: list[str] | None = None) -> tuple[str, go.Figure]:
     torch.set_num_threads(threads)
@@ -307,8 +334,13 @@ def compare_model(model: str, seeds: list[int], budget: float, deltas: tuple[flo
                                methods, lambda todo: seed_runs(evaluator, key, seed, budget, deltas, quick, todo)))
         print(f"{model}: seed {seed} done", flush=True)
     runs = {d: [r for one in per_seed for r in one[d]] + baselines[d] for d in deltas}
+    start = resolve_start("auto", space)
+    defaults = default_methods(start)
     text = [f"## {model} ({len(evaluator.layers)} quantizable layers, FP {evaluator.fp_accuracy:.2f}%, "
-            f"{budget:.0f} s budget per method and seed)", ""]
+            f"{budget:.0f} s budget per method and seed)", "",
+            f"Reference `{key}`. The default start here (`search.start=auto`) is `{start}`: the default greedy and "
+            f"beam are the rows {' and '.join(repr(d) for d in defaults)}.", "",
+            *[verdict(runs[d], d, defaults) for d in deltas], ""]
     for delta in deltas:
         text += [f"Delta = {delta} points:", "", markdown_table(HEADERS, summarize(runs[delta], delta)), ""]
     text += [f"Targets at delta {deltas[0]}:", "", *targets(runs[deltas[0]], deltas[0]), ""]

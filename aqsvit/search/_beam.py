@@ -9,8 +9,8 @@ from aqsvit.search.space import Choice, SearchSpace
 class BeamSampler(StepwiseSampler):
     """Beam quantization search (AQ4SViT's beam variant): wider than greedy, smaller models.
 
-    The beam starts as the most precise assignment (or, with ``start="one_width"``, the cheapest
-    feasible one-width one). At each unit (in ``space.units`` order) every beam member is expanded
+    The beam starts as the most precise assignment (or, with another ``start``, the cheapest
+    feasible one-width one or the pick of an integer program over single-unit probes). At each unit (in ``space.units`` order) every beam member is expanded
     with its current choice for that unit and every cheaper one; once all those children are
     evaluated, the beam becomes the ``width`` feasible children with the least weight memory
     (ties: lower drift, from the ``drift`` user attr). Children are evaluated cheapest first, and
@@ -73,9 +73,9 @@ class BeamSampler(StepwiseSampler):
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         space = self.space
         self._frontier = []
-        start, pending = self.start_assignment(outcomes)
-        if start is None:
-            return Plan(proposals=pending)
+        start = self.start_assignment(outcomes)
+        if isinstance(start, Plan):
+            return start
         beam = [start]
         for i, unit in enumerate(space.units):
             decided = self._decided[i] if i < len(self._decided) else None

@@ -7,15 +7,17 @@ from aqsvit.search._stepwise import Outcome, Plan, StepwiseSampler, first_feasib
 class GreedySampler(StepwiseSampler):
     """Layer-by-layer greedy quantization search (AQ4SViT's greedy variant).
 
-    Starting from the most precise assignment (or, with ``start="one_width"``, from the cheapest
-    feasible one-width assignment), the sampler walks ``space.units`` in order. For the current
-    unit it proposes its choices cheaper than the current one, cheapest memory first, each applied
-    on top of the choices kept so far; the cheapest one that is feasible (a COMPLETE trial whose
-    constraints are all <= 0; a PRUNED trial is infeasible) is kept, and the walk moves on. When
-    no candidate is feasible the unit keeps its current choice. At most ``units x candidates``
-    trials, usually far fewer. When the walk ends (and its final assignment has been evaluated)
-    the sampler calls ``study.stop()``; :meth:`result` returns that assignment. A trial that asks for a parameter of
-    the space after the end gets no candidate: it ends PRUNED (system attr ``aqsvit:idle``).
+    Starting from the most precise assignment (or, with another ``start``, from the cheapest
+    feasible one-width assignment or the pick of an integer program over single-unit probes), the
+    sampler walks ``space.units`` in order. For the current unit it proposes its choices cheaper
+    than the current one, cheapest memory first, each applied on top of the choices kept so far; the
+    cheapest one that is feasible (a COMPLETE trial whose constraints are all <= 0; a PRUNED trial
+    is infeasible) is kept, and the walk moves on. When no candidate is feasible the unit keeps its
+    current choice. At most ``units x candidates`` trials, usually far fewer (plus the start's own:
+    its probes and bisection). When the walk ends (and its final assignment has been evaluated) the
+    sampler calls ``study.stop()``; :meth:`result` returns that assignment. A trial that asks for a
+    parameter of the space after the end gets no candidate: it ends PRUNED (system attr
+    ``aqsvit:idle``).
 
     Outside its space it is a plain Optuna sampler: any other parameter (another name, or a space
     name with another distribution) comes from ``independent_sampler``. A trial claims its
@@ -55,7 +57,8 @@ class GreedySampler(StepwiseSampler):
         space: the units, in walk order, and the allowed schemes and bit widths.
         poll_interval: seconds between polls while other workers finish the current step.
         seed: seeds the jitter of polls and the default ``independent_sampler``.
-        start: ``precise`` or ``one_width``: where the walk starts (see :class:`StepwiseSampler`).
+        start: ``auto``, ``precise``, ``one_width`` or ``sensitivity``: where the walk starts (see
+            :class:`StepwiseSampler`).
         on_wait: called with ``(study, trial_id)`` while polling: keep this trial's heartbeat
             and fail the trials of dead workers (see :func:`aqsvit.search.study.wait_hook`).
         independent_sampler: samples every parameter outside ``space`` (default
@@ -64,9 +67,9 @@ class GreedySampler(StepwiseSampler):
 
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         space = self.space
-        current, pending = self.start_assignment(outcomes)
-        if current is None:
-            return Plan(proposals=pending)
+        current = self.start_assignment(outcomes)
+        if isinstance(current, Plan):
+            return current
         for unit in space.units:
             options = [{**current, unit.name: c} for c in space.candidates(below=current[unit.name])]
             chosen, pending = first_feasible(options, outcomes, space.key)

@@ -47,29 +47,34 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.errors import invalid
+from aqsvit.search._sensitivity import SensitivityProgram, sensitivity_start
 from aqsvit.search.space import Choice, SearchSpace
-from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, OUTRANKED, PARAMS_ATTR, VERIFY_ATTR, VERIFY_PREFIX, is_feasible
+from aqsvit.search.trials import (IDLE_ATTR, KEY_ATTR, OUTRANKED, PARAMS_ATTR, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR,
+                                  VERIFY_PREFIX, is_feasible)
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
     from optuna.study import Study
 
-STARTS = ("auto", "precise", "one_width")  # where the walk starts (StepwiseSampler's ``start``)
-AUTO_PRECISE_UNITS = 24  # start="auto": the precise start up to this many units, one_width above
+STARTS = ("auto", "precise", "one_width", "sensitivity")  # where the walk starts (StepwiseSampler's ``start``)
+AUTO_MAX_PROBES = 2000  # start="auto": the sensitivity start up to this many probes, one_width above
 
 
 def resolve_start(start: str, space: SearchSpace) -> str:
-    """``start`` with ``auto`` resolved for ``space``: ``precise`` up to :data:`AUTO_PRECISE_UNITS`
-    units, ``one_width`` above. benchmarks/results/compare.md: on the 18-layer digits model the
-    walk from the precise start ends higher (greedy 11.01x / 12.86x at delta 1 / 1.5, against
-    10.95x / 11.88x from one width); on the 42-layer spikformer_wide the precise walk is ~3x
-    longer and ends lower (11.35x after 278 trials unbudgeted, 6.96x within 120 s, against 11.65x
-    after 79 trials from one width)."""
+    """``start`` with ``auto`` resolved for ``space``: ``sensitivity`` while its probes
+    (``1 + units x candidates``) are at most :data:`AUTO_MAX_PROBES`, else ``one_width``.
+    benchmarks/results/compare.md: the sensitivity start ends far below the others on both the
+    18-layer digits model (181 probes) and the 42-layer spikformer_wide (421); a space of
+    hundreds of units (a layer split into channel blocks) would spend most of a search on probes,
+    and walks from one width instead."""
     if start not in STARTS:
         raise invalid("search.start", start, STARTS)
     if start != "auto":
         return start
-    return "precise" if len(space.units) <= AUTO_PRECISE_UNITS else "one_width"
+    probes = 1 + len(space.units) * len(space.candidates())
+    return "sensitivity" if probes <= AUTO_MAX_PROBES else "one_width"
+
+
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -81,6 +86,7 @@ class Outcome:
     feasible: bool
     drift: float
     exact: bool = True  # False: decided on a screen of the evaluation split, not yet verified
+    sensitivity: float = 0.0  # what the sensitivity start sums over units (user attr, else the drift)
 
 
 @dataclass
@@ -89,6 +95,7 @@ class Plan:
 
     proposals: list[dict[str, Choice]] = field(default_factory=list)
     result: dict[str, Choice] | None = None
+    probes: bool = False  # the proposals are probes: claimed as such, measured for their drift only
 
 
 def first_feasible(options: Sequence[dict[str, Choice]], outcomes: dict[str, Outcome],
@@ -121,11 +128,15 @@ class StepwiseSampler(BaseSampler):
     :meth:`start_assignment`.
 
     ``start`` is where the walk begins: ``precise`` (every unit at its most precise choice, as
-    AQ4SViT) or ``one_width`` (first the cheapest one-width assignment that is feasible, tried
-    cheapest first like one more greedy step; every unit then only moves below it; the precise
-    start when none is feasible). ``one_width`` has a feasible result after a few trials and walks
-    far fewer candidates per unit, which is what a model with many layers needs. ``auto`` picks
-    one of the two by the number of units (:func:`resolve_start`).
+    AQ4SViT); ``one_width`` (first the cheapest one-width assignment that is feasible, tried
+    cheapest first like one more greedy step; the precise start when none is feasible); or
+    ``sensitivity`` (that one-width step, then probes of every unit alone at every choice and the
+    cheapest feasible pick of an integer program over their sensitivities, see
+    :mod:`aqsvit.search._sensitivity`; the walk starts from the cheaper of the two). Every unit
+    then only moves below its start choice. ``one_width`` has a feasible result after a few trials
+    and walks few candidates per unit; ``sensitivity`` has the same early result, then spends
+    ``1 + units x candidates`` probes (a calibration batch each, all independent) to start much
+    lower. ``auto`` picks by the number of probes (:func:`resolve_start`).
     """
 
     def __init__(self, space: SearchSpace, poll_interval: float = 0.2, seed: int | None = None,
@@ -141,22 +152,28 @@ class StepwiseSampler(BaseSampler):
         # each running trial's claimed parameters (None: the search had ended), by trial id, so
         # sample_independent (once per parameter) needs no storage read
         self._claimed: dict[int, dict[str, Any] | None] = {}
+        self._programs: dict[str, SensitivityProgram] = {}  # start="sensitivity": the last probes' program
 
     # --- to implement ----------------------------------------------------------------------------
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         raise NotImplementedError
 
-    def start_assignment(self, outcomes: dict[str, Outcome]
-                         ) -> tuple[dict[str, Choice] | None, list[dict[str, Choice]]]:
-        """Where the walk starts, or (None, the one-width assignments to evaluate first)."""
+    def start_assignment(self, outcomes: dict[str, Outcome]) -> dict[str, Choice] | Plan:
+        """Where the walk starts, or the plan of what to evaluate before that is known."""
         precise = self.space.uniform(self.space.start)
         if self.start == "precise":
-            return precise, []
-        chosen, pending = first_feasible([self.space.uniform(c) for c in self.space.candidates()], outcomes,
-                                         self.space.key)
+            return precise
+        width, pending = first_feasible([self.space.uniform(c) for c in self.space.candidates()], outcomes,
+                                        self.space.key)
         if pending:
-            return None, pending
-        return chosen or precise, []
+            return Plan(proposals=pending)
+        width = width or precise
+        if self.start == "one_width":
+            return width
+        picked, pending, probing = sensitivity_start(self.space, outcomes, self.space.key, self._programs)
+        if picked is None:
+            return Plan(proposals=pending, probes=probing)
+        return min(picked, width, key=self.space.cost)
 
     # --- state from storage ----------------------------------------------------------------------
     def _outcomes(self, trials: Sequence[FrozenTrial]) -> tuple[dict[str, Outcome], dict[str, int], set[str]]:
@@ -164,8 +181,8 @@ class StepwiseSampler(BaseSampler):
         trial id holding each claim (verifications under their prefixed key), and the keys whose
         screen left them undecided."""
         outcomes: dict[str, Outcome] = {}
-        screened: dict[str, tuple[int, int, float]] = {}  # key -> (errors, budget, drift)
-        outranked: dict[str, float] = {}  # key -> drift
+        screened: dict[str, tuple[int, int, float, float]] = {}  # key -> (errors, budget, drift, sensitivity)
+        outranked: dict[str, tuple[float, float]] = {}  # key -> (drift, sensitivity)
         verified: dict[str, tuple[bool, int | None]] = {}  # key -> (feasible, errors seen)
         claims: dict[str, int] = {}
         for t in trials:
@@ -180,29 +197,32 @@ class StepwiseSampler(BaseSampler):
             claims[key] = t._trial_id
             feasible = is_feasible(t)
             drift = float(t.user_attrs.get("drift", 0.0))
-            if key.startswith(VERIFY_PREFIX):
+            sensitivity = float(t.user_attrs.get("sensitivity", drift))
+            if key.startswith(PROBE_PREFIX):  # measured for its drift only, whatever its state
+                outcomes[key] = Outcome(feasible, drift, sensitivity=sensitivity)
+            elif key.startswith(VERIFY_PREFIX):
                 verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get("errors"))
             elif feasible and t.user_attrs.get("screened"):
-                screened[key] = (int(t.user_attrs["errors"]), int(t.user_attrs["budget"]), drift)
+                screened[key] = (int(t.user_attrs["errors"]), int(t.user_attrs["budget"]), drift, sensitivity)
             elif t.user_attrs.get("pruned_by") == OUTRANKED:
-                outranked[key] = drift
+                outranked[key] = (drift, sensitivity)
             else:
-                outcomes[key] = Outcome(feasible, drift)
+                outcomes[key] = Outcome(feasible, drift, sensitivity=sensitivity)
         reserve = max((errors - screened[key][0] for key, (_, errors) in verified.items()
                        if key in screened and errors is not None), default=0)
         undecided = set()
-        for key, (errors, budget, drift) in screened.items():
+        for key, (errors, budget, drift, sensitivity) in screened.items():
             if key in verified:
-                outcomes[key] = Outcome(verified[key][0], drift)
+                outcomes[key] = Outcome(verified[key][0], drift, sensitivity=sensitivity)
             elif errors <= budget - reserve:
-                outcomes[key] = Outcome(True, drift, exact=False)
+                outcomes[key] = Outcome(True, drift, exact=False, sensitivity=sensitivity)
             else:
                 undecided.add(key)
-        for key, drift in outranked.items():
+        for key, (drift, sensitivity) in outranked.items():
             if key in verified:  # measured on the whole split while undecided
-                outcomes[key] = Outcome(verified[key][0], drift)
+                outcomes[key] = Outcome(verified[key][0], drift, sensitivity=sensitivity)
             elif reserve == 0:
-                outcomes[key] = Outcome(False, drift)
+                outcomes[key] = Outcome(False, drift, sensitivity=sensitivity)
             else:
                 undecided.add(key)
         return outcomes, claims, undecided
@@ -274,7 +294,9 @@ class StepwiseSampler(BaseSampler):
             lost_race = False  # a claim lost to a trial newer than ``trials``: that snapshot is stale
             for choices in plan.proposals:
                 key = self.space.key(choices)
-                if key in undecided or (key in outcomes and not outcomes[key].exact):
+                if plan.probes:
+                    key = PROBE_PREFIX + key
+                elif key in undecided or (key in outcomes and not outcomes[key].exact):
                     key = VERIFY_PREFIX + key  # screened already: measure the whole split
                 if key not in claims:
                     if self._claim(study, trial_id, key, choices):
@@ -300,6 +322,8 @@ class StepwiseSampler(BaseSampler):
         params = self.space.params(choices)
         if key.startswith(VERIFY_PREFIX):
             storage.set_trial_system_attr(trial_id, VERIFY_ATTR, True)
+        elif key.startswith(PROBE_PREFIX):
+            storage.set_trial_system_attr(trial_id, PROBE_ATTR, True)
         storage.set_trial_system_attr(trial_id, PARAMS_ATTR, params)
         self._claimed[trial_id] = params
         return True

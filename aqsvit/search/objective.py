@@ -12,7 +12,7 @@ from aqsvit.proxy.drift import needs_layer_inputs
 from aqsvit.proxy.staged import StagedResult, allowed_errors, screen_size
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import SearchSpace
-from aqsvit.search.trials import VERIFY_ATTR, set_dashboard_constraints
+from aqsvit.search.trials import PROBE_ATTR, PROBED, VERIFY_ATTR, set_dashboard_constraints
 
 METRIC_NAMES = ("accuracy", "memory_bytes")
 DIRECTIONS = ("maximize", "minimize")
@@ -31,7 +31,9 @@ class QuantizationObjective:
     still within the error budget after the first ``screen`` fraction of the hardest-first split
     ends there: COMPLETE with user attr ``screened``, its accuracy counting only the errors seen.
     A trial the sampler marks as a verification (system attr ``aqsvit:verify``) skips the drift
-    and measures the whole split.
+    and measures the whole split; one it marks as a probe (``aqsvit:probe``) stops after the first
+    calibration batch, PRUNED with ``pruned_by`` ``probe``, its drift and ``sensitivity`` (the KL
+    drift) recorded.
     """
 
     def __init__(self, evaluator: Evaluator, space: SearchSpace, reference: FPReference,
@@ -49,7 +51,8 @@ class QuantizationObjective:
         for name in ("memory_bytes", "model_compression", "weight_compression", "effective_bits", "energy_nj"):
             trial.set_user_attr(name, getattr(cost, name))
         ev = self.evaluator
-        verify = bool(trial.storage.get_trial_system_attrs(trial._trial_id).get(VERIFY_ATTR))
+        marks = trial.storage.get_trial_system_attrs(trial._trial_id)
+        verify, probe = bool(marks.get(VERIFY_ATTR)), bool(marks.get(PROBE_ATTR))
         steps = []
         local = needs_layer_inputs(self.definition)
         counted = ev.stages.macs
@@ -67,6 +70,7 @@ class QuantizationObjective:
                 steps.append({"step": step.step, "images": step.images, "values": step.values,
                               "lost": step.lost, "gained": step.gained, "last": last})
                 reason = self.pruner.should_prune_step(trial.study, step, last, choices) if self.pruner else None
+                reason = reason or (PROBED if probe else None)
                 if reason or last:
                     self._record_drift(trial, steps, step)
                 if reason:
@@ -74,7 +78,8 @@ class QuantizationObjective:
                     trial.set_user_attr("images", step.images)
                     trial.set_user_attr("macs", macs(step.images))
                     trial.set_user_attr("seconds", time.perf_counter() - started)
-                    raise optuna.TrialPruned(f"{reason} gate at calibration step {step.step}")
+                    raise optuna.TrialPruned("a probe: its drift is all the sampler asked for" if reason == PROBED
+                                             else f"{reason} gate at calibration step {step.step}")
             if self.staged:
                 screen = None if verify else screen_size(len(ev.test), self.screen)
                 result = ev.staged(assignment, self.delta, limit=screen)
@@ -111,3 +116,4 @@ class QuantizationObjective:
         trial.set_user_attr("drift", step.values[self.definition])
         trial.set_user_attr("drift_all", step.values)
         trial.set_user_attr("drift_layers", step.per_layer)
+        trial.set_user_attr("sensitivity", step.values["kl"])

@@ -70,7 +70,7 @@ CATALOGUE = [
     (("seed=abc",), "seed: got 'abc'"),
     (("search.granularity=chunk",), "search.granularity: got 'chunk'; allowed: network, block, layer"),
     (("search.order=random",), "search.order: got 'random'"),
-    (("search.start=middle",), "search.start: got 'middle'; allowed: auto, precise, one_width"),
+    (("search.start=middle",), "search.start: got 'middle'; allowed: auto, precise, one_width, sensitivity"),
     (("search.calib_batch=0",), "search.calib_batch: got 0; allowed: integers >= 1"),
     (("search.calib_images=0",), "search.calib_images: got 0; allowed: integers >= 1"),
     (("search.cache_gb=-1",), "search.cache_gb: got -1; allowed: numbers >= 0 (GiB)"),

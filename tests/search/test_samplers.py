@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 from aqsvit.errors import AqsvitError
 from aqsvit.proxy.drift import DriftStep
 from aqsvit.search import BeamSampler, DriftPruner, GreedySampler, SearchSpace
-from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, OUTRANKED, VERIFY_ATTR, VERIFY_PREFIX
+from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR, VERIFY_PREFIX
 
 SIZES = {"stem": 40, "attn": 300, "mlp": 500, "head": 20}
 SENSITIVITY = {"stem": 2.0, "attn": 0.5, "mlp": 0.3, "head": 1.5}
@@ -113,30 +113,85 @@ def test_one_width_start_falls_back_to_the_precise_start_when_no_width_is_feasib
 
 
 @pytest.mark.parametrize("sampler_class", [GreedySampler, BeamSampler])
-def test_auto_start_walks_as_precise_up_to_24_units_and_as_one_width_above(sampler_class):
-    from aqsvit.search._stepwise import AUTO_PRECISE_UNITS
+def test_auto_start_walks_from_sensitivities_up_to_the_probe_limit_and_from_one_width_above(sampler_class,
+                                                                                          monkeypatch):
+    from aqsvit.search import _stepwise
+
+    units = 12
+    monkeypatch.setattr(_stepwise, "AUTO_MAX_PROBES", 1 + units * 3)  # 3 candidates below 8 bits
 
     def objective(space, limit):
         def run(trial):
             choices = space.suggest(trial)
-            err = sum(2.0 ** -(space.choice_bits(c) - 2) for c in choices.values())
+            err = sum((1 + i % 3) * 2.0 ** -(space.choice_bits(choices[u.name]) - 2) for i, u in enumerate(space.units))
+            trial.set_user_attr("sensitivity", err)
             trial.set_constraint("error", err - limit)
             return -err, space.cost(choices)
         return run
 
-    for units, expected, other in ((AUTO_PRECISE_UNITS, "precise", "one_width"),
-                                   (AUTO_PRECISE_UNITS + 1, "one_width", "precise")):
+    for units, expected, other in ((units, "sensitivity", "one_width"), (units + 1, "one_width", "sensitivity")):
         space = SearchSpace.from_units({f"layer{i}": 100 + i for i in range(units)}, ("uniform",), (8, 4, 3, 2))
         trials = {}
         for start in ("auto", expected, other):
             study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler_class(space, start=start))
-            study.optimize(objective(space, 0.3 * units), n_trials=300)  # all at 4 bits fits, all at 3 does not
+            study.optimize(objective(space, 0.6 * units), n_trials=400)  # all at 4 bits fits, all at 3 does not
             trials[start] = [t.params for t in study.trials]
         assert trials["auto"] == trials[expected] != trials[other]
 
 
+def brute_force_cheapest(space, limit):
+    import itertools
+    choices = [space.start, *space.candidates()]
+    best = None
+    for combo in itertools.product(choices, repeat=len(space.units)):
+        assignment = dict(zip((u.name for u in space.units), combo))
+        if error(space, assignment) <= limit and (best is None or space.cost(assignment) < space.cost(best)):
+            best = assignment
+    return best
+
+
+@pytest.mark.parametrize("make", [GreedySampler, lambda s, **kw: BeamSampler(s, width=2, **kw)])
+def test_sensitivity_start_probes_each_unit_then_finds_the_cheapest_feasible_assignment(make):
+    """With sensitivities that add up exactly (the synthetic error), the one-width step, the probes,
+    the integer program and its bisection, then the walk, end at the cheapest feasible assignment
+    of all 12^4; an interrupted study resumes to the same trials; the probes are marked."""
+    space = SearchSpace.from_units(SIZES)
+
+    def objective(trial):
+        choices = space.suggest(trial)
+        err = error(space, choices)
+        trial.set_user_attr("sensitivity", err)
+        trial.set_constraint("error", err - LIMIT)
+        return -err, space.cost(choices)
+
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(directions=["maximize", "minimize"], storage=storage,
+                                sampler=make(space, start="sensitivity"))
+    study.optimize(objective, n_trials=9)  # interrupted among the probes
+    resumed = optuna.load_study(study_name=study.study_name, storage=storage, sampler=make(space, start="sensitivity"))
+    resumed.optimize(objective, n_trials=1000)
+    real = [t for t in resumed.trials if not t.system_attrs.get(IDLE_ATTR)]
+    widths = space.candidates()
+    first_width = next(i for i, c in enumerate(widths) if error(space, space.uniform(c)) <= LIMIT)
+    tried = [space.choices_from_params(t.params) for t in real]
+    assert tried[:first_width + 1] == [space.uniform(c) for c in widths[:first_width + 1]]
+    probes = real[first_width + 1:first_width + 2 + len(SIZES) * len(widths)]
+    assert tried[first_width + 1] == space.uniform(space.start)
+    assert all(t.system_attrs[KEY_ATTR].startswith(PROBE_PREFIX) and t.system_attrs[PROBE_ATTR] for t in probes)
+    assert sum(t.system_attrs[KEY_ATTR].startswith(PROBE_PREFIX) for t in real) == len(probes)
+    result = resumed.sampler.result(resumed)
+    assert result == brute_force_cheapest(space, LIMIT)
+    greedy = GreedySampler(space)
+    assert space.cost(result) < space.cost(greedy.result(run(greedy, space)))
+    keys = [t.system_attrs[KEY_ATTR] for t in real]
+    assert len(keys) == len(set(keys)), "an assignment was evaluated twice"
+    fresh = optuna.create_study(directions=["maximize", "minimize"], sampler=make(space, start="sensitivity"))
+    fresh.optimize(objective, n_trials=1000)
+    assert [t.params for t in fresh.trials] == [t.params for t in resumed.trials]
+
+
 def test_start_must_be_known():
-    with pytest.raises(AqsvitError, match=r"search.start: got 'middle'; allowed: auto, precise, one_width"):
+    with pytest.raises(AqsvitError, match=r"search.start: got 'middle'; allowed: auto, precise, one_width, sensitivity"):
         GreedySampler(SearchSpace.from_units(SIZES), start="middle")
 
 

@@ -1,0 +1,109 @@
+"""The sensitivity start of the stepwise samplers: single-unit probes, an integer program over
+their sensitivities, and a bisection on the program's budget, all derived from outcomes in storage.
+
+1. Probes: the most precise assignment, and every unit alone at every choice below it. A probe is
+   measured for its drift on the first calibration batch only (the objective stops it there,
+   PRUNED with ``pruned_by`` ``probe``). Its ``sensitivity`` user attr (our objective records the KL
+   divergence of the class distributions from the full-precision model's; without it, the
+   ``drift`` attr) minus the precise assignment's is the unit's sensitivity to that choice.
+2. Program (HAWQ-V3's form): the least weight memory whose summed sensitivities stay within a
+   budget, one choice per unit (a multiple-choice knapsack, solved exactly by scipy's HiGHS
+   ``milp``). KL is the right quantity to sum: to second order it is a quadratic form in the
+   weight perturbation (the Fisher information), which splits into per-layer terms.
+3. Bisection: the program's pick at the largest budget (every unit at its cheapest choice) is
+   evaluated first; while it is infeasible the budget is bisected (geometric mean) between the
+   smallest positive sensitivity and the last infeasible budget, one evaluation a step. The
+   cheapest feasible pick is where the walk starts; the walk (greedy or beam, every unit below its
+   start choice) then takes what the estimate left on the table.
+
+All probes are independent, so many workers evaluate them at once; every worker replays the
+bisection from the same outcomes and so proposes the same picks.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+
+from aqsvit.search.space import Choice, SearchSpace
+from aqsvit.search.trials import PROBE_PREFIX
+
+BISECTION_STEPS = 8  # evaluations after the largest budget's pick: the budget to ~(hi/lo)^(1/256)
+
+
+def probes(space: SearchSpace) -> list[dict[str, Choice]]:
+    """The most precise assignment, then each unit alone at each choice below it (unit order,
+    cheapest first)."""
+    precise = space.uniform(space.start)
+    return [precise, *({**precise, unit.name: choice} for unit in space.units for choice in space.candidates())]
+
+
+class SensitivityProgram:
+    """The integer program over the probes' sensitivities, solved per budget (memoised: the
+    samplers replay the bisection on every plan)."""
+
+    def __init__(self, space: SearchSpace, sensitivities: dict[str, dict[Choice, float]]) -> None:
+        self.options = [(unit.name, choice) for unit in space.units for choice in sensitivities[unit.name]]
+        self.costs = np.array([float(unit.numel) * space.choice_bits(choice)
+                               for unit in space.units for choice in sensitivities[unit.name]])
+        self.sensitivities = np.array([sensitivities[n][c] for n, c in self.options])
+        # a memory tie goes to the lower summed sensitivity: the tie-breaker adds under one bit in all
+        self.objective = self.costs + 0.5 * self.sensitivities / max(float(self.sensitivities.sum()), 1e-12)
+        self.one_each = np.array([[1.0 if n == unit.name else 0.0 for n, _ in self.options] for unit in space.units])
+        self.largest_budget = sum(max(by_choice.values()) for by_choice in sensitivities.values())
+        positive = self.sensitivities[self.sensitivities > 0]
+        self.smallest_budget = float(positive.min()) if positive.size else 0.0
+        self._picks: dict[float, dict[str, Choice]] = {}
+
+    def pick(self, budget: float) -> dict[str, Choice]:
+        """The least-memory assignment whose summed sensitivities are at most ``budget``."""
+        if budget not in self._picks:
+            result = milp(self.objective, integrality=np.ones(len(self.options)), bounds=Bounds(0, 1),
+                          constraints=[LinearConstraint(self.one_each, 1, 1),
+                                       LinearConstraint(self.sensitivities[None, :], 0, budget)],
+                          options={"mip_rel_gap": 0.0})
+            self._picks[budget] = {self.options[i][0]: self.options[i][1] for i in np.flatnonzero(result.x > 0.5)}
+        return self._picks[budget]
+
+
+def sensitivity_start(space: SearchSpace, outcomes: Mapping, key: Callable[[dict[str, Choice]], str],
+                      cache: dict[str, SensitivityProgram]
+                      ) -> tuple[dict[str, Choice] | None, list[dict[str, Choice]], bool]:
+    """(the start, [], False) once known; else (None, what to evaluate next, whether those are
+    probes). ``outcomes`` maps keys (probes under their prefix) to the samplers' outcomes;
+    ``cache`` keeps the program of the last probe outcomes between calls."""
+    singles = probes(space)
+    pending = [p for p in singles if PROBE_PREFIX + key(p) not in outcomes]
+    if pending:
+        return None, pending, True
+    precise, floor = singles[0], outcomes[PROBE_PREFIX + key(singles[0])].sensitivity
+    sensitivities: dict[str, dict[Choice, float]] = {unit.name: {space.start: 0.0} for unit in space.units}
+    for probe in singles[1:]:
+        unit, choice = next((n, c) for n, c in probe.items() if c != space.start)
+        sensitivities[unit][choice] = max(0.0, outcomes[PROBE_PREFIX + key(probe)].sensitivity - floor)
+    signature = repr(sorted((unit, sorted(by_choice.items())) for unit, by_choice in sensitivities.items()))
+    if signature not in cache:
+        cache.clear()
+        cache[signature] = SensitivityProgram(space, sensitivities)
+    program = cache[signature]
+    best = precise
+    low, high = program.smallest_budget, program.largest_budget
+    budget = high
+    for step in range(BISECTION_STEPS + 1):
+        pick = program.pick(budget)
+        outcome = outcomes.get(key(pick))
+        if outcome is None:
+            return None, [pick], False
+        if outcome.feasible:
+            best = min(best, pick, key=space.cost)
+            if step == 0:
+                break  # every unit at its cheapest choice, and feasible together
+            low = budget
+        else:
+            high = budget
+        if not 0 < low < high:
+            break
+        budget = math.sqrt(low * high)
+    return best, [], False

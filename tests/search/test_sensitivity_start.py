@@ -1,0 +1,41 @@
+"""The sensitivity start on the real digits model: probes cost only a calibration batch,
+and the walk from the program's pick ends feasible on the whole split, smaller than the walk from
+the precise start."""
+from __future__ import annotations
+
+import pytest
+from optuna.trial import TrialState
+
+from aqsvit.search.evaluator import Evaluator
+from aqsvit.search.run import prepare, run, summarize
+from aqsvit.search.settings import SearchSettings
+from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, PROBE_PREFIX, PROBED
+
+
+@pytest.mark.slow
+def test_probes_stop_after_the_drift_and_the_walk_ends_feasible_below_the_precise_walk(reference, digits_data,
+                                                                                        tmp_path):
+    summaries = {}
+    for start in ("sensitivity", "precise"):
+        evaluator = Evaluator(reference.build(), digits_data, reference.fp_accuracy)
+        settings = SearchSettings(schemes=("uniform", "pot"), bits=(8, 4, 2), start=start,
+                                  storage_url=f"sqlite:///{tmp_path}/s.db", study_name=start)
+        search = prepare(evaluator, settings, "digits")
+        run(search, progress=False)
+        summaries[start] = summarize(search)
+        if start != "sensitivity":
+            continue
+        trials = [t for t in search.study.get_trials(deepcopy=False) if not t.system_attrs.get(IDLE_ATTR)]
+        probes = [t for t in trials if t.system_attrs[KEY_ATTR].startswith(PROBE_PREFIX)]
+        assert len(probes) == 1 + len(search.space.units) * len(search.space.candidates())
+        first_batch = len(search.objective.reference.images[0])
+        for t in probes:
+            assert t.state == TrialState.PRUNED
+            assert t.user_attrs["pruned_by"]  # a probe, or a gate of the pruner at a calibration step
+            assert t.user_attrs["sensitivity"] >= 0 and "errors" not in t.user_attrs
+            assert t.user_attrs["images"] == first_batch  # its drift only, on the first calibration batch
+        assert any(t.user_attrs["pruned_by"] == PROBED for t in probes)
+        chosen = summaries[start].choices
+        measured = evaluator.measure(search.space.assignment(chosen))
+        assert measured.drop <= settings.delta
+    assert summaries["sensitivity"].measurement.memory_bytes < summaries["precise"].measurement.memory_bytes
