@@ -234,7 +234,8 @@ def search_command(cfg) -> None:
     m = summary.measurement
     print(markdown_table(("assignment", *MEASUREMENT_HEADERS), [("fp32", *measurement_cells(evaluator.measure({}))),
                                                                ("chosen", *measurement_cells(m))]))
-    print(f"\ntrials {summary.trials}, pruned {summary.pruned}, accepted on the screen {summary.screened}, "
+    print(f"\ntrials {summary.trials} ({summary.probes} probes), pruned {summary.pruned}, "
+          f"accepted on the screen {summary.screened}, "
           f"fully evaluated {summary.full_evaluations}, "
           f"images evaluated {summary.images} (+{search.setup_images} ordering the screen), "
           f"cost {summary.cost:.1f} full evaluations, search wall time {summary.wall_seconds:.1f} s "

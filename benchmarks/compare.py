@@ -401,7 +401,8 @@ def main() -> None:
              "200 trials or the budget). Mean ± standard deviation over seeds. 'feasible': seeds with a feasible "
              "result. Greedy and beam run at each delta; TPE, NSGA-II and random run at the first delta and their "
              "other rows are read from the same trials (plain variants only: the pruner stops what is over the "
-             "first delta). 's to result': wall time until the method's best feasible assignment was evaluated; "
+             "first delta). 'pruned' counts the sensitivity start's probes too (one calibration batch each, "
+             "stopped by design). 's to result': wall time until the method's best feasible assignment was evaluated; "
              "HAWQ counts its sensitivity pass. Greedy's and beam's candidates accepted on the screen are measured "
              "on the whole split afterwards, outside the timed run, and count with that drop.")
     name = args.name or "compare"  # file stem of the table, the HTML and each model's PNG

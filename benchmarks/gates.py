@@ -1,6 +1,8 @@
 """What each gate saves along the real greedy and beam trajectories (issue #3, part 2).
 
-For every gate configuration, the real search runs on the default digits model (in-memory study):
+For every gate configuration, the real search runs on the default digits model (in-memory study),
+walking from the precise start (every layer at 8 bits; the sensitivity start's probes are stopped
+by design, which is not what a gate does):
 images passed through the model (calibration forwards, test images and the screen's probe order
 included) against evaluating every candidate of the *unpruned* search fully, the candidates the
 gate rejected although the whole split finds them feasible (wrongly stopped), and the final
@@ -40,7 +42,8 @@ GATES = {  # name -> SearchSettings fields
 
 def search(evaluator: Evaluator, key: str, sampler: str, gate: dict) -> tuple:
     """Run one search; its summary, setup images, rejected keys, whole-split feasible keys, seconds."""
-    settings = SearchSettings(sampler=sampler, study_name=sampler, storage_url="sqlite:///:memory:", **gate)
+    settings = SearchSettings(sampler=sampler, start="precise", study_name=sampler, storage_url="sqlite:///:memory:",
+                              **gate)
     started = time.perf_counter()
     s = prepare(evaluator, settings, key, storage=optuna.storages.InMemoryStorage())
     run(s, progress=False)
@@ -81,7 +84,8 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = ["# Gates along the greedy and beam trajectories", "",
             "Command: `.venv/bin/python benchmarks/gates.py`. spikformer_digits on digits "
-            f"(FP {ckpt.fp_accuracy:.2f}%, {len(data.test)} test images), delta 1 point, calibration 64 images. "
+            f"(FP {ckpt.fp_accuracy:.2f}%, {len(data.test)} test images), delta 1 point, calibration 64 images, the walk "
+            "from the precise start (search.start=precise). "
             "*images*: calibration forwards + test images + the images that order the screen; *cut*: against "
             "evaluating every candidate of the unpruned search on the whole split; *wrongly stopped*: candidates "
             "the gate rejected that the unpruned search found feasible on the whole split (beam children pruned as "

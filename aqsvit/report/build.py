@@ -28,7 +28,8 @@ def summary_block(summary, delta: float) -> str:
                   f"<li>accuracy: <b>{m.accuracy:.2f}%</b>, drop <b>{m.drop:.2f}</b> points (delta {delta})</li>")
         chosen += f"<li>memory: {m.memory_bytes / 1024:.2f} KiB</li></ul>"
     return (f"<section id='summary'><h2>Summary</h2>{chosen}<p>search time <b>{summary.wall_seconds:.1f} s</b>, "
-            f"{summary.trials} trials ({summary.pruned} stopped early, {summary.screened} accepted on the screen, "
+            f"{summary.trials} trials ({summary.probes} probes, {summary.pruned} stopped early, "
+            f"{summary.screened} accepted on the screen, "
             f"{summary.full_evaluations} fully evaluated), cost <b>{summary.cost:.1f}</b> full evaluations "
             "(multiply-accumulates spent / those of one FP forward over the evaluation split)</p></section>")
 
@@ -55,7 +56,8 @@ def write_report(search, summary, baselines, out: str | Path, compare: list[optu
     for png in write_pngs(out, figures):
         paths[png.stem] = png
     lines = [f"# {study.study_name}", "",
-             f"{summary.trials} trials, {summary.pruned} stopped early, {summary.screened} accepted on the screen, "
+             f"{summary.trials} trials ({summary.probes} probes), {summary.pruned} stopped early, "
+             f"{summary.screened} accepted on the screen, "
              f"{summary.full_evaluations} fully evaluated, "
              f"{summary.images} images, cost {summary.cost:.1f} full evaluations, {summary.wall_seconds:.1f} s.", ""]
     if summary.choices:

@@ -29,6 +29,10 @@ verification that fails raises the reserve by at least one error, so at most ``b
 verifications fail; the re-judged walk repairs itself and the final assignment is always measured
 on the whole split.
 
+Probes (the sensitivity start): claimed as the key prefixed with ``probe:`` and marked with the
+system attr ``aqsvit:probe``, so the objective measures only their drift; they decide nothing
+about feasibility, only the ``sensitivity`` (or ``drift``) user attr is read, whatever their state.
+
 A candidate a sampler pruned as ``outranked`` (user attr ``pruned_by``; see
 :meth:`BeamSampler.outranked`) counts as infeasible while no verification has failed; once one
 has, the screened outcomes that outranked it may be revised, so it becomes undecided too and
@@ -86,7 +90,7 @@ class Outcome:
     feasible: bool
     drift: float
     exact: bool = True  # False: decided on a screen of the evaluation split, not yet verified
-    sensitivity: float = 0.0  # what the sensitivity start sums over units (user attr, else the drift)
+    sensitivity: float = 0.0  # a probe's: what the sensitivity start sums (user attr, else the drift)
 
 
 @dataclass
@@ -181,8 +185,8 @@ class StepwiseSampler(BaseSampler):
         trial id holding each claim (verifications under their prefixed key), and the keys whose
         screen left them undecided."""
         outcomes: dict[str, Outcome] = {}
-        screened: dict[str, tuple[int, int, float, float]] = {}  # key -> (errors, budget, drift, sensitivity)
-        outranked: dict[str, tuple[float, float]] = {}  # key -> (drift, sensitivity)
+        screened: dict[str, tuple[int, int, float]] = {}  # key -> (errors, budget, drift)
+        outranked: dict[str, float] = {}  # key -> drift
         verified: dict[str, tuple[bool, int | None]] = {}  # key -> (feasible, errors seen)
         claims: dict[str, int] = {}
         for t in trials:
@@ -197,32 +201,31 @@ class StepwiseSampler(BaseSampler):
             claims[key] = t._trial_id
             feasible = is_feasible(t)
             drift = float(t.user_attrs.get("drift", 0.0))
-            sensitivity = float(t.user_attrs.get("sensitivity", drift))
             if key.startswith(PROBE_PREFIX):  # measured for its drift only, whatever its state
-                outcomes[key] = Outcome(feasible, drift, sensitivity=sensitivity)
+                outcomes[key] = Outcome(feasible, drift, sensitivity=float(t.user_attrs.get("sensitivity", drift)))
             elif key.startswith(VERIFY_PREFIX):
                 verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get("errors"))
             elif feasible and t.user_attrs.get("screened"):
-                screened[key] = (int(t.user_attrs["errors"]), int(t.user_attrs["budget"]), drift, sensitivity)
+                screened[key] = (int(t.user_attrs["errors"]), int(t.user_attrs["budget"]), drift)
             elif t.user_attrs.get("pruned_by") == OUTRANKED:
-                outranked[key] = (drift, sensitivity)
+                outranked[key] = drift
             else:
-                outcomes[key] = Outcome(feasible, drift, sensitivity=sensitivity)
+                outcomes[key] = Outcome(feasible, drift)
         reserve = max((errors - screened[key][0] for key, (_, errors) in verified.items()
                        if key in screened and errors is not None), default=0)
         undecided = set()
-        for key, (errors, budget, drift, sensitivity) in screened.items():
+        for key, (errors, budget, drift) in screened.items():
             if key in verified:
-                outcomes[key] = Outcome(verified[key][0], drift, sensitivity=sensitivity)
+                outcomes[key] = Outcome(verified[key][0], drift)
             elif errors <= budget - reserve:
-                outcomes[key] = Outcome(True, drift, exact=False, sensitivity=sensitivity)
+                outcomes[key] = Outcome(True, drift, exact=False)
             else:
                 undecided.add(key)
-        for key, (drift, sensitivity) in outranked.items():
+        for key, drift in outranked.items():
             if key in verified:  # measured on the whole split while undecided
-                outcomes[key] = Outcome(verified[key][0], drift, sensitivity=sensitivity)
+                outcomes[key] = Outcome(verified[key][0], drift)
             elif reserve == 0:
-                outcomes[key] = Outcome(False, drift, sensitivity=sensitivity)
+                outcomes[key] = Outcome(False, drift)
             else:
                 undecided.add(key)
         return outcomes, claims, undecided

@@ -23,7 +23,7 @@ from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.storages import create_storage
 from aqsvit.search.study import heartbeat, quiet_experimental, recover_stale, wait_hook
-from aqsvit.search.trials import IDLE_ATTR, is_feasible
+from aqsvit.search.trials import IDLE_ATTR, PROBED, is_feasible
 
 log = logging.getLogger(__name__)
 
@@ -171,12 +171,13 @@ class SearchSummary:
     choices: dict[str, tuple[str, int]] | None
     measurement: Measurement | None
     trials: int
-    pruned: int
+    pruned: int  # stopped early by a gate (probes not counted)
     screened: int  # decided on the screen of the evaluation split (accepted there)
     full_evaluations: int
     images: int
     wall_seconds: float
     cost: float = 0.0  # multiply-accumulates of its trials and its setup, in FP forwards over the whole split
+    probes: int = 0  # the sensitivity start's probes: one calibration batch each, stopped by design
 
 
 def summarize(search: Search) -> SearchSummary:
@@ -202,13 +203,14 @@ def summarize(search: Search) -> SearchSummary:
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    probes = sum(t.user_attrs.get("pruned_by") == PROBED for t in finished)
     return SearchSummary(
         choices, measurement, len(finished),
-        sum(t.state == TrialState.PRUNED for t in finished),
+        sum(t.state == TrialState.PRUNED for t in finished) - probes,
         sum(t.state == TrialState.COMPLETE and bool(t.user_attrs.get("screened")) for t in finished),
         sum(t.state == TrialState.COMPLETE and not t.user_attrs.get("screened") for t in finished),
         sum(int(t.user_attrs.get("images", 0)) for t in finished), wall,
-        search_cost(search, finished))
+        search_cost(search, finished), probes)
 
 
 def search_cost(search: Search, trials: Sequence[FrozenTrial]) -> float:
