@@ -11,7 +11,8 @@ compare_<model>.png (best feasible weight compression against wall time; --name 
 
 Every (model, seed) set of runs, and each model's seed-free baselines, is kept as JSON under
 results/compare_runs/, so an interrupted benchmark goes on where it stopped and seeds can be run in
-separate processes (one per core with --threads 1) and then assembled by one call over all seeds.
+separate processes (one per core with --threads 1) and then assembled by one call over all seeds
+(--assemble: every method stored for all of them, nothing computed).
 
     .venv/bin/python benchmarks/compare.py [--models spikformer_digits spikformer_wide] [--seeds 0 1 2]
     .venv/bin/python benchmarks/compare.py --quick     # a minute: checks the script, not a benchmark
@@ -206,17 +207,24 @@ HEADERS = ("method", "seeds", "feasible", "weight x", "eff. bits", "drop", "tria
 Runs = dict[float, list[Run]]  # by delta
 
 
-def cached(path: Path, config: dict, methods: list[str], compute: Callable[[list[str]], dict[str, Runs]]) -> Runs:
+def stored(path: Path, config: dict) -> dict[str, Runs]:
+    """The runs stored at ``path`` for exactly this config, by method (none for another config)."""
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text())
+    if data["config"] != config:
+        return {}
+    return {m: {float(d): [Run.from_json(r) for r in rs] for d, rs in per.items()} for m, per in data["methods"].items()}
+
+
+def cached(path: Path, config: dict, methods: list[str], compute: Callable[[list[str]], dict[str, Runs]] | None) -> Runs:
     """The runs of ``methods`` stored at ``path`` for exactly this config; the missing methods'
     runs are computed now (``compute(missing)``, by method) and added there. Delete a file, or
-    change the config, to measure its runs again."""
-    by_method: dict[str, Runs] = {}
-    if path.exists():
-        stored = json.loads(path.read_text())
-        if stored["config"] == config:
-            by_method = {m: {float(d): [Run.from_json(r) for r in rs] for d, rs in per.items()}
-                         for m, per in stored["methods"].items()}
+    change the config, to measure its runs again. ``compute=None``: nothing may be missing."""
+    by_method = stored(path, config)
     missing = [m for m in methods if m not in by_method]
+    if missing and compute is None:
+        raise SystemExit(f"{path}: no stored runs of {', '.join(missing)} for reference {config['reference']}")
     if missing:
         by_method.update(compute(missing))
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -316,7 +324,10 @@ def verdict(runs: list[Run], delta: float, defaults: list[str]) -> str:
 
 
 def compare_model(model: str, seeds: list[int], budget: float, deltas: tuple[float, ...], quick: bool,
-                  threads: int, store: Path, only: list[str] | None = None) -> tuple[str, go.Figure]:
+                  threads: int, store: Path, only: list[str] | None = None, assemble: bool = False
+                  ) -> tuple[str, go.Figure]:
+    """One model's section of compare.md and its figure. ``assemble``: table every method stored
+    for all ``seeds`` of this reference and compute nothing (runs made by separate calls)."""
     torch.set_num_threads(threads)
     spec = model_spec(model)
     data = load_dataset("digits", spec.input_shape, seed=0)
@@ -326,12 +337,17 @@ def compare_model(model: str, seeds: list[int], budget: float, deltas: tuple[flo
     space = SearchSpace.from_layers(evaluator.layers, ("uniform", "pot"), (8, 6, 5, 4, 3, 2))
     config = {"model": model, "reference": key, "deltas": list(deltas), "quick": quick, "threads": threads}
     baselines = cached(store / f"{model}-baselines.json", config, ["fixed"],
-                       lambda _: {"fixed": fixed_runs(evaluator, space, deltas, quick)})
-    methods = only or (["greedy", "TPE"] if quick else METHODS)
+                       None if assemble else lambda _: {"fixed": fixed_runs(evaluator, space, deltas, quick)})
+    seed_files = {seed: (store / f"{model}-{budget:g}s-seed{seed}.json", {**config, "budget": budget, "seed": seed})
+                  for seed in seeds}
+    if assemble:
+        methods = [m for m in METHODS if all(m in stored(*seed_files[seed]) for seed in seeds)]
+    else:
+        methods = only or (["greedy", "TPE"] if quick else METHODS)
     per_seed = []
     for seed in seeds:
-        per_seed.append(cached(store / f"{model}-{budget:g}s-seed{seed}.json", {**config, "budget": budget, "seed": seed},
-                               methods, lambda todo: seed_runs(evaluator, key, seed, budget, deltas, quick, todo)))
+        per_seed.append(cached(*seed_files[seed], methods, None if assemble else
+                               lambda todo: seed_runs(evaluator, key, seed, budget, deltas, quick, todo)))
         print(f"{model}: seed {seed} done", flush=True)
     runs = {d: [r for one in per_seed for r in one[d]] + baselines[d] for d in deltas}
     start = resolve_start("auto", space)
@@ -371,6 +387,9 @@ def main() -> None:
     parser.add_argument("--methods", nargs="+", default=None, choices=METHODS, metavar="METHOD",
                         help=f"only these searches ({', '.join(map(repr, METHODS))}); the seed-free baselines "
                              "always run")
+    parser.add_argument("--assemble", action="store_true",
+                        help="table every method stored for all the seeds of this reference, compute nothing "
+                             "(after runs made by separate calls, e.g. one process per core)")
     parser.add_argument("--quick", action="store_true", help="one seed, few trials: checks the script works")
     parser.add_argument("--out", default=str(RESULTS))
     parser.add_argument("--name", default=None, help="file stem of the outputs (default compare)")
@@ -386,7 +405,7 @@ def main() -> None:
     sections, figures = [], {}
     for model, budget in zip(args.models, budgets):
         text, fig = compare_model(model, args.seeds, budget, tuple(args.deltas), args.quick, args.threads,
-                                  out / "compare_runs", args.methods)
+                                  out / "compare_runs", args.methods, args.assemble)
         sections.append(text)
         figures[f"{args.name or 'compare'}_{model}"] = fig
         print(text, flush=True)
@@ -394,6 +413,7 @@ def main() -> None:
              f"{' '.join(map(str, args.seeds))} --budget {' '.join(f'{b:.0f}' for b in budgets)} --deltas "
              f"{' '.join(map(str, args.deltas))} --threads {args.threads}"
              f"{' --methods ' + shlex.join(args.methods) if args.methods else ''}"
+             f"{' --assemble' if args.assemble else ''}"
              f"{' --out ' + shlex.quote(args.out) if args.out != str(RESULTS) else ''}"
              f"{' --name ' + shlex.quote(args.name) if args.name else ''}` on this 2-core machine (the raw runs are "
              "in compare_runs/). Every method gets the same space (uniform/pot x 8,6,5,4,3,2 bits per layer), the "

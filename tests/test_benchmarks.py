@@ -35,6 +35,31 @@ def test_compare_quick_writes_its_table_and_figures(reference, tmp_path):
     after = json.loads(kept[0].read_text())["methods"]
     assert set(after) == {*before, "greedy, one-width start"} and all(after[m] == before[m] for m in before)
     assert "| greedy, one-width start" in (tmp_path / "compare.md").read_text()
+    # --assemble tables what is stored and computes nothing: the same runs stored for a full run's
+    # config as seeds 0 and 1 give their rows; a seed with nothing stored is an error, not a run
+    full = tmp_path / "full"
+    (full / "compare_runs").mkdir(parents=True)
+    for stored in (tmp_path / "compare_runs").glob("spikformer_digits-*.json"):
+        data = json.loads(stored.read_text())
+        data["config"]["quick"] = False
+        for seed in ((0, 1) if "seed" in data["config"] else (None,)):
+            name = stored.name if seed is None else stored.name.replace("seed0", f"seed{seed}")
+            if seed is not None:
+                data["config"]["seed"] = seed
+            (full / "compare_runs" / name).write_text(json.dumps(data))
+    command = [sys.executable, "benchmarks/compare.py", "--models", "spikformer_digits", "--budget", "30",
+               "--assemble", "--out", str(full), "--seeds"]
+    assembled = subprocess.run([*command, "0", "1"], capture_output=True, text=True, timeout=600)
+    assert assembled.returncode == 0, assembled.stderr
+    table = (full / "compare.md").read_text()
+    assert "--assemble" in table
+    for method in after:
+        assert f"| {method}" in table
+    rows = next(line for line in table.splitlines() if line.startswith("| greedy, one-width start"))
+    assert rows.split("|")[2].strip() == "2"  # both seeds
+    missing = subprocess.run([*command, "0", "2"], capture_output=True, text=True, timeout=600)
+    assert missing.returncode != 0 and "no stored runs" in missing.stderr
+    assert not list((full / "compare_runs").glob("*seed2.json"))
 
 
 @pytest.mark.slow

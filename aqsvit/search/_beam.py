@@ -10,15 +10,17 @@ class BeamSampler(StepwiseSampler):
     """Beam quantization search (AQ4SViT's beam variant): wider than greedy, smaller models.
 
     The beam starts as the most precise assignment (or, with another ``start``, the cheapest
-    feasible one-width one or the pick of an integer program over single-unit probes). At each unit (in ``space.units`` order) every beam member is expanded
-    with its current choice for that unit and every cheaper one; once all those children are
-    evaluated, the beam becomes the ``width`` feasible children with the least weight memory
-    (ties: lower drift, from the ``drift`` user attr). Children are evaluated cheapest first, and
-    a child dearer than the ``width``-th cheapest feasible one is never evaluated: it could not
-    enter the beam, so the result equals evaluating them all. With the :class:`DriftPruner`, a
-    child whose drift loses its tie at that bound is pruned after its calibration forward
-    (:meth:`outranked`), for the same reason. At most ``units x width x candidates`` trials. When the last unit is done the sampler calls
-    ``study.stop()``; :meth:`result` is the best member of the final beam.
+    feasible one-width one or the pick of an integer program over single-unit probes). At each
+    unit (in ``space.units`` order) every beam member is expanded with its current choice for that
+    unit and every cheaper one; once all those children are evaluated, the beam becomes the
+    ``width`` feasible children with the least weight memory (ties: lower drift, from the
+    ``drift`` user attr). Children are evaluated cheapest first, and a child dearer than the
+    ``width``-th cheapest feasible one is never evaluated: it could not enter the beam, so the
+    result equals evaluating them all. With the :class:`DriftPruner`, a child whose drift loses its
+    tie at that bound is pruned after its calibration forward (:meth:`outranked`), for the same
+    reason. At most ``units x width x candidates`` trials (plus the start's own). When the last
+    unit is done the sampler calls ``study.stop()``; :meth:`result` is the best member of the
+    final beam.
 
     Example:
         .. code-block:: python
