@@ -341,6 +341,9 @@ def compare_model(model: str, seeds: list[int], budget: float, deltas: tuple[flo
     seed_files = {seed: (store / f"{model}-{budget:g}s-seed{seed}.json", {**config, "budget": budget, "seed": seed})
                   for seed in seeds}
     if assemble:
+        empty = [str(path) for path, cfg in seed_files.values() if not stored(path, cfg)]
+        if empty:
+            raise SystemExit(f"{', '.join(empty)}: no stored runs for reference {key}")
         methods = [m for m in METHODS if all(m in stored(*seed_files[seed]) for seed in seeds)]
     else:
         methods = only or (["greedy", "TPE"] if quick else METHODS)
