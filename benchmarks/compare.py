@@ -340,11 +340,12 @@ def compare_model(model: str, seeds: list[int], budget: float, deltas: tuple[flo
                        None if assemble else lambda _: {"fixed": fixed_runs(evaluator, space, deltas, quick)})
     seed_files = {seed: (store / f"{model}-{budget:g}s-seed{seed}.json", {**config, "budget": budget, "seed": seed})
                   for seed in seeds}
-    if assemble:
-        empty = [str(path) for path, cfg in seed_files.values() if not stored(path, cfg)]
+    if assemble:  # every file read once here; cached() below reads each again for its runs
+        kept = {seed: stored(*seed_files[seed]) for seed in seeds}
+        empty = [str(seed_files[seed][0]) for seed in seeds if not kept[seed]]
         if empty:
             raise SystemExit(f"{', '.join(empty)}: no stored runs for reference {key}")
-        methods = [m for m in METHODS if all(m in stored(*seed_files[seed]) for seed in seeds)]
+        methods = [m for m in METHODS if all(m in kept[seed] for seed in seeds)]
     else:
         methods = only or (["greedy", "TPE"] if quick else METHODS)
     per_seed = []
@@ -398,6 +399,8 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="file stem of the outputs (default compare)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.assemble and args.methods:
+        parser.error("--methods: does not apply with --assemble, which tables every method stored for all seeds")
     if args.quick:
         args.models, args.seeds, args.budget = ["spikformer_digits"], [0], [30.0]
     if len(args.budget) not in (1, len(args.models)):
