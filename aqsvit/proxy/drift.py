@@ -104,6 +104,13 @@ class _Accumulator:
         return {n: (self.diff[n] / self.norm[n]) ** 0.5 if self.norm[n] > 0 else 0.0 for n in self.diff}
 
 
+def summed_kl(p_logits: torch.Tensor, q_logits: torch.Tensor) -> torch.Tensor:
+    """KL(p || q) of the class distributions the two logit batches give, summed over the batch
+    (a tensor on their device: nothing waits for it)."""
+    log_p, log_q = F.log_softmax(p_logits, 1), F.log_softmax(q_logits, 1)
+    return (log_p.exp() * (log_p - log_q)).sum()
+
+
 def _read(terms: list[torch.Tensor]) -> list[float]:
     """Every per-batch sum at once: one wait for the device per calibration step. float64 holds each
     float32 sum and each count exactly, so the running sums equal adding them one by one."""
@@ -138,12 +145,10 @@ def drift_steps(model: nn.Module, reference: FPReference, local: bool = False,
         if cached:
             forward.attach(neurons)
         terms = [t for diff, norm, _ in neurons.values() for t in (diff, norm)] + [n[2] for n in neurons.values()]
-        log_p = F.log_softmax(fp_logits, 1)
-        log_q = F.log_softmax(cap.logits, 1)
         y = reference.labels[step]
         fp_right = fp_logits.argmax(1) == y
         q_right = cap.logits.argmax(1) == y
-        terms += [(log_p.exp() * (log_p - log_q)).sum(), ((cap.logits - fp_logits) ** 2).sum(),
+        terms += [summed_kl(fp_logits, cap.logits), ((cap.logits - fp_logits) ** 2).sum(),
                   (fp_logits ** 2).sum(), (fp_right & ~q_right).sum(), (~fp_right & q_right).sum()]
         if local:
             terms += _Accumulator.terms(capture(model, x, feed=reference.inputs[step]).v, fp_v)

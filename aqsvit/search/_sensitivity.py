@@ -2,10 +2,11 @@
 their sensitivities, and a bisection on the program's budget, all derived from outcomes in storage.
 
 1. Probes: the most precise assignment, and every unit alone at every choice below it. A probe is
-   measured for its drift on the first calibration batch only (the objective stops it there,
-   PRUNED with ``pruned_by`` ``probe``). Its ``sensitivity`` user attr (our objective records the KL
-   divergence of the class distributions from the full-precision model's; without it, the
-   ``drift`` attr) minus the precise assignment's is the unit's sensitivity to that choice.
+   measured on the first calibration batch only (the objective stops it there, PRUNED with
+   ``pruned_by`` ``probe``). Its ``sensitivity`` user attr (our objective records the KL divergence
+   of its class distributions from the precise assignment's, so the precise probe's is 0; without
+   the attr, the ``drift`` attr) minus the precise assignment's is the unit's sensitivity to that
+   choice, raised to that of any wider choice of the same scheme (:func:`monotone`).
 2. Program (HAWQ-V3's form): the least weight memory whose summed sensitivities stay within a
    budget, one choice per unit (a multiple-choice knapsack, solved exactly by scipy's HiGHS
    ``milp``). KL is the quantity to sum: to second order it is a quadratic form in the weight
@@ -33,6 +34,8 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.trials import PROBE_PREFIX
 
+PROBE_MEASURE = "probes: KL from the precise outputs"  # in the resume fingerprint: probes measured otherwise
+# (before: KL from the FP outputs minus the precise assignment's) are not mixed with these in one study
 BISECTION_STEPS = 8  # evaluations after the largest budget's pick: the budget to ~(hi/lo)^(1/256)
 PROGRAM_SECONDS = 10.0  # HiGHS's limit per solve (200 units x 10 choices take ~0.2 s)
 
@@ -42,6 +45,20 @@ def probes(space: SearchSpace) -> list[dict[str, Choice]]:
     cheapest first)."""
     precise = space.uniform(space.start)
     return [precise, *({**precise, unit.name: choice} for unit in space.units for choice in space.candidates())]
+
+
+def monotone(space: SearchSpace, measured: Mapping[Choice, float]) -> dict[Choice, float]:
+    """One unit's sensitivities, the start choice's 0, each choice's at least that of every wider
+    choice of its scheme (fewer levels of one scheme never perturb less: what one batch measures
+    otherwise is noise) and never negative."""
+    out = {space.start: 0.0}
+    for scheme in space.schemes:
+        floor = 0.0
+        for bits in space.bits:  # widest first
+            if (scheme, bits) in measured:
+                floor = max(floor, measured[scheme, bits])
+                out[scheme, bits] = floor
+    return out
 
 
 class SensitivityProgram:
@@ -87,10 +104,11 @@ def sensitivity_start(space: SearchSpace, outcomes: Mapping, key: Callable[[dict
     if pending:
         return None, pending, True
     precise, floor = singles[0], outcomes[PROBE_PREFIX + key(singles[0])].sensitivity
-    sensitivities: dict[str, dict[Choice, float]] = {unit.name: {space.start: 0.0} for unit in space.units}
+    measured: dict[str, dict[Choice, float]] = {unit.name: {} for unit in space.units}
     for probe in singles[1:]:
         unit, choice = next((n, c) for n, c in probe.items() if c != space.start)
-        sensitivities[unit][choice] = max(0.0, outcomes[PROBE_PREFIX + key(probe)].sensitivity - floor)
+        measured[unit][choice] = outcomes[PROBE_PREFIX + key(probe)].sensitivity - floor
+    sensitivities = {unit: monotone(space, by_choice) for unit, by_choice in measured.items()}
     signature = repr(sorted((unit, sorted(by_choice.items())) for unit, by_choice in sensitivities.items()))
     if signature not in cache:
         cache.clear()

@@ -30,7 +30,7 @@ verifications fail; the re-judged walk repairs itself and the final assignment i
 on the whole split.
 
 Probes (the sensitivity start): claimed as the key prefixed with ``probe:`` and marked with the
-system attr ``aqsvit:probe``, so the objective measures only their drift; they decide nothing
+system attr ``aqsvit:probe``, so the objective measures only their sensitivity; they decide nothing
 about feasibility, only the ``sensitivity`` (or ``drift``) user attr is read, whatever their state.
 
 A candidate a sampler pruned as ``outranked`` (user attr ``pruned_by``; see
@@ -99,7 +99,7 @@ class Plan:
 
     proposals: list[dict[str, Choice]] = field(default_factory=list)
     result: dict[str, Choice] | None = None
-    probes: bool = False  # the proposals are probes: claimed as such, measured for their drift only
+    probes: bool = False  # the proposals are probes: claimed as such, measured for their sensitivity only
 
 
 def first_feasible(options: Sequence[dict[str, Choice]], outcomes: dict[str, Outcome],

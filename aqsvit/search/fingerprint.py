@@ -6,6 +6,7 @@ import optuna
 
 from aqsvit.errors import AqsvitError
 from aqsvit.registry import describe
+from aqsvit.search._sensitivity import PROBE_MEASURE
 from aqsvit.search._stepwise import resolve_start
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.settings import SearchSettings
@@ -25,7 +26,8 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
                         f"schemes {list(space.schemes)} bits {list(space.bits)}",
         "delta": settings.delta,
         "sampler": describe(settings.sampler, settings.sampler_settings)
-                   + (f" from {start}" if settings.stepwise and start != "precise" else ""),
+                   + (f" from {start}" if settings.stepwise and start != "precise" else "")
+                   + (f" ({PROBE_MEASURE})" if settings.stepwise and start == "sensitivity" else ""),
         "pruner": f"{describe(settings.pruner, settings.pruner_settings)} "
                   f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}"
                   f"{f' screen={settings.screen}' if settings.screen < 1 else ''}",

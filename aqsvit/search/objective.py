@@ -3,13 +3,17 @@ memory (minimize). Every trial records what a person reading the study wants to 
 from __future__ import annotations
 
 import time
+from typing import NoReturn
 
 import optuna
+import torch
 from optuna.pruners import BasePruner
+from spikingjelly.activation_based import functional
 
 from aqsvit.proxy import FPReference, drift_steps
-from aqsvit.proxy.drift import needs_layer_inputs
+from aqsvit.proxy.drift import needs_layer_inputs, summed_kl
 from aqsvit.proxy.staged import StagedResult, allowed_errors, screen_size
+from aqsvit.quant import Assignment
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.trials import PROBE_ATTR, PROBED, VERIFY_ATTR, set_dashboard_constraints
@@ -31,9 +35,9 @@ class QuantizationObjective:
     still within the error budget after the first ``screen`` fraction of the hardest-first split
     ends there: COMPLETE with user attr ``screened``, its accuracy counting only the errors seen.
     A trial the sampler marks as a verification (system attr ``aqsvit:verify``) skips the drift
-    and measures the whole split; one it marks as a probe (``aqsvit:probe``) stops after the first
-    calibration batch, PRUNED with ``pruned_by`` ``probe``, its drift and ``sensitivity`` (the KL
-    drift) recorded.
+    and measures the whole split; one it marks as a probe (``aqsvit:probe``) runs the first
+    calibration batch only and ends PRUNED with ``pruned_by`` ``probe`` and its ``sensitivity``
+    (:meth:`_probe`): no drift, no gate, no accuracy.
     """
 
     def __init__(self, evaluator: Evaluator, space: SearchSpace, reference: FPReference,
@@ -42,6 +46,7 @@ class QuantizationObjective:
         self.evaluator, self.space, self.reference = evaluator, space, reference
         self.delta, self.pruner, self.staged, self.screen = delta, pruner, staged, screen
         self.definition = getattr(pruner, "definition", drift_definition)
+        self._base_logits: torch.Tensor | None = None  # the probes' base on the first calibration batch
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         started = time.perf_counter()
@@ -62,6 +67,8 @@ class QuantizationObjective:
             whole forwards per calibration image outside it."""
             return ev.stages.macs - counted + (2 * drift_images * ev.stages.full_macs if local else 0.0)
 
+        if probe:
+            self._probe(trial, assignment, started, counted)
         with ev.quantizer.applied(assignment) as model:
             n_steps = len(self.reference.images)
             forward = ev.stages.candidate(assignment, split="calibration", with_payload=True)
@@ -70,7 +77,6 @@ class QuantizationObjective:
                 steps.append({"step": step.step, "images": step.images, "values": step.values,
                               "lost": step.lost, "gained": step.gained, "last": last})
                 reason = self.pruner.should_prune_step(trial.study, step, last, choices) if self.pruner else None
-                reason = reason or (PROBED if probe else None)
                 if reason or last:
                     self._record_drift(trial, steps, step)
                 if reason:
@@ -78,8 +84,7 @@ class QuantizationObjective:
                     trial.set_user_attr("images", step.images)
                     trial.set_user_attr("macs", macs(step.images))
                     trial.set_user_attr("seconds", time.perf_counter() - started)
-                    raise optuna.TrialPruned("a probe: its drift is all the sampler asked for" if reason == PROBED
-                                             else f"{reason} gate at calibration step {step.step}")
+                    raise optuna.TrialPruned(f"{reason} gate at calibration step {step.step}")
             if self.staged:
                 screen = None if verify else screen_size(len(ev.test), self.screen)
                 result = ev.staged(assignment, self.delta, limit=screen)
@@ -111,9 +116,34 @@ class QuantizationObjective:
         set_dashboard_constraints(trial, drop - self.delta, result.screened)
         return result.accuracy, float(cost.memory_bytes)
 
+    def _probe(self, trial: optuna.Trial, assignment: Assignment, started: float, counted: float) -> NoReturn:
+        """Measure a probe and stop it: its ``sensitivity`` is KL(precise || probe) of the class
+        distributions on the first calibration batch, where precise is the space's most precise
+        assignment (the probes' base: each probe changes one unit of it). Against the base rather
+        than the FP model, a change that happens to cancel some of the base's own error still
+        counts as the perturbation it is, so the sensitivities are never negative and add up
+        (to second order) over units as the sampler's integer program assumes."""
+        ev, batch = self.evaluator, self.reference.images[0]
+        if self._base_logits is None:
+            self._base_logits = self._calibration_logits(self.space.assignment(self.space.uniform(self.space.start)))
+        logits = self._calibration_logits(assignment)
+        trial.set_user_attr("sensitivity", float(summed_kl(self._base_logits, logits)) / len(batch))
+        trial.set_user_attr("pruned_by", PROBED)
+        trial.set_user_attr("images", len(batch))
+        trial.set_user_attr("macs", ev.stages.macs - counted)
+        trial.set_user_attr("seconds", time.perf_counter() - started)
+        raise optuna.TrialPruned("a probe: its sensitivity is all the sampler asked for")
+
+    @torch.no_grad()
+    def _calibration_logits(self, assignment: Assignment) -> torch.Tensor:
+        """Logits of ``assignment`` on the first calibration batch, from the first stage it changes."""
+        with self.evaluator.quantizer.applied(assignment) as model:
+            logits = self.evaluator.stages.candidate(assignment, split="calibration")(self.reference.images[0], 0)
+            functional.reset_net(model)
+        return logits
+
     def _record_drift(self, trial: optuna.Trial, steps: list[dict], step) -> None:
         trial.set_user_attr("drift_steps", steps)
         trial.set_user_attr("drift", step.values[self.definition])
         trial.set_user_attr("drift_all", step.values)
         trial.set_user_attr("drift_layers", step.per_layer)
-        trial.set_user_attr("sensitivity", step.values["kl"])

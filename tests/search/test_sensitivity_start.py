@@ -1,15 +1,27 @@
-"""The sensitivity start on the real digits model: probes cost only a calibration batch,
-and the walk from the program's pick ends feasible on the whole split, smaller than the walk from
+"""The sensitivity start on the real digits model: probes cost only a calibration batch and
+measure the KL divergence from the precise assignment's outputs, and the walk from the program's pick ends feasible on the whole split, smaller than the walk from
 the precise start."""
 from __future__ import annotations
 
 import pytest
+import torch
+import torch.nn.functional as F
 from optuna.trial import TrialState
+from spikingjelly.activation_based import functional
 
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.run import prepare, run, summarize
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, PROBE_PREFIX, PROBED
+
+
+@torch.no_grad()
+def whole_forward(evaluator, assignment, x):
+    """The logits of the plain forward (no stage cache) of ``assignment``."""
+    with evaluator.quantizer.applied(assignment) as model:
+        logits = model(x)
+        functional.reset_net(model)
+    return logits
 
 
 @pytest.mark.slow
@@ -31,10 +43,21 @@ def test_probes_stop_after_the_drift_and_the_walk_ends_feasible_below_the_precis
         first_batch = len(search.objective.reference.images[0])
         for t in probes:
             assert t.state == TrialState.PRUNED
-            assert t.user_attrs["pruned_by"]  # a probe, or a gate of the pruner at a calibration step
-            assert t.user_attrs["sensitivity"] >= 0 and "errors" not in t.user_attrs
-            assert t.user_attrs["images"] == first_batch  # its drift only, on the first calibration batch
-        assert any(t.user_attrs["pruned_by"] == PROBED for t in probes)
+            assert t.user_attrs["sensitivity"] >= 0 and "errors" not in t.user_attrs and "drift" not in t.user_attrs
+            assert t.user_attrs["images"] == first_batch  # the first calibration batch only
+        assert all(t.user_attrs["pruned_by"] == PROBED for t in probes)
+        # a probe's sensitivity is KL(precise || probe) on the first batch: recompute it from whole forwards
+        batch = search.objective.reference.images[0]
+        by_key = {t.system_attrs[KEY_ATTR]: t for t in probes}
+        precise = search.space.uniform(search.space.start)
+        changed = {**precise, search.space.units[-1].name: search.space.candidates()[0]}
+        log_p, log_q = (F.log_softmax(whole_forward(evaluator, search.space.assignment(c), batch), 1)
+                        for c in (precise, changed))
+        expected = float((log_p.exp() * (log_p - log_q)).sum()) / len(batch)
+        assert by_key[PROBE_PREFIX + search.space.key(precise)].user_attrs["sensitivity"] == 0.0
+        assert by_key[PROBE_PREFIX + search.space.key(changed)].user_attrs["sensitivity"] == \
+            pytest.approx(expected, rel=1e-5)
+        assert expected > 0
         chosen = summaries[start].choices
         measured = evaluator.measure(search.space.assignment(chosen))
         assert measured.drop <= settings.delta
