@@ -129,6 +129,8 @@ CATALOGUE = [
     (("storage.url=sqlite:////proc/aqsvit-read-only/x.db",), "storage.url: cannot create folder /proc/aqsvit-read-only"),
     (("storage.url=mysql://root@127.0.0.1/test",), "storage.url: got 'mysql://root@127.0.0.1/test'; allowed"),
     (("storage.url=''",), "storage.url: got ''"),
+    (("storage.url=sqlite:///:memory:",), "storage.url: 'sqlite:///:memory:' is an in-memory database"),
+    (("storage.url=sqlite://",), "storage.url: 'sqlite://' is an in-memory database"),
 ]
 
 
