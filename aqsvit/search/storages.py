@@ -106,7 +106,7 @@ def check_storage(url: str, workers: int = 1) -> str:
                           "(storage=postgres) across machines")
     if meta["file"]:
         path = file_path(url)
-        if str(path) in (".", ":memory:"):  # SQLAlchemy's in-memory SQLite: one connection's, gone with it
+        if scheme == "sqlite" and str(path) in (".", ":memory:"):  # one connection's database, gone with it
             raise AqsvitError(f"storage.url: {url!r} is an in-memory database, which no second connection (the "
                               f"heartbeat, another worker, a resume) sees; give a file, e.g. {meta['example']}")
         try:

@@ -190,6 +190,17 @@ def test_sensitivity_start_probes_each_unit_then_finds_the_cheapest_feasible_ass
     assert [t.params for t in fresh.trials] == [t.params for t in resumed.trials]
 
 
+def test_sensitivities_are_monotone_in_bits_within_a_scheme_and_never_negative():
+    """One batch's noise (a cheaper choice measured below a wider one, a negative difference to
+    the precise probe) is raised to what the wider choices of the same scheme measured."""
+    from aqsvit.search._sensitivity import monotone
+    space = SearchSpace.from_units({"a": 10}, ("uniform", "pot"), (8, 4, 3, 2))
+    measured = {("uniform", 4): -0.01, ("uniform", 3): 0.5, ("uniform", 2): 0.2,
+                ("pot", 4): 0.3, ("pot", 3): 0.1, ("pot", 2): 0.9}
+    assert monotone(space, measured) == {("uniform", 8): 0.0, ("uniform", 4): 0.0, ("uniform", 3): 0.5,
+                                         ("uniform", 2): 0.5, ("pot", 4): 0.3, ("pot", 3): 0.3, ("pot", 2): 0.9}
+
+
 def test_start_must_be_known():
     with pytest.raises(AqsvitError, match=r"search.start: got 'middle'; allowed: auto, precise, one_width, sensitivity"):
         GreedySampler(SearchSpace.from_units(SIZES), start="middle")

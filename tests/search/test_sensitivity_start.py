@@ -1,6 +1,6 @@
 """The sensitivity start on the real digits model: probes cost only a calibration batch and
-measure the KL divergence from the precise assignment's outputs, and the walk from the program's pick ends feasible on the whole split, smaller than the walk from
-the precise start."""
+measure the KL divergence from the precise assignment's outputs, and the walk from the program's
+pick ends feasible on the whole split, smaller than the walk from the precise start."""
 from __future__ import annotations
 
 import pytest
