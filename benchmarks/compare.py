@@ -10,9 +10,10 @@ data split and reference stay fixed). Writes benchmarks/results/compare.md, comp
 compare_<model>.png (best feasible weight compression against wall time; --name changes the stem).
 
 Every (model, seed) set of runs, and each model's seed-free baselines, is kept as JSON under
-results/compare_runs/, so an interrupted benchmark goes on where it stopped and seeds can be run in
-separate processes (one per core with --threads 1) and then assembled by one call over all seeds
-(--assemble: every method stored for all of them, nothing computed).
+results/compare_runs/, so an interrupted benchmark goes on where it stopped, and seeds or methods
+of one seed can run in separate processes (one per core with --threads 1: each adds its runs to
+what the others stored meanwhile) and then be assembled by one call over all seeds (--assemble:
+every method stored for all of them, nothing computed).
 
     .venv/bin/python benchmarks/compare.py [--models spikformer_digits spikformer_wide] [--seeds 0 1 2]
     .venv/bin/python benchmarks/compare.py --quick     # a minute: checks the script, not a benchmark
@@ -226,10 +227,14 @@ def cached(path: Path, config: dict, methods: list[str], compute: Callable[[list
     if missing and compute is None:
         raise SystemExit(f"{path}: no stored runs of {', '.join(missing)} for reference {config['reference']}")
     if missing:
-        by_method.update(compute(missing))
+        computed = compute(missing)
+        # another process (other methods of the same seed) may have stored runs meanwhile: keep them
+        by_method = {**stored(path, config), **by_method, **computed}
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"config": config, "methods": {
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(json.dumps({"config": config, "methods": {
             m: {str(d): [asdict(r) for r in rs] for d, rs in per.items()} for m, per in by_method.items()}}))
+        partial.replace(path)
     runs: Runs = {}
     for method in methods:
         for d, rs in by_method[method].items():

@@ -79,3 +79,20 @@ def test_scale_benchmark_runs_on_a_tiny_setting(tmp_path):
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert "(reduced)" in cells[1] and float(cells[5]) > 0 and float(cells[6]) > 0
     assert int(cells[9]) >= 1 and int(cells[10]) >= 48 and 0 < float(cells[11].rstrip("%")) <= 100
+
+
+def test_compare_runs_of_two_processes_on_one_seed_file_are_both_kept(tmp_path, monkeypatch):
+    """A process that stores its methods keeps those another process stored after it started."""
+    monkeypatch.syspath_prepend(str(__import__("pathlib").Path(__file__).parents[1] / "benchmarks"))
+    import compare
+
+    path, config = tmp_path / "m-75s-seed0.json", {"reference": "r", "seed": 0}
+
+    def other_process_stores_meanwhile(missing):
+        compare.cached(path, config, ["TPE"], lambda _: {"TPE": {1.0: [compare.Run("TPE", 0, [(1.0, 9.0, 0.5)])]}})
+        return {"greedy": {1.0: [compare.Run("greedy", 0, [(2.0, 14.0, 0.2)])]}}
+
+    runs = compare.cached(path, config, ["greedy"], other_process_stores_meanwhile)
+    assert [r.method for r in runs[1.0]] == ["greedy"]
+    assert set(compare.stored(path, config)) == {"greedy", "TPE"}
+    assert not list(tmp_path.glob("*.partial"))
