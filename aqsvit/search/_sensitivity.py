@@ -53,11 +53,11 @@ def monotone(space: SearchSpace, measured: Mapping[Choice, float]) -> dict[Choic
     otherwise is noise) and never negative."""
     out = {space.start: 0.0}
     for scheme in space.schemes:
-        floor = 0.0
+        at_least = 0.0
         for bits in space.bits:  # widest first
             if (scheme, bits) in measured:
-                floor = max(floor, measured[scheme, bits])
-                out[scheme, bits] = floor
+                at_least = max(at_least, measured[scheme, bits])
+                out[scheme, bits] = at_least
     return out
 
 

@@ -123,7 +123,7 @@ class QuantizationObjective:
         than the FP model, a change that happens to cancel some of the base's own error still
         counts as the perturbation it is, so the sensitivities are never negative and add up
         (to second order) over units as the sampler's integer program assumes."""
-        ev, batch = self.evaluator, self.reference.images[0]
+        ev, batch = self.evaluator, self.reference.images[0]  # the batch _calibration_logits runs
         if self._base_logits is None:
             self._base_logits = self._calibration_logits(self.space.assignment(self.space.uniform(self.space.start)))
         logits = self._calibration_logits(assignment)
