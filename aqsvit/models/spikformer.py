@@ -19,10 +19,16 @@ from aqsvit.models.registry import register_model
 
 class TimeAveragedSpikformer(Spikformer):
     """spikingjelly's Spikformer with its per-timestep scores averaged into ``[N, classes]``;
-    its forward is spikingjelly's, as a chain of stages (stem, each block, head)."""
+    its forward is spikingjelly's, as a chain of stages: each convolution of the stem (they hold
+    two thirds of the MACs at the benchmark sizes, so a candidate that changes a later one skips
+    the earlier ones), its positional encoding with the residual add, each block, the head."""
 
     def aqsvit_stages(self) -> list[Stage]:
-        return [Stage(("patch_embed",), lambda x: self.patch_embed(self._to_sequence(x))),
+        stem = self.patch_embed
+        convs = [Stage((f"patch_embed.stages.{i}",), conv) for i, conv in enumerate(stem.stages)]
+        convs[0] = Stage(convs[0].modules, lambda x: stem.stages[0](self._to_sequence(x)))
+        # SpikformerPatchStem.forward: positional_encoding(x) + x, the same sum in the same order
+        return [*convs, Stage(("patch_embed.positional_encoding",), lambda x: stem.positional_encoding(x) + x),
                 *(Stage((f"blocks.{i}",), block) for i, block in enumerate(self.blocks)),
                 Stage(("head",), lambda x: self.head(x.flatten(3).mean(dim=-1)).mean(0))]
 

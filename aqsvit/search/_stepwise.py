@@ -51,7 +51,7 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.errors import invalid
-from aqsvit.search._sensitivity import SensitivityProgram, sensitivity_start
+from aqsvit.search._sensitivity import SensitivityProgram, probes, sensitivity_start
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.trials import (IDLE_ATTR, KEY_ATTR, OUTRANKED, PARAMS_ATTR, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR,
                                   VERIFY_PREFIX, is_feasible)
@@ -66,17 +66,16 @@ AUTO_MAX_PROBES = 2000  # start="auto": the sensitivity start up to this many pr
 
 def resolve_start(start: str, space: SearchSpace) -> str:
     """``start`` with ``auto`` resolved for ``space``: ``sensitivity`` while its probes
-    (``1 + units x candidates``) are at most :data:`AUTO_MAX_PROBES`, else ``one_width``.
+    (:func:`~aqsvit.search._sensitivity.probes`) are at most :data:`AUTO_MAX_PROBES`, else ``one_width``.
     benchmarks/results/compare.md: the sensitivity start ends far below the others on both the
-    18-layer digits model (181 probes) and the 42-layer spikformer_wide (421); a space of
-    hundreds of units (a layer split into channel blocks) would spend most of a search on probes,
-    and walks from one width instead."""
+    18-layer digits model (37 probes with its weights' noise known, 181 without) and the 42-layer
+    spikformer_wide (85, or 421); a space of thousands of units (layers split into channel blocks)
+    would spend most of a search on probes, and walks from one width instead."""
     if start not in STARTS:
         raise invalid("search.start", start, STARTS)
     if start != "auto":
         return start
-    probes = 1 + len(space.units) * len(space.candidates())
-    return "sensitivity" if probes <= AUTO_MAX_PROBES else "one_width"
+    return "sensitivity" if len(probes(space)) <= AUTO_MAX_PROBES else "one_width"
 
 
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
@@ -134,12 +133,13 @@ class StepwiseSampler(BaseSampler):
     ``start`` is where the walk begins: ``precise`` (every unit at its most precise choice, as
     AQ4SViT); ``one_width`` (first the cheapest one-width assignment that is feasible, tried
     cheapest first like one more greedy step; the precise start when none is feasible); or
-    ``sensitivity`` (that one-width step, then probes of every unit alone at every choice and the
-    cheapest feasible pick of an integer program over their sensitivities, see
+    ``sensitivity`` (that one-width step, then probes of every unit alone at its cheapest choice of
+    each scheme, or at every choice when the space knows no weight noise, and the cheapest
+    feasible pick of an integer program over their sensitivities, see
     :mod:`aqsvit.search._sensitivity`; the walk starts from the cheaper of the two). Every unit
     then only moves below its start choice. ``one_width`` has a feasible result after a few trials
     and walks few candidates per unit; ``sensitivity`` has the same early result, then spends
-    ``1 + units x candidates`` probes (a calibration batch each, all independent) to start much
+    ``1 + units x schemes`` probes (a calibration batch each, all independent) to start much
     lower. ``auto`` picks by the number of probes (:func:`resolve_start`).
     """
 
@@ -329,6 +329,29 @@ class StepwiseSampler(BaseSampler):
             storage.set_trial_system_attr(trial_id, PROBE_ATTR, True)
         storage.set_trial_system_attr(trial_id, PARAMS_ATTR, params)
         self._claimed[trial_id] = params
+        return True
+
+    def add_measured(self, study: Study, trial: FrozenTrial) -> bool:
+        """Add ``trial``, a finished trial of an assignment of the space measured outside the study
+        (e.g. :func:`aqsvit.search.run.record_measured`), as that assignment's outcome, unless some
+        trial holds the assignment already. It is claimed like a proposal first, so workers adding
+        the same outcome at once keep at most one (a withdrawn copy ends PRUNED and idle)."""
+        storage = study._storage
+        choices = self.space.choices_from_params(trial.params)
+        trial_id = storage.create_new_trial(study._study_id)
+        if not self._claim(study, trial_id, self.space.key(choices), choices):
+            storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
+            storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+            return False
+        del self._claimed[trial_id]
+        for name, value in trial.params.items():
+            distribution = trial.distributions[name]
+            storage.set_trial_param(trial_id, name, distribution.to_internal_repr(value), distribution)
+        for name, value in trial.user_attrs.items():
+            storage.set_trial_user_attr(trial_id, name, value)
+        for name, value in trial.system_attrs.items():
+            storage.set_trial_system_attr(trial_id, name, value)
+        storage.set_trial_state_values(trial_id, trial.state, trial.values)
         return True
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,

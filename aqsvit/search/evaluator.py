@@ -40,6 +40,19 @@ class Measurement:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class ScreenOrder:
+    """What :meth:`Evaluator.order_by_probe` did: the index of the probe that ordered the split
+    (None: none met the constraint, or none was given; the FP order), the images it cost, and what
+    it measured of each probe it tried, in order: stopped (``accuracy`` None, so infeasible on the
+    whole split) or the whole split's accuracy and errors. Exact outcomes, so a search need not
+    measure those probes again (:func:`aqsvit.search.run.prepare` records them as trials)."""
+
+    probe: int | None
+    images: int
+    measured: list[StagedResult]
+
+
 class Evaluator:
     """Evaluates assignments of one reference model on one data bundle.
 
@@ -117,10 +130,9 @@ class Evaluator:
             acc = self.accuracy(model)
         return self._measurement(assignment, acc)
 
-    def order_by_probe(self, probes: Sequence[Assignment], delta: float) -> tuple[int | None, int]:
+    def order_by_probe(self, probes: Sequence[Assignment], delta: float) -> ScreenOrder:
         """Reorder :attr:`test` so that a screen of its first images holds nearly every error a
-        quantized candidate makes near the constraint; returns the index of the probe used (None
-        when none met the constraint, or none was given: the FP order) and the images the probes cost.
+        quantized candidate makes near the constraint (see :class:`ScreenOrder` for what it returns).
 
         The probe is the first of ``probes`` (give them cheapest first) within ``delta`` of the FP
         accuracy: a one-width model at the edge of the constraint flips the same fragile images
@@ -129,7 +141,7 @@ class Evaluator:
         errors of a near-constraint candidate outside a 30% screen on average, against 1.8 with
         the FP order alone.
         """
-        self.test, images = self._fp_order, 0
+        self.test, images, measured = self._fp_order, 0, []
         total = len(self.test)
         for index, probe in enumerate(probes):
             with self.quantizer.applied(probe) as model:
@@ -138,15 +150,17 @@ class Evaluator:
                                         self.device, limit=EVAL_BATCH)
                 images += check.images
                 if check.accuracy is None:
+                    measured.append(check)
                     continue
                 ranks, errors = difficulty_ranks(model, self.test, self.device, self.eval_batch)
                 images += total
+            measured.append(StagedResult(100.0 * (total - errors) / total, total, errors))
             if errors > allowed_errors(total, self.fp_accuracy, delta):
                 continue
             fp_ranks = torch.arange(total)  # _fp_order is sorted by FP difficulty
             self.test = reordered(self._fp_order, torch.minimum(fp_ranks, ranks))
-            return index, images
-        return None, images
+            return ScreenOrder(index, images, measured)
+        return ScreenOrder(None, images, measured)
 
     def _measurement(self, assignment: Assignment, acc: float) -> Measurement:
         size = size_report(self.model, self.layers, assignment)

@@ -7,6 +7,7 @@ from typing import NoReturn
 
 import optuna
 import torch
+from optuna.trial import TrialState
 from optuna.pruners import BasePruner
 from spikingjelly.activation_based import functional
 
@@ -15,10 +16,12 @@ from aqsvit.proxy.drift import needs_layer_inputs, summed_kl
 from aqsvit.proxy.staged import StagedResult, allowed_errors, screen_size
 from aqsvit.quant import Assignment
 from aqsvit.search.evaluator import Evaluator
-from aqsvit.search.space import SearchSpace
-from aqsvit.search.trials import PROBE_ATTR, PROBED, VERIFY_ATTR, set_dashboard_constraints
+from aqsvit.search.space import Choice, SearchSpace
+from aqsvit.search.trials import (DASHBOARD_CONSTRAINTS, PROBE_ATTR, PROBED, VERIFY_ATTR,
+                                  dashboard_constraints, set_dashboard_constraints)
 
 METRIC_NAMES = ("accuracy", "memory_bytes")
+COST_ATTRS = ("memory_bytes", "model_compression", "weight_compression", "effective_bits", "energy_nj")
 DIRECTIONS = ("maximize", "minimize")
 
 
@@ -53,7 +56,7 @@ class QuantizationObjective:
         choices = self.space.suggest(trial)
         assignment = self.space.assignment(choices)
         cost = self.evaluator.cost(assignment)
-        for name in ("memory_bytes", "model_compression", "weight_compression", "effective_bits", "energy_nj"):
+        for name in COST_ATTRS:
             trial.set_user_attr(name, getattr(cost, name))
         ev = self.evaluator
         marks = trial.storage.get_trial_system_attrs(trial._trial_id)
@@ -93,28 +96,55 @@ class QuantizationObjective:
         drift_images = steps[-1]["images"] if steps else 0
         trial.set_user_attr("images", drift_images + result.images)
         trial.set_user_attr("macs", macs(drift_images))
-        if self.staged:  # what the stepwise samplers judge screens and verifications by
-            trial.set_user_attr("errors", result.errors)
-            trial.set_user_attr("budget", allowed_errors(len(ev.test), ev.fp_accuracy, self.delta))
         if verify:
             trial.set_user_attr("verified", True)
-        if result.screened:
-            trial.set_user_attr("screened", True)
+        attrs, constraint = self._outcome(result)
+        for name, value in attrs.items():
+            trial.set_user_attr(name, value)
         trial.set_user_attr("seconds", time.perf_counter() - started)
+        if constraint is None:
+            raise optuna.TrialPruned("staged accuracy: constraint out of reach")
+        trial.set_constraint("accuracy", constraint)
+        set_dashboard_constraints(trial, constraint, result.screened)
+        return result.accuracy, float(cost.memory_bytes)
+
+    def _outcome(self, result: StagedResult) -> tuple[dict[str, object], float | None]:
+        """The user attrs an accuracy evaluation leaves, and its constraint (``drop - delta``;
+        None: stopped, so the trial ends PRUNED)."""
+        ev, attrs = self.evaluator, {}
+        total = len(ev.test)
+        if self.staged:  # what the stepwise samplers judge screens and verifications by
+            attrs["errors"] = result.errors
+            attrs["budget"] = allowed_errors(total, ev.fp_accuracy, self.delta)
+        if result.screened:
+            attrs["screened"] = True
         if result.accuracy is None:
             # stopped once more answers were wrong than the constraint allows: the best accuracy
             # it could still have reached bounds its drop from below
-            total = len(ev.test)
             best = 100.0 * (total - allowed_errors(total, ev.fp_accuracy, self.delta) - 1) / total
-            trial.set_user_attr("drop", ev.fp_accuracy - best)
-            trial.set_user_attr("pruned_by", "staged accuracy")
-            raise optuna.TrialPruned("staged accuracy: constraint out of reach")
-        drop = ev.fp_accuracy - result.accuracy
-        trial.set_user_attr("accuracy", result.accuracy)
-        trial.set_user_attr("drop", drop)
-        trial.set_constraint("accuracy", drop - self.delta)
-        set_dashboard_constraints(trial, drop - self.delta, result.screened)
-        return result.accuracy, float(cost.memory_bytes)
+            attrs["drop"] = ev.fp_accuracy - best
+            attrs["pruned_by"] = "staged accuracy"
+            return attrs, None
+        attrs["accuracy"] = result.accuracy
+        attrs["drop"] = ev.fp_accuracy - result.accuracy
+        return attrs, attrs["drop"] - self.delta
+
+    def measured_trial(self, choices: dict[str, Choice], result: StagedResult, macs: float,
+                       source: str) -> optuna.trial.FrozenTrial:
+        """A finished trial of ``choices``, measured outside a trial (``source`` says where, in the
+        ``measured_by`` user attr): what a trial of this objective that measured the same ``result``
+        records, so a stepwise sampler reads it as that outcome (see ``StepwiseSampler.add_measured``)."""
+        space, cost = self.space, self.evaluator.cost(self.space.assignment(choices))
+        attrs: dict[str, object] = {name: getattr(cost, name) for name in COST_ATTRS}
+        attrs |= {"images": result.images, "macs": macs, "measured_by": source}
+        outcome, constraint = self._outcome(result)
+        attrs |= outcome
+        system = {} if constraint is None else {DASHBOARD_CONSTRAINTS: dashboard_constraints(constraint, result.screened)}
+        return optuna.trial.create_trial(
+            state=TrialState.PRUNED if constraint is None else TrialState.COMPLETE,
+            values=None if constraint is None else [result.accuracy, float(cost.memory_bytes)],
+            params=space.params(choices), distributions=space.distributions(), user_attrs=attrs,
+            system_attrs=system, constraints=None if constraint is None else {"accuracy": constraint})
 
     def _probe(self, trial: optuna.Trial, assignment: Assignment, started: float, counted: float) -> NoReturn:
         """Measure a probe and stop it: its ``sensitivity`` is KL(precise || probe) of the class

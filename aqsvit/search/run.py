@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from aqsvit.proxy import drift, get_reference
 from aqsvit.proxy.drift import needs_layer_inputs
+from aqsvit.proxy.staged import StagedResult
 from aqsvit.report.dashboard import CONTEXT_ATTR
 from aqsvit.search._stepwise import StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
@@ -72,7 +73,9 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     reference = get_reference(evaluator.model, evaluator.data.calib, reference_key,
                               images=settings.calib_images, batch_size=settings.calib_batch,
                               layer_inputs=layer_inputs, cache_dir=cache_dir)
+    layers = {layer.name: layer for layer in evaluator.layers}
     space = SearchSpace.from_layers(evaluator.layers, settings.schemes, settings.bits, settings.granularity)
+    space = space.with_weight_noise(lambda name: evaluator.quantizer.fp_weight(layers[name]))
     space = order_units(space, settings.order, evaluator, reference)
     pruner = pruning.build(settings.delta)
     if storage is None:
@@ -95,14 +98,32 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     # a screen decides candidates on part of the split: only the stepwise samplers verify the result
     screen = settings.screen if settings.stepwise else 1.0
     screened = screen < 1 and settings.staged
-    probes = [space.assignment(space.uniform(choice)) for choice in space.candidates()]
-    probe, setup_images = evaluator.order_by_probe(probes if screened else [], settings.delta)
+    widths = [space.uniform(choice) for choice in space.candidates()]
+    order = evaluator.order_by_probe([space.assignment(w) for w in widths] if screened else [], settings.delta)
     if screened:
-        log.info("screen order: FP difficulty and %s (%d images)", "no probe within delta" if probe is None else
-                 "probe {} {}-bit everywhere".format(*space.candidates()[probe]), setup_images)
+        log.info("screen order: FP difficulty and %s (%d images)", "no probe within delta" if order.probe is None else
+                 "probe {} {}-bit everywhere".format(*space.candidates()[order.probe]), order.images)
     objective = QuantizationObjective(evaluator, space, reference, settings.delta, pruner, settings.staged,
                                       definition, screen)
+    setup_images = order.images - record_measured(study, objective, widths, order.measured)
     return Search(study, objective, space, evaluator, settings, setup_images)
+
+
+def record_measured(study: optuna.Study, objective: QuantizationObjective, choices: Sequence[dict],
+                    measured: Sequence[StagedResult]) -> int:
+    """Add the one-width assignments the screen's setup measured (exact outcomes: stopped, or the
+    whole split) to a stepwise study as the trials the objective would have recorded, so that its
+    one-width step reads them instead of measuring them again; returns the images those trials
+    hold (their MACs are theirs now, no longer the setup's). An assignment some trial already
+    holds (a resumed study, another worker) is left alone."""
+    if not isinstance(study.sampler, StepwiseSampler):
+        return 0
+    full_macs, images = objective.evaluator.stages.full_macs, 0
+    for assignment, result in zip(choices, measured):
+        trial = objective.measured_trial(assignment, result, result.images * full_macs, "screen order")
+        if study.sampler.add_measured(study, trial):
+            images += result.images
+    return images
 
 
 def _tau_label(pruning: Any) -> float | str:

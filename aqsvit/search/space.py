@@ -8,15 +8,17 @@ the stepwise samplers walk.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import optuna
+import torch
 from optuna.distributions import CategoricalDistribution
 
 from aqsvit.errors import AqsvitError, check_int, invalid
 from aqsvit.quant import MAX_BITS, MIN_BITS, SCHEMES, QuantLayer
+from aqsvit.quant.quantizers import quantize
 
 GRANULARITIES = ("network", "block", "layer")
 ORDERS = ("network", "size", "sensitivity")
@@ -30,6 +32,9 @@ class Unit:
     name: str
     layers: tuple[str, ...]
     numel: int
+    # squared weight perturbation of each choice against the space's start choice, summed over the
+    # unit's weights (:meth:`SearchSpace.with_weight_noise`); empty when no weights are known
+    noise: tuple[tuple[Choice, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,20 @@ class SearchSpace:
         """A space over named units of given sizes, with no model behind it (tests, other uses)."""
         return cls(tuple(Unit(n, (n,), s) for n, s in sizes.items()), tuple(schemes),
                    tuple(sorted(set(bits), reverse=True)))
+
+    def with_weight_noise(self, weight: Callable[[str], torch.Tensor]) -> SearchSpace:
+        """The same space with each unit's :attr:`Unit.noise`: ``||Q_c(W) - Q_start(W)||^2`` for its
+        start choice and every candidate ``c``, from ``weight(layer name)`` (the FP weight tensor)."""
+        def noise(unit: Unit) -> tuple[tuple[Choice, float], ...]:
+            out = []
+            for choice in (self.start, *self.candidates()):
+                energy = 0.0
+                for name in unit.layers:
+                    w = weight(name).detach().float()
+                    energy += float((quantize(w, *choice) - quantize(w, *self.start)).square().sum())
+                out.append((choice, energy))
+            return tuple(out)
+        return replace(self, units=tuple(replace(u, noise=noise(u)) for u in self.units))
 
     def reordered(self, order: Sequence[str]) -> SearchSpace:
         """The same space walked in ``order`` (unit names)."""

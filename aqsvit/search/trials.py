@@ -27,9 +27,13 @@ def is_feasible(trial: FrozenTrial) -> bool:
     return trial.state == TrialState.COMPLETE and all(v <= 0 for v in (named or constraints.values()))
 
 
-def set_dashboard_constraints(trial: optuna.Trial, accuracy: float, screened: bool) -> None:
-    """Write the accuracy constraint where optuna-dashboard reads it: ``[drop - delta]`` for a
+def dashboard_constraints(accuracy: float, screened: bool) -> list[float]:
+    """The accuracy constraint in the list form optuna-dashboard reads: ``[drop - delta]`` for a
     measured trial; a screened one (an upper bound on the accuracy) gets ``SCREEN_ONLY`` as a second
     entry, so the dashboard draws it as infeasible, apart from the measured front and its verification."""
-    values = [accuracy, SCREEN_ONLY] if screened else [accuracy]
-    trial.storage.set_trial_system_attr(trial._trial_id, DASHBOARD_CONSTRAINTS, values)
+    return [accuracy, SCREEN_ONLY] if screened else [accuracy]
+
+
+def set_dashboard_constraints(trial: optuna.Trial, accuracy: float, screened: bool) -> None:
+    """Write :func:`dashboard_constraints` where optuna-dashboard reads them."""
+    trial.storage.set_trial_system_attr(trial._trial_id, DASHBOARD_CONSTRAINTS, dashboard_constraints(accuracy, screened))

@@ -455,3 +455,83 @@ def test_mixed_conditional_and_failing_objectives_keep_the_walk_and_its_result(m
     keys = [t.system_attrs[KEY_ATTR] for t in real]
     assert len(keys) == len(set(keys)), "an assignment was evaluated twice"
     assert set(keys) == {t.system_attrs[KEY_ATTR] for t in plain_study.trials if not t.system_attrs.get(IDLE_ATTR)}
+
+
+def test_with_weight_noise_the_sensitivity_start_probes_the_cheapest_choice_of_each_scheme_and_scales_the_rest():
+    """When a unit's sensitivity is its scale times its weight noise (the second-order form the
+    scaling assumes, exact here), probing only each scheme's cheapest choice yields the sensitivities
+    of probing all of them: the same cheapest feasible assignment of all 12^4, from 1 + 4 x 2 probes."""
+    from dataclasses import replace
+
+    from aqsvit.search._sensitivity import probe_choices
+
+    plain = SearchSpace.from_units(SIZES)
+
+    def noise(choice):  # error()'s factor of a choice
+        return 2.0 ** -(plain.choice_bits(choice) - 2) * (1.3 if choice[0] == "pot" else 1.0)
+
+    space = replace(plain, units=tuple(
+        replace(u, noise=tuple((c, noise(c) - noise(plain.start)) for c in (plain.start, *plain.candidates())))
+        for u in plain.units))
+
+    def objective(trial):
+        choices = space.suggest(trial)
+        err = error(space, choices)
+        trial.set_user_attr("sensitivity", err)
+        trial.set_constraint("error", err - LIMIT)
+        return -err, space.cost(choices)
+
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=GreedySampler(space, start="sensitivity"))
+    study.optimize(objective, n_trials=1000)
+    probes = [t for t in study.trials if t.system_attrs.get(KEY_ATTR, "").startswith(PROBE_PREFIX)]
+    assert len(probes) == 1 + len(SIZES) * 2
+    assert {c for t in probes for c in space.choices_from_params(t.params).values()} == \
+        {space.start, ("uniform", 2), ("pot", 2)}
+    assert study.sampler.result(study) == brute_force_cheapest(space, LIMIT)
+    # what the program sums: every choice's sensitivity, read off the two probes alone
+    from aqsvit.search._sensitivity import scaled
+    for unit in space.units:
+        probed = {c: error(space, {unit.name: c}) - error(space, {unit.name: space.start}) for c in probe_choices(space)}
+        exact = {c: error(space, {unit.name: c}) - error(space, {unit.name: space.start}) for c in space.candidates()}
+        assert scaled(space, unit, probed) == pytest.approx(exact)
+
+
+def test_weight_noise_is_the_squared_perturbation_against_the_start_choice():
+    import torch
+
+    from aqsvit.quant.quantizers import quantize
+
+    torch.manual_seed(0)
+    weights = {"a": torch.randn(4, 9), "b": torch.randn(8, 3)}
+    space = SearchSpace.from_units({"a": 36, "b": 24}, ("uniform", "pot"), (8, 4, 2)).with_weight_noise(weights.get)
+    for unit in space.units:
+        noise = dict(unit.noise)
+        w = weights[unit.name]
+        assert noise[space.start] == 0.0
+        for choice in space.candidates():
+            assert noise[choice] == pytest.approx(float((quantize(w, *choice) - quantize(w, *space.start)).square().sum()))
+        assert 0 < noise["uniform", 4] < noise["uniform", 2] and 0 < noise["pot", 4] < noise["pot", 2]
+
+
+def test_an_outcome_measured_elsewhere_is_added_once_and_read_as_measured():
+    """add_measured claims the assignment like a proposal: a second worker adding the same outcome
+    keeps nothing (its copy ends idle), and the walk reads the outcome instead of evaluating it."""
+    space = SearchSpace.from_units(SIZES)
+    storage = optuna.storages.InMemoryStorage()
+    workers = [optuna.create_study(directions=["maximize", "minimize"], storage=storage, study_name="s",
+                                   sampler=GreedySampler(space, start="one_width"), load_if_exists=True)
+               for _ in range(2)]
+    cheapest = space.uniform(space.candidates()[0])
+    err = error(space, cheapest)
+    measured = optuna.trial.create_trial(
+        state=TrialState.COMPLETE, values=[-err, space.cost(cheapest)], params=space.params(cheapest),
+        distributions=space.distributions(), constraints={"error": err - LIMIT}, user_attrs={"measured_by": "test"})
+    assert [w.sampler.add_measured(w, measured) for w in workers] == [True, False]
+    kept, withdrawn = workers[0].trials
+    assert kept.state == TrialState.COMPLETE and kept.values == measured.values and kept.user_attrs == measured.user_attrs
+    assert withdrawn.state == TrialState.PRUNED and withdrawn.system_attrs[IDLE_ATTR]
+    workers[0].optimize(make_objective(space), n_trials=1000)
+    keys = [t.system_attrs.get(KEY_ATTR) for t in workers[0].trials if not t.system_attrs.get(IDLE_ATTR)]
+    assert keys.count(space.key(cheapest)) == 1
+    alone = run(GreedySampler(space, start="one_width"), space)  # the same walk measuring everything itself
+    assert workers[0].sampler.result(workers[0]) == alone.sampler.result(alone)
