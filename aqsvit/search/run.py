@@ -36,7 +36,8 @@ class Search:
     space: SearchSpace
     evaluator: Evaluator
     settings: SearchSettings
-    setup_images: int = 0  # images this process spent before the trials (the screen's probe order)
+    setup_images: int = 0  # images this process spent before the trials (the screen's probe order), beyond
+    # those of the measurements it added to the study as trials (record_measured)
 
 
 def order_units(space: SearchSpace, order: str, evaluator: Evaluator, reference) -> SearchSpace:

@@ -29,6 +29,17 @@ def make_objective(space, limit=LIMIT):
     return objective
 
 
+def sensitivity_objective(space):
+    """make_objective's, also recording the error as the ``sensitivity`` the probes are read by."""
+    def objective(trial):
+        choices = space.suggest(trial)
+        err = error(space, choices)
+        trial.set_user_attr("sensitivity", err)
+        trial.set_constraint("error", err - LIMIT)
+        return -err, space.cost(choices)
+    return objective
+
+
 def run(sampler, space):
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     study.optimize(make_objective(space), n_trials=1000)
@@ -157,12 +168,7 @@ def test_sensitivity_start_probes_each_unit_then_finds_the_cheapest_feasible_ass
     of all 12^4; an interrupted study resumes to the same trials; the probes are marked."""
     space = SearchSpace.from_units(SIZES)
 
-    def objective(trial):
-        choices = space.suggest(trial)
-        err = error(space, choices)
-        trial.set_user_attr("sensitivity", err)
-        trial.set_constraint("error", err - LIMIT)
-        return -err, space.cost(choices)
+    objective = sensitivity_objective(space)
 
     storage = optuna.storages.InMemoryStorage()
     study = optuna.create_study(directions=["maximize", "minimize"], storage=storage,
@@ -474,12 +480,7 @@ def test_with_weight_noise_the_sensitivity_start_probes_the_cheapest_choice_of_e
         replace(u, noise=tuple((c, noise(c) - noise(plain.start)) for c in (plain.start, *plain.candidates())))
         for u in plain.units))
 
-    def objective(trial):
-        choices = space.suggest(trial)
-        err = error(space, choices)
-        trial.set_user_attr("sensitivity", err)
-        trial.set_constraint("error", err - LIMIT)
-        return -err, space.cost(choices)
+    objective = sensitivity_objective(space)
 
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=GreedySampler(space, start="sensitivity"))
     study.optimize(objective, n_trials=1000)
