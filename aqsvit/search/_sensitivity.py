@@ -12,9 +12,9 @@ their sensitivities, and a bisection on the program's budget, all derived from o
    to that of any wider choice of the same scheme (:func:`monotone`). Probing the cheapest choice
    measures where the search ends (near 2 bits on both benchmark models) and scales down to the
    wider ones, where the second-order form holds best. On digits (reference 908005d0) this takes
-   37 probes instead of 181, the search costs 9.4 full evaluations instead of 17.9 and ends at
-   14.83x instead of 13.98x; on spikformer_wide (0242f295) 85 probes instead of 421, 13.16x
-   against 13.13x.
+   37 probes instead of 181 and about half the search's full evaluations (9.4 against 17.9, both
+   before the stem's convolutions became stages of their own), and ends at 14.83x instead of
+   13.98x; on spikformer_wide (0242f295) 85 probes instead of 421, 13.16x against 13.13x.
 2. Program (HAWQ-V3's form): the least weight memory whose summed sensitivities stay within a
    budget, one choice per unit (a multiple-choice knapsack, solved exactly by scipy's HiGHS
    ``milp``). KL is the quantity to sum: to second order it is a quadratic form in the weight
