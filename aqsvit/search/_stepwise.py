@@ -318,8 +318,7 @@ class StepwiseSampler(BaseSampler):
         storage = study._storage
         storage.set_trial_system_attr(trial_id, KEY_ATTR, key)
         for t in storage.get_all_trials(study._study_id, deepcopy=False):
-            if t._trial_id != trial_id and t.state != TrialState.FAIL and not t.system_attrs.get(IDLE_ATTR) \
-                    and trial_key(t, self.space) == key:
+            if t._trial_id != trial_id and self._holds(t, key):
                 storage.set_trial_system_attr(trial_id, KEY_ATTR, None)
                 return False
         params = self.space.params(choices)
@@ -331,6 +330,11 @@ class StepwiseSampler(BaseSampler):
         self._claimed[trial_id] = params
         return True
 
+    def _holds(self, trial: FrozenTrial, key: str) -> bool:
+        """Whether ``trial`` holds ``key``: it claimed or fixed it, is not idle and did not fail."""
+        return trial.state != TrialState.FAIL and not trial.system_attrs.get(IDLE_ATTR) \
+            and trial_key(trial, self.space) == key
+
     def add_measured(self, study: Study, trial: FrozenTrial) -> bool:
         """Add ``trial``, a finished trial of an assignment of the space measured outside the study
         (e.g. :func:`aqsvit.search.run.record_measured`), as that assignment's outcome, unless some
@@ -338,8 +342,11 @@ class StepwiseSampler(BaseSampler):
         the same outcome at once keep at most one (a withdrawn copy ends PRUNED and idle)."""
         storage = study._storage
         choices = self.space.choices_from_params(trial.params)
+        key = self.space.key(choices)
+        if any(self._holds(t, key) for t in storage.get_all_trials(study._study_id, deepcopy=False)):
+            return False  # a resumed study, or another worker's copy: nothing to add
         trial_id = storage.create_new_trial(study._study_id)
-        if not self._claim(study, trial_id, self.space.key(choices), choices):
+        if not self._claim(study, trial_id, key, choices):
             storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
             storage.set_trial_state_values(trial_id, TrialState.PRUNED)
             return False
