@@ -61,8 +61,8 @@ def probe_choices(space: SearchSpace) -> list[Choice]:
 def probes(space: SearchSpace) -> list[dict[str, Choice]]:
     """The most precise assignment, then each unit alone at each of :func:`probe_choices` (unit
     order, cheapest first)."""
-    precise = space.uniform(space.start)
-    return [precise, *({**precise, unit.name: choice} for unit in space.units for choice in probe_choices(space))]
+    precise, choices = space.uniform(space.start), probe_choices(space)
+    return [precise, *({**precise, unit.name: choice} for unit in space.units for choice in choices)]
 
 
 def scaled(space: SearchSpace, unit: Unit, measured: Mapping[Choice, float]) -> dict[Choice, float]:

@@ -82,15 +82,16 @@ class SearchSpace:
     def with_weight_noise(self, weight: Callable[[str], torch.Tensor]) -> SearchSpace:
         """The same space with each unit's :attr:`Unit.noise`: ``||Q_c(W) - Q_start(W)||^2`` for its
         start choice and every candidate ``c``, from ``weight(layer name)`` (the FP weight tensor)."""
+        choices = (self.start, *self.candidates())
+
         def noise(unit: Unit) -> tuple[tuple[Choice, float], ...]:
-            out = []
-            for choice in (self.start, *self.candidates()):
-                energy = 0.0
-                for name in unit.layers:
-                    w = weight(name).detach().float()
-                    energy += float((quantize(w, *choice) - quantize(w, *self.start)).square().sum())
-                out.append((choice, energy))
-            return tuple(out)
+            energy = dict.fromkeys(choices, 0.0)
+            for name in unit.layers:
+                w = weight(name).detach().float()
+                start = quantize(w, *self.start)
+                for choice in choices:
+                    energy[choice] += float((quantize(w, *choice) - start).square().sum())
+            return tuple(energy.items())
         return replace(self, units=tuple(replace(u, noise=noise(u)) for u in self.units))
 
     def reordered(self, order: Sequence[str]) -> SearchSpace:
