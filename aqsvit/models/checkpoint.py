@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from aqsvit.errors import AqsvitError, key_listing
+from aqsvit.models.records import recorded_spec
 from aqsvit.models.registry import ModelSpec, create_model
 
 FORMAT = "aqsvit-checkpoint/1"
@@ -78,11 +79,13 @@ def save_checkpoint(path: str | Path, model: nn.Module, fp_accuracy: float,
     return path
 
 
-def load_checkpoint(path: str | Path, spec: ModelSpec | None = None) -> Checkpoint:
+def load_checkpoint(path: str | Path, spec: ModelSpec | None = None, *, target: str | None = None) -> Checkpoint:
     """Load a checkpoint safely; any problem becomes one line naming the file.
 
     With ``spec``, a published state_dict or training-script checkpoint of that model is imported too
-    (:mod:`aqsvit.models.reference_import`); its accuracy is then unknown (NaN)."""
+    (:mod:`aqsvit.models.reference_import`); its accuracy is then unknown (NaN). A checkpoint of a
+    model from outside the registry loads only when the user names its builder: ``target`` (or
+    ``spec.target``) must be the one it records (:mod:`aqsvit.models.records`)."""
     path = Path(path)
     if not path.is_file():
         raise AqsvitError(f"checkpoint {path}: no such file")
@@ -105,8 +108,14 @@ def load_checkpoint(path: str | Path, spec: ModelSpec | None = None) -> Checkpoi
         return Checkpoint(spec, state, float("nan"), "", digest)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise AqsvitError(f"checkpoint {path}: not an aqsvit checkpoint (expected format {FORMAT})")
-    spec = ModelSpec.from_plain(payload["model_name"], payload["model_kwargs"], payload.get("model_target"),
-                                payload.get("model_input_shape"))
-    return Checkpoint(spec, payload["state_dict"], float(payload["fp_accuracy"]),
-                      str(payload["data_fingerprint"]), digest)
+    record = {"name": payload.get("model_name"), "kwargs": payload.get("model_kwargs"),
+              "target": payload.get("model_target"), "input_shape": payload.get("model_input_shape")}
+    named = target if target is not None else (spec.target if spec is not None else None)
+    found = recorded_spec(record, f"checkpoint {path}", named)
+    try:
+        return Checkpoint(found, dict(payload["state_dict"]), float(payload["fp_accuracy"]),
+                          str(payload["data_fingerprint"]), digest)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise AqsvitError(f"checkpoint {path}: damaged aqsvit checkpoint (expected state_dict, fp_accuracy "
+                          "and data_fingerprint)") from exc
 

@@ -44,16 +44,12 @@ class ModelSpec:
 
     def record(self) -> dict[str, Any]:
         """Plain data for files (checkpoint, assignment, packed model); target keys only when set,
-        so a registered model's files stay as they were."""
+        so a registered model's files stay as they were. Read back only through
+        :func:`aqsvit.models.records.recorded_spec`, which refuses a target the user did not name."""
         plain: dict[str, Any] = {"name": self.name, "kwargs": self.plain_kwargs()}
         if self.target is not None:
             plain.update(target=self.target, input_shape=list(self.input_shape))
         return plain
-
-    @classmethod
-    def from_record(cls, plain: dict[str, Any]) -> ModelSpec:
-        """Inverse of :meth:`record`."""
-        return cls.from_plain(plain["name"], plain["kwargs"], plain.get("target"), plain.get("input_shape"))
 
     def describe(self) -> str:
         """One line naming the model (the study fingerprint compares it)."""

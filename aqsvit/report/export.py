@@ -22,6 +22,7 @@ from torch import nn
 
 from aqsvit.errors import AqsvitError
 from aqsvit.models import ModelSpec, create_model
+from aqsvit.models.records import recorded_spec
 from aqsvit.quant import LayerQuantizer
 from aqsvit.quant.quantizers import pot_exponents, uniform_levels
 
@@ -37,16 +38,17 @@ def assignment_json(spec: ModelSpec, assignment: Mapping[str, tuple[str, int]], 
         "metrics": dict(metrics)}, indent=2)
 
 
-def read_assignment(path: str | Path) -> tuple[ModelSpec, dict[str, tuple[str, int]]]:
-    """Load an assignment JSON written by :func:`assignment_json`."""
+def read_assignment(path: str | Path, *, target: str | None = None) -> tuple[ModelSpec, dict[str, tuple[str, int]]]:
+    """Load an assignment JSON written by :func:`assignment_json`; a model from outside the
+    registry only when ``target`` names the builder it records (:mod:`aqsvit.models.records`)."""
     try:
         data = json.loads(Path(path).read_text())
-        if data.get("format") != ASSIGNMENT_FORMAT:
+        if not isinstance(data, dict) or data.get("format") != ASSIGNMENT_FORMAT:
             raise ValueError
-        spec = ModelSpec.from_record(data["model"])
-        return spec, {k: (v["scheme"], int(v["bits"])) for k, v in data["assignment"].items()}
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        assignment = {str(k): (str(v["scheme"]), int(v["bits"])) for k, v in data["assignment"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise AqsvitError(f"assignment {path}: not an aqsvit assignment file ({ASSIGNMENT_FORMAT})") from exc
+    return recorded_spec(data.get("model"), f"assignment {path}", target), assignment
 
 
 def _codes(w: torch.Tensor, scheme: str, bits: int) -> tuple[np.ndarray, np.ndarray]:
@@ -134,17 +136,26 @@ def save_packed(path: str | Path, model: nn.Module, assignment: Mapping[str, tup
     return path
 
 
-def load_packed(path: str | Path, model: nn.Module | None = None) -> tuple[nn.Module, dict[str, tuple[str, int]]]:
+def load_packed(path: str | Path, model: nn.Module | None = None, *,
+                target: str | None = None) -> tuple[nn.Module, dict[str, tuple[str, int]]]:
     """Rebuild the quantized model (eval mode) and its assignment from a packed file; into
-    ``model`` when given (a model handed to :func:`aqsvit.quantize` as it was, not a registered one)."""
+    ``model`` when given (a model handed to :func:`aqsvit.quantize` as it was, not a registered one).
+    A recorded model from outside the registry is built only when ``target`` names the builder it
+    records (:mod:`aqsvit.models.records`)."""
     raw = Path(path).read_bytes()
-    if not raw.startswith(PACKED_MAGIC):
-        raise AqsvitError(f"packed model {path}: not an aqsvit packed model")
-    size = struct.unpack("<I", raw[len(PACKED_MAGIC):len(PACKED_MAGIC) + 4])[0]
     start = len(PACKED_MAGIC) + 4
-    header = json.loads(zlib.decompress(raw[start:start + size]))
+    try:
+        if not raw.startswith(PACKED_MAGIC):
+            raise ValueError
+        size = struct.unpack("<I", raw[len(PACKED_MAGIC):start])[0]
+        header = json.loads(zlib.decompress(raw[start:start + size]))
+        if not isinstance(header, dict):
+            raise ValueError
+    except (ValueError, struct.error, zlib.error) as exc:
+        raise AqsvitError(f"packed model {path}: not an aqsvit packed model") from exc
     body = memoryview(raw)[start + size:]
-    model = create_model(ModelSpec.from_record(header["model"])) if model is None else model
+    if model is None:
+        model = create_model(recorded_spec(header.get("model"), f"packed model {path}", target))
     state = {k: v.clone() for k, v in model.state_dict().items()}
     for item in header["rest"]:
         values = torch.from_numpy(np.frombuffer(body[item["offset"]:item["offset"] + item["bytes"]], np.float32).copy())
