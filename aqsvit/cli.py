@@ -22,6 +22,7 @@ from aqsvit.errors import AqsvitError, check_flag, check_int, check_number, chec
 log = logging.getLogger("aqsvit")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
 
 def _container(node: Any) -> Any:
@@ -54,9 +55,10 @@ def _model_spec(cfg):
     return model_spec(cfg.model.name, **_container(cfg.model.kwargs))
 
 
-def _reference(cfg, device: str = "cpu", searchable: bool = True):
-    """Model spec, data and FP reference checkpoint (trained and cached on first use); with
-    ``searchable`` a reference at chance level is refused (every assignment would look lossless)."""
+def _reference(cfg, device: str = "cpu", searchable: bool = True, spec=None, untrained: str | None = None):
+    """Model spec (``spec``, else the config's), data and FP reference checkpoint (trained and
+    cached on first use, unless ``untrained`` says why not); with ``searchable`` a reference at
+    chance level is refused (every assignment would look lossless)."""
     import torch
 
     from omegaconf import OmegaConf
@@ -68,7 +70,7 @@ def _reference(cfg, device: str = "cpu", searchable: bool = True):
     from aqsvit.training import check_labels, check_learned, get_reference
 
     torch.manual_seed(cfg.seed)
-    spec = _model_spec(cfg)
+    spec = spec or _model_spec(cfg)
     normalize = cfg.dataset.get("normalize")  # null: the model's preset
     info = ModelInfo(spec.name) if spec.target else model_info(spec.name)
     preprocess = resolve_preprocess(OmegaConf.to_container(normalize) if OmegaConf.is_config(normalize) else normalize,
@@ -77,8 +79,8 @@ def _reference(cfg, device: str = "cpu", searchable: bool = True):
     check_labels(spec, data)
     if spec.target:  # before any training: a wrong model fails as one line
         check_classifier(create_model(spec), spec.input_shape, data.num_classes, spec.target)
-    ckpt = get_reference(spec, data, root=cfg.checkpoint_dir, checkpoint=cfg.checkpoint,
-                         progress=cfg.progress, seed=cfg.seed, device=device, **_container(cfg.train))
+    ckpt = get_reference(spec, data, root=cfg.checkpoint_dir, checkpoint=cfg.checkpoint, progress=cfg.progress,
+                         seed=cfg.seed, device=device, untrained=untrained, **_container(cfg.train))
     if searchable:
         check_learned(data, ckpt.fp_accuracy)
     return spec, data, ckpt
@@ -179,32 +181,52 @@ def _eval_settings(cfg):
     return settings
 
 
-def _search_setup(cfg):
-    """Validated settings, storage, device, reference and the created-or-resumed study."""
+def _search_setup(cfg, command: str = "search"):
+    """Validated settings, storage, device, reference and the created-or-resumed study. Any
+    ``command`` but search only reads: the study must exist, and nothing is trained or written."""
     import optuna
 
     from aqsvit.devices import pin_worker
     from aqsvit.search.evaluator import Evaluator
+    from aqsvit.search.existing import load_existing, open_existing, recorded_fingerprint, stored_file_missing
+    from aqsvit.search.fingerprint import REFERENCE_KEY, compare_fingerprint
     from aqsvit.search.run import prepare
-    from aqsvit.search.storages import check_storage, create_storage, is_shared
+    from aqsvit.search.storages import check_storage, create_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     settings = search_settings(cfg)  # validated by check_config
     eval_settings = _eval_settings(cfg)
     device = pin_worker(cfg.device, cfg.worker, cfg.workers)
-    # a server is reached now, so a wrong URL fails before any training; a file-based study is
-    # only created once the checkpoint and the data have loaded
-    check_storage(settings.storage_url, settings.workers)
-    remote = is_shared(settings.storage_url)
-    retry = not settings.stepwise
-    storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
-                             retry_failed=retry) if remote else None
-    spec, data, ckpt = _reference(cfg, device)
-    if storage is None:
-        storage = create_storage(settings.storage_url, settings.workers, settings.grace_period, retry_failed=retry)
+    reading = command != "search"
+    if reading:
+        storage = open_existing(settings.storage_url, settings.grace_period, command)
+        load_existing(storage, settings.study_name)
+    else:
+        # a server is reached (and an existing file opened) now, so a wrong URL or a study made with
+        # another model fails before any training; a new study file is only created by prepare,
+        # once the checkpoint, the data and the settings that need them have passed
+        check_storage(settings.storage_url, settings.workers)
+        storage = None if stored_file_missing(settings.storage_url) else create_storage(
+            settings.storage_url, settings.workers, settings.grace_period, retry_failed=not settings.stepwise)
+    spec = _model_spec(cfg)
+    recorded = None
+    if storage is not None and not settings.force_new_study:
+        recorded = recorded_fingerprint(storage, settings.study_name)
+        if reading or recorded is not None:
+            compare_fingerprint(settings.study_name, recorded, {"model": spec.describe()})
+    if reading:
+        untrained = f"aqsvit {command} only reads: run aqsvit search with the same settings first, or give checkpoint=FILE"
+    elif recorded is not None:
+        untrained = (f"study {settings.study_name!r} was made on reference {recorded.get(REFERENCE_KEY)}, and a newly "
+                     "trained one would not resume it: use the train.* settings, seed and checkpoint_dir it was made "
+                     "with, give checkpoint=FILE, or pass --force-new-study")
+    else:
+        untrained = None
+    spec, data, ckpt = _reference(cfg, device, spec=spec, untrained=untrained)
     evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device,
                           settings=eval_settings)
-    return prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir, storage)
+    return prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir, storage,
+                   read_only=reading)
 
 
 def search_command(cfg) -> None:
@@ -306,11 +328,13 @@ def finetune_command(cfg) -> None:
     from aqsvit.search.evaluator import Evaluator
 
     if cfg.finetune.assignment is None:
-        _finetune_study(cfg, _search_setup(cfg))
+        _finetune_study(cfg, _search_setup(cfg, "finetune"))
         return
-    spec, assignment = read_assignment(cfg.finetune.assignment)
+    spec, assignment = read_assignment(cfg.finetune.assignment, target=cfg.model.get("target"))
     device = pin_worker(cfg.device)
-    config_spec, data, ckpt = _reference(cfg, device)
+    config_spec, data, ckpt = _reference(
+        cfg, device, untrained="aqsvit finetune only reads: give the checkpoint the assignment was searched on "
+                               "(checkpoint=FILE), or the settings that trained it")
     if spec != config_spec:
         raise AqsvitError(f"finetune.assignment: {cfg.finetune.assignment} is for model {spec.name} "
                           f"{spec.plain_kwargs()}, the config's model is {config_spec.name} {config_spec.plain_kwargs()}")
@@ -321,16 +345,15 @@ def finetune_command(cfg) -> None:
 
 def report_command(cfg) -> None:
     """Write the HTML report, PNGs, Markdown summary, assignment JSON and packed model of a study."""
-    import optuna
-
     from aqsvit.report.build import write_report
+    from aqsvit.search.existing import load_existing
     from aqsvit.search.baselines import one_width_baseline
     from aqsvit.search.run import summarize
 
-    search = _search_setup(cfg)
+    search = _search_setup(cfg, "report")
+    compare = [load_existing(search.study._storage, n, "report.compare") for n in cfg.report.compare]
     summary = summarize(search)
     baselines = one_width_baseline(search.evaluator, list(cfg.quant.schemes), list(cfg.quant.bits))
-    compare = [optuna.load_study(study_name=n, storage=search.study._storage) for n in cfg.report.compare]
     out = Path(cfg.report.dir) / search.settings.study_name
     paths = write_report(search, summary, baselines, out, compare)
     for name, path in paths.items():
@@ -340,10 +363,14 @@ def report_command(cfg) -> None:
 def dashboard_command(cfg) -> None:
     """Serve optuna-dashboard on the study's storage (127.0.0.1 unless dashboard.host says otherwise)."""
     from aqsvit.report.dashboard import serve
-    from aqsvit.search.storages import create_storage, redact
+    from aqsvit.search.existing import load_existing, open_existing
+    from aqsvit.search.fingerprint import FINGERPRINT_ATTR, compare_fingerprint
+    from aqsvit.search.storages import redact
 
     settings = search_settings(cfg)
-    storage = create_storage(settings.storage_url, 1, settings.grace_period)
+    storage = open_existing(settings.storage_url, settings.grace_period, "dashboard")
+    study = load_existing(storage, settings.study_name)
+    compare_fingerprint(study.study_name, study.user_attrs.get(FINGERPRINT_ATTR), {})  # a study aqsvit made
     print(f"optuna-dashboard for study {settings.study_name!r} ({redact(settings.storage_url)}) on "
           f"http://{cfg.dashboard.host}:{cfg.dashboard.port}", flush=True)
     serve(storage, settings.study_name, cfg.dashboard.host, cfg.dashboard.port)
@@ -387,15 +414,26 @@ def _one_line_errors(debug: bool) -> Iterator[None]:
         sys.exit(EXIT_USAGE)
 
 
-def _guarded(fn: Callable[[Any], None], debug: bool) -> Callable[[Any], None]:
-    """The Hydra task: redact Hydra's saved files, then run ``fn`` with one-line errors."""
+def _guarded(command: str, debug: bool) -> Callable[[Any], None]:
+    """The Hydra task: redact Hydra's saved files, then run the command with one-line errors; Ctrl-C
+    is one line too (exit 130): every finished trial is kept, and the same command resumes."""
     def task(cfg) -> None:
         _redact_hydra_outputs()
-        with _one_line_errors(debug):
-            import_plugins(cfg.plugins)
-            check_config(cfg)
-            fn(cfg)
-    task.__name__ = fn.__name__
+        try:
+            with _one_line_errors(debug):
+                import_plugins(cfg.plugins)
+                check_config(cfg)
+                if command != "search" and cfg.search.force_new_study:
+                    raise AqsvitError(f"search.force_new_study (--force-new-study): only aqsvit search starts a "
+                                      f"study over; allowed for aqsvit {command}: false (it only reads)")
+                COMMANDS[command](cfg)
+        except KeyboardInterrupt:
+            if debug:
+                raise
+            print(f"aqsvit: interrupted; finished trials are kept: run the same aqsvit {command} again to "
+                  "resume", file=sys.stderr)
+            sys.exit(EXIT_INTERRUPTED)
+    task.__name__ = COMMANDS[command].__name__
     return task
 
 
@@ -503,11 +541,27 @@ def _redact_logs() -> None:
     logging.setLogRecordFactory(factory)
 
 
+class _QuietInterrupt(logging.Filter):
+    """Optuna logs the trial a Ctrl-C stopped as a failure, traceback and all (two records); the
+    CLI says it in one line instead."""
+
+    interrupted = False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], KeyboardInterrupt):
+            self.interrupted = True
+            return False
+        return not (self.interrupted and "failed with value" in record.getMessage())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``aqsvit`` console script."""
     import hydra
 
     _redact_logs()
+    optimize_log = logging.getLogger("optuna.study._optimize")
+    if not any(isinstance(f, _QuietInterrupt) for f in optimize_log.filters):
+        optimize_log.addFilter(_QuietInterrupt())
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     args = [a for a in args if a != "--debug"]
@@ -525,10 +579,12 @@ def main(argv: list[str] | None = None) -> None:
     with _one_line_errors(debug):
         if command not in COMMANDS:
             raise invalid("command", command, COMMANDS)
+        if "--experimental-rerun" in rest:  # Hydra would unpickle the run's saved config: code from a file
+            raise AqsvitError("--experimental-rerun: not allowed (it loads a pickle, which can run code); allowed: "
+                              "the same command with the overrides saved in the run's .hydra/overrides.yaml")
         check_overrides(rest)
     sys.argv = [f"aqsvit-{command}", *rest]
-    hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")(
-        _guarded(COMMANDS[command], debug))()
+    hydra.main(config_path=CONF_DIR, config_name="config", version_base="1.3")(_guarded(command, debug))()
 
 
 if __name__ == "__main__":

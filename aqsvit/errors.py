@@ -14,7 +14,16 @@ def invalid(field: str, value: object, allowed: Iterable[object] | str) -> Aqsvi
     """Build the standard error: ``<field>: got <value>; allowed: <allowed>``."""
     if not isinstance(allowed, str):
         allowed = ", ".join(str(a) for a in allowed)
-    return AqsvitError(f"{field}: got {value!r}; allowed: {allowed}")
+    return AqsvitError(f"{field}: got {shown(value)}; allowed: {allowed}")
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters with its length said (a 10,000-character name
+    stays a readable line)."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit - 1]}… ({len(value) if isinstance(value, str) else len(text)} characters)"
 
 
 def key_listing(groups: Iterable[tuple[str, list[str]]], shown: int = 3) -> str:

@@ -1,7 +1,9 @@
 """Train the full-precision reference model, and cache it as a checkpoint."""
 from __future__ import annotations
 
-import logging
+import hashlib
+import inspect
+import json
 from pathlib import Path
 
 import torch
@@ -15,7 +17,7 @@ from aqsvit.errors import AqsvitError
 from aqsvit.evaluation import accuracy
 from aqsvit.models import Checkpoint, ModelSpec, create_model, load_checkpoint, save_checkpoint
 
-log = logging.getLogger(__name__)
+TRAIN_SETTINGS = ("epochs", "lr", "batch_size", "weight_decay", "seed")
 
 
 def train(model: nn.Module, data: DataBundle, epochs: int = 30, lr: float = 5e-3,
@@ -46,15 +48,30 @@ def train(model: nn.Module, data: DataBundle, epochs: int = 30, lr: float = 5e-3
     return accuracy(model, data.test, device=device)
 
 
-def reference_path(root: str | Path, spec: ModelSpec, data: DataBundle) -> Path:
-    """Where the FP reference for this model and data lives: one file per (model, data) pair."""
-    return Path(root) / f"{spec.name}-{data.name}-{data.fingerprint}.pt"
+def training_settings(**train_kwargs) -> dict:
+    """:func:`train`'s settings with its defaults filled in (what a cached reference is keyed by)."""
+    params = inspect.signature(train).parameters
+    unknown = sorted(set(train_kwargs) - set(TRAIN_SETTINGS))
+    if unknown:
+        raise TypeError(f"not a training setting: {unknown[0]}")
+    return {k: train_kwargs.get(k, params[k].default) for k in TRAIN_SETTINGS}
+
+
+def reference_path(root: str | Path, spec: ModelSpec, data: DataBundle, **train_kwargs) -> Path:
+    """Where the FP reference of this model, data and training lives: the name holds a digest of
+    everything that builds the model (name, arguments, target) and every training setting, so a
+    reference is never overwritten by another model's or another training's (the studies made on
+    it stay resumable)."""
+    made_of = json.dumps([spec.describe(), training_settings(**train_kwargs)], sort_keys=True, default=str)
+    digest = hashlib.sha256(made_of.encode()).hexdigest()[:12]
+    return Path(root) / f"{spec.name}-{data.name}-{data.fingerprint}-{digest}.pt"
 
 
 def get_reference(spec: ModelSpec, data: DataBundle, root: str | Path = "studies/checkpoints",
                   checkpoint: str | Path | None = None, progress: bool = True,
-                  device: str | torch.device = "cpu", **train_kwargs) -> Checkpoint:
-    """Load the given checkpoint, or the cached one, or train and cache one (on ``device``).
+                  device: str | torch.device = "cpu", untrained: str | None = None, **train_kwargs) -> Checkpoint:
+    """Load the given checkpoint, or the cached one, or train and cache one (on ``device``). With
+    ``untrained`` (why no reference may be trained here, and what to do) a missing one is refused.
 
     A given checkpoint must be of the same model spec (or a published Spikformer state_dict, imported
     onto it); its accuracy is re-measured on this data, on ``device``.
@@ -73,12 +90,16 @@ def get_reference(spec: ModelSpec, data: DataBundle, root: str | Path = "studies
         ckpt.fp_accuracy = accuracy(model, data.test, device=device)
         ckpt.data_fingerprint = data.fingerprint
         return ckpt
-    path = reference_path(root, spec, data)
+    path = reference_path(root, spec, data, **train_kwargs)
     if path.exists():
-        ckpt = load_checkpoint(path)
-        if ckpt.spec == spec:
-            return ckpt
-        log.warning("cached reference %s was built with other settings; retraining", path)
+        ckpt = load_checkpoint(path, target=spec.target)
+        if ckpt.spec != spec:  # the name's digest says otherwise: a file someone put there, never replaced
+            raise AqsvitError(f"checkpoint_dir: {path} holds model {ckpt.spec.describe()}, not {spec.describe()}; "
+                              "move it away or choose another checkpoint_dir")
+        return ckpt
+    if untrained is not None:
+        raise AqsvitError(f"checkpoint: no reference of {spec.describe()} trained with "
+                          f"{training_settings(**train_kwargs)} in {root}; {untrained}")
     torch.manual_seed(train_kwargs.get("seed", 0))  # the initial weights too: same checkpoint from any caller
     model = create_model(spec)
     fp_acc = train(model, data, progress=progress, device=device, **train_kwargs)
@@ -86,7 +107,7 @@ def get_reference(spec: ModelSpec, data: DataBundle, root: str | Path = "studies
         save_checkpoint(path, model, fp_acc, data.fingerprint)
     except OSError as exc:
         raise AqsvitError(f"checkpoint folder {path.parent}: cannot write ({exc.strerror})") from exc
-    return load_checkpoint(path)
+    return load_checkpoint(path, target=spec.target)
 
 
 CHANCE_MARGIN = 5.0  # points above the majority-class share a reference must reach to be searched
@@ -103,9 +124,7 @@ def check_labels(spec: ModelSpec, data: DataBundle) -> None:
 def check_learned(data: DataBundle, fp_accuracy: float) -> None:
     """Refuse a reference no better than always answering the most frequent test label: every
     quantized assignment would look lossless against it."""
-    labels = torch.cat([y for _, y in iter_batches(data.test, 1024)])
-    majority = 100.0 * torch.bincount(labels).max().item() / max(len(labels), 1)
-    if fp_accuracy <= majority + CHANCE_MARGIN:
+    if fp_accuracy <= data.chance + CHANCE_MARGIN:
         raise AqsvitError(f"reference: FP accuracy {fp_accuracy:.2f}% is at chance (most frequent test label "
-                          f"{majority:.2f}%); allowed: above {majority + CHANCE_MARGIN:.2f}% "
+                          f"{data.chance:.2f}%); allowed: above {data.chance + CHANCE_MARGIN:.2f}% "
                           "(check the data and train.*)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -29,6 +30,13 @@ class DataBundle:
     input_shape: tuple[int, int, int]
     fingerprint: str
     preprocess: Preprocess = IDENTITY  # how stored images become model input (see aqsvit.data.preprocess)
+
+    @cached_property
+    def chance(self) -> float:
+        """The accuracy (percent) of always answering the most frequent test label: what a model
+        that learned nothing scores, the floor below which an accuracy means nothing."""
+        labels = torch.cat([torch.as_tensor(y) for _, y in iter_batches(self.test, 1024)])
+        return 100.0 * torch.bincount(labels).max().item() / max(len(labels), 1)
 
 
 class ImageTensors(TensorDataset):

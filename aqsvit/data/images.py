@@ -1,4 +1,9 @@
-"""Bring images of any size and colour layout to a model's ``(C, H, W)`` input in [0, 1]."""
+"""Bring images of any size and colour layout to a model's ``(C, H, W)`` input in [0, 1].
+
+Values, one rule for every source: floats must already lie in [0, 1]; ``uint8`` and other integer
+arrays within 0..255 are 8-bit values (divided by 255); ``uint16`` arrays are 16-bit values
+(divided by 65535); booleans are 0 or 1. Anything else (floats in 0..255, negative integers) is
+refused in one line instead of being clipped: a clipped image set silently loses its accuracy."""
 from __future__ import annotations
 
 import numpy as np
@@ -12,14 +17,7 @@ def to_model_input(images: np.ndarray | torch.Tensor, shape: tuple[int, int, int
                    source: str) -> torch.Tensor:
     """Convert ``images`` ([N, H, W], [N, H, W, C] or [N, C, H, W]; uint8 or float) to float
     ``[N, *shape]``: grey and RGB are converted into each other, sizes are resized (antialiased)."""
-    x = torch.as_tensor(np.array(images))
-    if x.dtype == torch.uint8:
-        x = x.float() / 255.0
-    elif x.is_floating_point():
-        x = x.float()
-    else:
-        x = x.float()
-        x = x / x.max().clamp(min=1)
+    x = torch.as_tensor(np.array(images)).float() / value_scale(np.asarray(images), source)
     if x.ndim == 3:
         x = x.unsqueeze(1)
     elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
@@ -35,6 +33,22 @@ def to_model_input(images: np.ndarray | torch.Tensor, shape: tuple[int, int, int
         x = F.interpolate(x, size=(height, width), mode="bilinear", antialias=True,
                           align_corners=False)
     return x.clamp(0, 1).contiguous()
+
+
+def value_scale(images: np.ndarray, source: str) -> float:
+    """What ``images`` are divided by to lie in [0, 1] (the module's rule), or the one-line refusal."""
+    if images.size == 0 or images.dtype.kind == "b":
+        return 1.0
+    lo, hi = images.min().item(), images.max().item()
+    if images.dtype.kind == "f":
+        scale, allowed = 1.0, "floats in [0, 1] (divide 8-bit values by 255 first)"
+    elif images.dtype == np.uint16 and hi > 255:
+        scale, allowed = 65535.0, "uint16 values 0..65535"
+    else:
+        scale, allowed = 255.0, "integers 0..255 (8-bit values) or uint16 0..65535"
+    if lo < 0 or hi > scale:
+        raise AqsvitError(f"{source}: images hold values from {lo:g} to {hi:g} ({images.dtype}); allowed: {allowed}")
+    return scale
 
 
 def compact(x: torch.Tensor, source_dtype: np.dtype) -> torch.Tensor:

@@ -5,6 +5,8 @@ Nothing here downloads: digits ship inside scikit-learn's wheel; the others read
 from __future__ import annotations
 
 import hashlib
+import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from aqsvit.data.bundle import DataBundle, seeded_split, tensor_bundle
 from aqsvit.data.events import digits_events, dvs
 from aqsvit.data.images import compact, to_model_input
 from aqsvit.data.preprocess import IDENTITY, Preprocess, decode_image
-from aqsvit.errors import AqsvitError, invalid
+from aqsvit.errors import AqsvitError, check_int, invalid
 from aqsvit.registry import Registry
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -41,7 +43,7 @@ def npz(path: str, input_shape: tuple[int, int, int], test_size: int = 450,
         raise AqsvitError(f"dataset.path: {file} is not a file; expected an .npz with 'images' and 'labels'")
     try:
         archive = np.load(file)
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise AqsvitError(f"dataset.path ({file}): not an .npz archive ({str(exc).split('. ')[0]}); "
                           "allowed: an .npz with arrays 'images' and 'labels'") from exc
     if not isinstance(archive, np.lib.npyio.NpzFile):
@@ -55,6 +57,10 @@ def npz(path: str, input_shape: tuple[int, int, int], test_size: int = 450,
             images, labels = archive["images"], archive["labels"]
         except ValueError as exc:  # object arrays need pickle, which np.load refuses
             raise AqsvitError(f"dataset.path ({file}): {exc}; allowed: numeric arrays") from exc
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:  # a truncated or corrupt member
+            raise AqsvitError(f"dataset.path ({file}): a damaged .npz archive ({type(exc).__name__}: "
+                              f"{str(exc).splitlines()[0] if str(exc) else 'cut short'}); allowed: an intact .npz "
+                              "with arrays 'images' and 'labels'") from exc
     source = f"dataset.path ({file})"
     check_arrays(source, images, labels)
     x = compact(to_model_input(images, input_shape, source), images.dtype)
@@ -174,6 +180,9 @@ def load_dataset(name: str, input_shape: tuple[int, ...], preprocess: Preprocess
     """Build the named data set for a model taking ``input_shape``, its images turned into model
     input by ``preprocess`` (see :func:`aqsvit.data.preprocess.resolve_preprocess`)."""
     build = DATASETS[name]
+    for key in ("test_size", "calib_size"):  # the split sizes every image data set takes
+        if key in kwargs:
+            check_int(f"dataset.{key}", kwargs[key], 0)
     if DATASETS.meta(name)["events"]:
         if preprocess.mean is not None:
             raise invalid("dataset.normalize", preprocess.name, "none (event frames are counts, not images)")

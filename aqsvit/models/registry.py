@@ -13,8 +13,12 @@ from typing import Any
 
 from torch import nn
 
-from aqsvit.errors import AqsvitError, invalid
+from aqsvit.errors import AqsvitError, check_int, invalid
 
+# builder arguments that count something (timesteps, blocks, channels, pixels, classes): each at
+# least 1 (a tuple, as QKFormer's per-stage depths, element-wise); a zero builds a model that
+# computes nothing, trains to chance and still "searches"
+COUNTS = ("T", "frames", "depths", "num_heads", "embed_dims", "img_size", "patch_size", "in_channels", "num_classes")
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 _INFO: dict[str, ModelInfo] = {}
 
@@ -121,6 +125,12 @@ def model_spec(name: str, **overrides: Any) -> ModelSpec:
         raise invalid(f"model.{unknown[0]}", overrides[unknown[0]], sorted(params))
     kwargs = {k: p.default for k, p in params.items()}
     kwargs.update(overrides)
+    for key in COUNTS:
+        if key in kwargs:
+            values = kwargs[key] if isinstance(kwargs[key], (tuple, list)) else (kwargs[key],)
+            for value in values:
+                check_int(f"model.kwargs.{key}", value, 1, allowed="integers >= 1"
+                          + (" (one per stage)" if isinstance(kwargs[key], (tuple, list)) else ""))
     return ModelSpec(name, kwargs)
 
 

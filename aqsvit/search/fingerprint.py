@@ -13,6 +13,7 @@ from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 
 FINGERPRINT_ATTR = "aqsvit:fingerprint"
+REFERENCE_KEY = "reference (checkpoint, data)"
 
 
 def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpace, reference_key: str) -> dict:
@@ -21,7 +22,7 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
     start = resolve_start(settings.start, space)  # "auto" is recorded as what it chose
     return {
         "model": spec.describe(),
-        "reference (checkpoint, data)": reference_key,
+        REFERENCE_KEY: reference_key,
         "search space": f"{settings.granularity}/{settings.order}: {[u.name for u in space.units]} "
                         f"schemes {list(space.schemes)} bits {list(space.bits)}",
         "delta": settings.delta,
@@ -40,9 +41,18 @@ def check_fingerprint(study: optuna.Study, current: dict) -> None:
     if recorded is None:
         study.set_user_attr(FINGERPRINT_ATTR, current)
         return
+    compare_fingerprint(study.study_name, recorded, current)
+
+
+def compare_fingerprint(study_name: str, recorded: dict | None, current: dict) -> None:
+    """Refuse a study (one line) unless its ``recorded`` fingerprint has ``current``'s values (a part
+    of the fingerprint compares only those keys); writes nothing."""
+    if recorded is None:
+        raise AqsvitError(f"search.study_name: study {study_name!r} was not made by aqsvit search (it has no "
+                          "aqsvit fingerprint); allowed: a study aqsvit search wrote")
     differs = [k for k in current if recorded.get(k) != current[k]]
     if differs:
         k = differs[0]
-        raise AqsvitError(f"study {study.study_name!r} was created with {k} = {recorded.get(k)!r}, now {current[k]!r}"
+        raise AqsvitError(f"study {study_name!r} was created with {k} = {recorded.get(k)!r}, now {current[k]!r}"
                           f"{f' (and {len(differs) - 1} more)' if len(differs) > 1 else ''}; resume with the same "
                           "settings, choose a new search.study_name, or pass --force-new-study")

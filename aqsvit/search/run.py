@@ -11,6 +11,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 from tqdm import tqdm
 
+from aqsvit.errors import AqsvitError
 from aqsvit.proxy import drift, get_reference
 from aqsvit.proxy.drift import needs_layer_inputs
 from aqsvit.proxy.staged import StagedResult
@@ -18,7 +19,7 @@ from aqsvit.report.dashboard import CONTEXT_ATTR
 from aqsvit.search._stepwise import StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
-from aqsvit.search.fingerprint import check_fingerprint, fingerprint
+from aqsvit.search.fingerprint import FINGERPRINT_ATTR, check_fingerprint, compare_fingerprint, fingerprint
 from aqsvit.search.samplers import SamplerContext
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
@@ -63,10 +64,12 @@ def build_sampler(settings: SearchSettings, space: SearchSpace) -> optuna.sample
 
 
 def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
-            cache_dir: str | None = None, storage: BaseStorage | None = None) -> Search:
+            cache_dir: str | None = None, storage: BaseStorage | None = None, read_only: bool = False) -> Search:
     """Space, FP reference, sampler, pruner and the (created or resumed) study (on ``storage``,
-    else one opened from ``settings.storage_url``)."""
+    else one opened from ``settings.storage_url``). ``read_only``: the study must exist and was
+    made with these settings; nothing is written to it (report, finetune)."""
     settings.validate()
+    check_delta(settings.delta, evaluator)
     pruning = settings.pruner_settings
     definition = getattr(pruning, "definition", "logit")  # the drift every trial records
     layer_inputs = (tuple(sorted({layer.module_name for layer in evaluator.layers}))
@@ -82,23 +85,28 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     if storage is None:
         storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
                                  retry_failed=not settings.stepwise)
-    if settings.force_new_study:
-        try:
-            optuna.delete_study(study_name=settings.study_name, storage=storage)
-        except KeyError:
-            pass
-    study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
-                                sampler=build_sampler(settings, space), load_if_exists=True)
-    check_fingerprint(study, fingerprint(evaluator, settings, space, reference_key))
-    with quiet_experimental():
-        study.set_metric_names(list(METRIC_NAMES))
-    study.set_user_attr(CONTEXT_ATTR, {
-        "model": evaluator.model.spec.name, "dataset": evaluator.data.name, "fp_accuracy": round(evaluator.fp_accuracy, 3),
-        "delta": settings.delta, "tau": _tau_label(pruning),
-        "sampler": settings.sampler, "granularity": settings.granularity, "layers": len(evaluator.layers)})
+    current = fingerprint(evaluator, settings, space, reference_key)
+    if read_only:
+        study = optuna.load_study(storage=storage, study_name=settings.study_name, sampler=build_sampler(settings, space))
+        compare_fingerprint(study.study_name, study.user_attrs.get(FINGERPRINT_ATTR), current)
+    else:
+        if settings.force_new_study:
+            try:
+                optuna.delete_study(study_name=settings.study_name, storage=storage)
+            except KeyError:
+                pass
+        study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
+                                    sampler=build_sampler(settings, space), load_if_exists=True)
+        check_fingerprint(study, current)
+        with quiet_experimental():
+            study.set_metric_names(list(METRIC_NAMES))
+        study.set_user_attr(CONTEXT_ATTR, {
+            "model": evaluator.model.spec.name, "dataset": evaluator.data.name,
+            "fp_accuracy": round(evaluator.fp_accuracy, 3), "delta": settings.delta, "tau": _tau_label(pruning),
+            "sampler": settings.sampler, "granularity": settings.granularity, "layers": len(evaluator.layers)})
     # a screen decides candidates on part of the split: only the stepwise samplers verify the result
     screen = settings.screen if settings.stepwise else 1.0
-    screened = screen < 1 and settings.staged
+    screened = screen < 1 and settings.staged and not read_only
     widths = [space.uniform(choice) for choice in space.candidates()]
     order = evaluator.order_by_probe([space.assignment(w) for w in widths] if screened else [], settings.delta)
     if screened:
@@ -108,6 +116,16 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
                                       definition, screen)
     setup_images = order.images - record_measured(study, objective, widths, order.measured)
     return Search(study, objective, space, evaluator, settings, setup_images)
+
+
+def check_delta(delta: float, evaluator: Evaluator) -> None:
+    """Refuse a ``delta`` that reaches down to chance: every assignment, even one that only guesses,
+    would be within it, and the "chosen" model would be meaningless."""
+    chance = evaluator.data.chance
+    if evaluator.fp_accuracy - delta <= chance:
+        raise AqsvitError(f"delta: got {delta}; allowed: numbers below {evaluator.fp_accuracy - chance:.2f} (the FP "
+                          f"accuracy {evaluator.fp_accuracy:.2f}% minus the {chance:.2f}% of always answering the most "
+                          "frequent test label): a larger delta accepts a model that guesses")
 
 
 def record_measured(study: optuna.Study, objective: QuantizationObjective, choices: Sequence[dict],

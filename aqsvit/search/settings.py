@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from aqsvit.errors import check_choice, check_flag, check_int, check_number, check_text
+from aqsvit.errors import check_choice, check_flag, check_int, check_number, check_text, invalid
 from aqsvit.search._stepwise import STARTS
 from aqsvit.search.pruners import pruner_options
 from aqsvit.search.samplers import is_stepwise, sampler_options
@@ -12,6 +12,18 @@ from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
 from aqsvit.search.storages import DEFAULT_URL, scheme_of
 
 SEED_MAX = 2**32 - 1  # NumPy seeds (Optuna's samplers, the data split) stop there
+STUDY_NAME_BYTES = 200  # a study name is a folder name of the report and fine-tune outputs (255 bytes at most)
+STUDY_NAME_RULE = (f"1..{STUDY_NAME_BYTES} bytes of text without / or \\ or control characters, not . or .., "
+                   "not starting with a space")
+
+
+def check_study_name(name: object) -> str:
+    """A study name that is safe as one folder name wherever it becomes a path, and fits every
+    storage (Optuna's studies table holds 512 characters)."""
+    check_text("search.study_name", name, r"(?!\.\.?\Z)[^\s/\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]*", STUDY_NAME_RULE)
+    if len(name.encode()) > STUDY_NAME_BYTES:
+        raise invalid("search.study_name", name, STUDY_NAME_RULE)
+    return name
 
 
 @dataclass
@@ -64,7 +76,7 @@ class SearchSettings:
                 ("search.granularity", self.granularity, GRANULARITIES),
                 ("search.order", self.order, ORDERS), ("search.start", self.start, STARTS)):
             check_choice(name, value, choices)
-        check_number("delta", self.delta, 0)
+        check_number("delta", self.delta, 0, 100, allowed="numbers 0..100 (accuracy points)")
         check_number("search.screen", self.screen, 0, 1, lo_open=True)
         for name, value in (("search.staged", self.staged), ("search.force_new_study", self.force_new_study)):
             check_flag(name, value)
@@ -73,8 +85,7 @@ class SearchSettings:
         if self.n_trials is not None:
             check_int("search.n_trials", self.n_trials, 1)
         check_int("seed", self.seed, 0, SEED_MAX)
-        check_text("search.study_name", self.study_name, r"[^\s/\\][^/\\]*",
-                   "non-empty text without / or \\, not starting with a space")
+        check_study_name(self.study_name)
         check_text("storage.url", self.storage_url)
         scheme_of(self.storage_url)
         check_int("workers", self.workers, 1)

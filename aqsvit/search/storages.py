@@ -18,6 +18,7 @@ Adding a scheme (from any module listed in ``plugins``)::
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Callable
@@ -132,6 +133,8 @@ def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float
     try:
         with quiet_experimental():
             return STORAGES[scheme](url, options)
+    except AqsvitError:  # the opener's own one line
+        raise
     except Exception as exc:  # connection, authentication, missing database, driver
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AqsvitError(f"storage.url: cannot open {redact(url)}: {redact(reason)}") from exc
@@ -150,7 +153,25 @@ def open_sqlite(url: str, options: StorageOptions) -> BaseStorage:
 
 @register_storage("journal", example="journal:///FILE", file=True)
 def open_journal(url: str, options: StorageOptions) -> BaseStorage:
-    return JournalStorage(JournalFileBackend(str(file_path(url))))
+    path = file_path(url)
+    check_journal(path)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def check_journal(path: Path) -> None:
+    """Refuse an existing file that is not an Optuna journal (its first line is a JSON record with an
+    ``op_code``), before Optuna reads it (a JSONDecodeError) and appends to it."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb") as f:
+        first = f.readline(1 << 20)
+    try:
+        record = json.loads(first)
+    except ValueError:
+        record = None
+    if not isinstance(record, dict) or "op_code" not in record:
+        raise AqsvitError(f"storage.url: {path} is not an Optuna journal (its first line is no journal record); "
+                          "allowed: a journal file that aqsvit search wrote, or a new file")
 
 
 @register_storage("postgresql", example="postgresql://USER@HOST:PORT/DB", shared=True)

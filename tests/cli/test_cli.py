@@ -1,12 +1,15 @@
 """The console script: one line and exit code 2 for bad input, tables for good input."""
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 AQSVIT = [sys.executable, "-m", "aqsvit.cli"]
+CACHE = os.environ.get("AQSVIT_TEST_CHECKPOINTS", "studies/checkpoints")
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
@@ -36,10 +39,12 @@ def test_baseline_prints_the_table(reference):
     assert "| uniform | 8" in result.stdout and "| uniform | 2" in result.stdout
 
 
-def study_rows(url: str) -> list:
+def study_rows(url: str, name: str = "existing") -> list:
+    """Everything a study holds: its attributes and every trial, for before/after comparisons."""
     import optuna
-    study = optuna.load_study(study_name="existing", storage=url)
-    return [(t.number, t.state, t.params, t.values, t.user_attrs, t.system_attrs) for t in study.trials]
+    study = optuna.load_study(study_name=name, storage=url)
+    return [study.user_attrs, study._storage.get_study_system_attrs(study._study_id)] + [
+        (t.number, t.state, t.params, t.values, t.user_attrs, t.system_attrs) for t in study.trials]
 
 
 NPZ = "dataset=npz", "dataset.kwargs.test_size=50", "dataset.kwargs.calib_size=50", "train.epochs=1"
@@ -62,9 +67,11 @@ CATALOGUE = [
     (("pruner.tau=-1",), "pruner.tau: got -1; allowed: numbers > 0"),
     (("pruner.calibrate=2",), "pruner.calibrate: got 2; allowed: true, false"),
     (("delta=-0.5",), "delta: got -0.5"),
-    (("delta=nan",), "delta: got nan; allowed: numbers >= 0"),
-    (("delta=inf",), "delta: got inf; allowed: numbers >= 0"),
-    (("delta=abc",), "delta: got 'abc'; allowed: numbers >= 0"),
+    (("delta=nan",), "delta: got nan; allowed: numbers 0..100 (accuracy points)"),
+    (("delta=inf",), "delta: got inf; allowed: numbers 0..100"),
+    (("delta=abc",), "delta: got 'abc'; allowed: numbers 0..100"),
+    (("delta=1000",), "delta: got 1000; allowed: numbers 0..100"),
+    (("delta=95", "checkpoint_dir={cache}"), "delta: got 95; allowed: numbers below"),  # FP - chance: ~87 on digits
     (("seed=-5",), "seed: got -5; allowed: integers 0..4294967295"),
     (("seed=4294967296",), "seed: got 4294967296; allowed: integers 0..4294967295"),
     (("seed=abc",), "seed: got 'abc'"),
@@ -76,8 +83,20 @@ CATALOGUE = [
     (("search.cache_gb=-1",), "search.cache_gb: got -1; allowed: numbers >= 0 (GiB)"),
     (("search.n_trials=-3",), "search.n_trials: got -3; allowed: integers >= 1"),
     (("search.n_trials=0",), "search.n_trials: got 0; allowed: integers >= 1"),
-    (("search.study_name=''",), "search.study_name: got ''; allowed: non-empty text"),
+    (("search.study_name=''",), "search.study_name: got ''; allowed: 1..200 bytes of text"),
     (("search.study_name=a/b",), "search.study_name: got 'a/b'"),
+    (("search.study_name=..",), "search.study_name: got '..'; allowed: 1..200 bytes"),
+    (("search.study_name=.",), "search.study_name: got '.'; allowed"),
+    ((f"search.study_name={'n' * 10000}",), "(10000 characters); allowed: 1..200 bytes"),
+    (("report", f"search.study_name={'n' * 10000}"), "(10000 characters); allowed: 1..200 bytes"),
+    (("model.kwargs.T=0",), "model.kwargs.T: got 0; allowed: integers >= 1"),
+    (("model.kwargs.depths=0",), "model.kwargs.depths: got 0; allowed: integers >= 1"),
+    (("model=qkformer_digits", "model.kwargs.depths=[1,0,1]"), "model.kwargs.depths: got 0; allowed: integers >= 1"),
+    (("report", "--force-new-study"), "only aqsvit search starts a study over"),
+    (("finetune", "search.force_new_study=true"), "only aqsvit search starts a study over"),
+    (("--experimental-rerun", "x.pickle"), "--experimental-rerun: not allowed (it loads a pickle"),
+    (("finetune", "finetune.assignment={tmp}/list.json"), "list.json: not an aqsvit assignment file"),
+    (("storage.url=journal:///{tmp}/notes.log",), "notes.log is not an Optuna journal"),
     (("search.screen=0",), "search.screen: got 0; allowed: numbers in (0, 1]"),
     (("search.screen=1.5",), "search.screen: got 1.5; allowed: numbers in (0, 1]"),
     (("search.staged=maybe",), "search.staged: got 'maybe'; allowed: true, false"),
@@ -122,6 +141,11 @@ CATALOGUE = [
     ((*NPZ, "dataset.kwargs.path={tmp}/single.npy"), "single.npy): a single array, not an .npz"),
     ((*NPZ, "dataset.kwargs.path={tmp}/constant.npz"), "reference: FP accuracy"),
     ((*NPZ, "dataset.kwargs.path={tmp}/good.npz", "dataset.kwargs.test_size=0"), "dataset split: test_size=0"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/good.npz", "dataset.kwargs.test_size=abc"), "dataset.test_size: got 'abc'"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/cut.npz"), "cut.npz): not an .npz archive"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/corrupt.npz"), "corrupt.npz): a damaged .npz archive"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/bytes_as_float.npz"), "images hold values from 0 to 255 (float64); allowed: floats in [0, 1]"),
+    ((*NPZ, "dataset.kwargs.path={tmp}/signed.npz"), "images hold values from -128 to 127 (int8); allowed: integers 0..255"),
     (("dataset=folder", "dataset.kwargs.path={tmp}/no_folder"), "dataset.path: "),
     (("storage.url=postgresql://postgres@nohost.invalid:5432/test",), "storage.url: cannot open postgresql://"),
     (("storage.url=postgresql://postgres@127.0.0.1:1/test",), "storage.url: cannot open"),
@@ -161,12 +185,22 @@ def bad_files(tmp_path_factory):
         "nan": (np.full((200, 8, 8), np.nan), labels), "inf": (inf, labels),
         "float_labels": (images, labels + 0.5), "2d_labels": (images, labels[:, None]),
         "counts": (images, labels[:150]), "many_classes": (images, labels + 2),
-        "constant": (np.zeros((200, 8, 8)), labels)}  # every image alike: the reference learns nothing
+        "constant": (np.zeros((200, 8, 8)), labels),  # every image alike: the reference learns nothing
+        "bytes_as_float": (np.round(images * 255), labels), "signed": (np.linspace(-128, 127, 200 * 64)
+                                                                        .astype(np.int8).reshape(200, 8, 8), labels)}
     for name, (x, y) in arrays.items():
         np.savez(tmp / f"{name}.npz", images=x, labels=y)
     np.savez(tmp / "objects.npz", images=np.array([object()] * 200), labels=labels)
     np.savez(tmp / "no_labels.npz", images=images)
     np.save(tmp / "single.npy", images)
+    whole = (tmp / "good.npz").read_bytes()
+    (tmp / "cut.npz").write_bytes(whole[: len(whole) // 2])
+    np.savez_compressed(tmp / "compressed.npz", images=images, labels=labels)
+    damaged = bytearray((tmp / "compressed.npz").read_bytes())
+    damaged[len(damaged) // 3:len(damaged) // 3 + 16] = b"x" * 16  # a member's data, not its directory
+    (tmp / "corrupt.npz").write_bytes(bytes(damaged))
+    (tmp / "list.json").write_text("[1, 2, 3]")
+    (tmp / "notes.log").write_text("my notes\nnot a journal\n")
     return tmp
 
 
@@ -188,21 +222,50 @@ def main_in_process(capsys, *args: str) -> tuple[int, str]:
     return exit_.value.code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("bad,field", CATALOGUE, ids=[" ".join(c) for c, _ in CATALOGUE])
-def test_bad_values_create_and_damage_no_study(bad, field, bad_files, existing_study, tmp_path, capsys):
+COMMANDS = ("search", "report", "finetune", "dashboard", "train", "baseline")
+
+
+@pytest.mark.parametrize("bad,field", CATALOGUE, ids=[" ".join(c)[:80] for c, _ in CATALOGUE])
+def test_bad_values_create_and_damage_no_study(bad, field, bad_files, existing_study, reference, tmp_path, capsys):
     """One line naming the field and what is allowed, exit 2, no traceback; no study file is
-    created and an existing study keeps every trial as it was."""
-    bad = tuple(b.replace("{tmp}", str(bad_files)) for b in bad)
+    created, an existing study keeps every trial as it was and every file the case names keeps
+    its bytes. A case may start with the command it runs (default: search)."""
+    command, bad = (bad[0], bad[1:]) if bad[0] in COMMANDS else ("search", bad)
+    bad = tuple(b.replace("{tmp}", str(bad_files)).replace("{cache}", str(Path(CACHE).resolve())) for b in bad)
+    named = sorted(p for p in bad_files.iterdir() if p.is_file())
+    files_before = {p: p.read_bytes() for p in named}
     common = (f"hydra.run.dir={tmp_path}/run", f"checkpoint_dir={tmp_path}/checkpoints", "progress=false",
               "search.study_name=existing")
     fresh = tmp_path / "fresh.db"
-    code, err = main_in_process(capsys, "search", *common, f"storage.url=sqlite:///{fresh}", *bad)
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert code == 2, err
-    assert len(lines) == 1 and lines[0].startswith("aqsvit: error: ") and field in lines[0], err
-    assert "Traceback" not in err and not fresh.exists()
     before = study_rows(existing_study)
-    if not any(b.startswith("storage.url=") for b in bad):
-        code, err = main_in_process(capsys, "search", *common, f"storage.url={existing_study}", *bad)
-        assert code == 2 and field in err, err
+    for url in (f"sqlite:///{fresh}", existing_study):
+        if url == existing_study and any(b.startswith("storage.url=") for b in bad):
+            continue
+        code, err = main_in_process(capsys, command, *common, f"storage.url={url}", *bad)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2, err
+        assert len(lines) == 1 and lines[0].startswith("aqsvit: error: ") and field in lines[0], err
+        assert "Traceback" not in err and not fresh.exists()
+    assert study_rows(existing_study) == before
+    assert {p: p.read_bytes() for p in named} == files_before
+
+
+@pytest.mark.parametrize("command", ["report", "finetune", "dashboard"])
+def test_reading_commands_create_and_invent_nothing(command, existing_study, tmp_path, capsys):
+    """report, finetune and dashboard only read: a missing database (and its folder) is not
+    created, a missing study is one line naming the studies that exist, and a study that aqsvit
+    search did not make is refused; the existing study keeps every trial and attribute."""
+    common = (f"hydra.run.dir={tmp_path}/run", "progress=false", f"report.dir={tmp_path}/reports",
+              f"finetune.dir={tmp_path}/finetune")
+    missing = tmp_path / "nofolder" / "x.db"
+    cases = [((f"storage.url=sqlite:///{missing}", "search.study_name=existing"), "x.db does not exist"),
+             ((f"storage.url={existing_study}", "search.study_name=nope"),
+              "search.study_name: got 'nope'; allowed: existing"),
+             ((f"storage.url={existing_study}", "search.study_name=existing"), "was not made by aqsvit search")]
+    before = study_rows(existing_study)
+    for args, expected in cases:
+        code, err = main_in_process(capsys, command, *common, *args)
+        lines = [line for line in err.splitlines() if line.strip()]
+        assert code == 2 and len(lines) == 1 and expected in lines[0], err
+    assert not missing.parent.exists() and not (tmp_path / "reports").exists() and not (tmp_path / "finetune").exists()
     assert study_rows(existing_study) == before

@@ -146,7 +146,7 @@ def test_cli_search_resume_report_finetune(work, target):
     report = cli("report", *common)
     assert report.returncode == 0, report.stderr
     from aqsvit.report.export import load_packed
-    packed, assignment = load_packed(work / "reports" / study_name / "model.aqsv")
+    packed, assignment = load_packed(work / "reports" / study_name / "model.aqsv", target=target)
     assert packed.spec.target == target and assignment
 
     tuned = cli("finetune", *common, "finetune.epochs=1", "finetune.candidates=1")
@@ -157,7 +157,7 @@ def test_cli_search_resume_report_finetune(work, target):
 @pytest.mark.slow
 @pytest.mark.parametrize("target", [CNN, TRANSFORMER])
 def test_python_api_search_resumes(work, target):
-    from aqsvit.training import get_reference
+    from aqsvit.training import get_reference, reference_path
     spec = target_spec(target)
     data = load_dataset("digits", spec.input_shape, seed=0)
     ckpt = get_reference(spec, data, root=work / "ck", progress=False, seed=0, epochs=EPOCHS[target])
@@ -180,7 +180,8 @@ def test_python_api_search_resumes(work, target):
     applied = result.apply(ckpt.build())
     for name, tensor in applied.state_dict().items():
         assert torch.allclose(tensor, packed.state_dict()[name], atol=1e-6), name
-    assert load_checkpoint(work / "ck" / f"{spec.name}-digits-{data.fingerprint}.pt").spec == spec
+    cached = reference_path(work / "ck", spec, data, seed=0, epochs=EPOCHS[target])
+    assert load_checkpoint(cached, target=target).spec == spec
 
 
 def _readme_example() -> str:
