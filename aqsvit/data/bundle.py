@@ -35,8 +35,23 @@ class DataBundle:
     def chance(self) -> float:
         """The accuracy (percent) of always answering the most frequent test label: what a model
         that learned nothing scores, the floor below which an accuracy means nothing."""
-        labels = torch.cat([torch.as_tensor(y) for _, y in iter_batches(self.test, 1024)])
+        labels = split_labels(self.test).cpu()
         return 100.0 * torch.bincount(labels).max().item() / max(len(labels), 1)
+
+
+def split_labels(split: Dataset) -> torch.Tensor:
+    """The labels of a split, read without decoding its images where the split keeps them apart
+    (tensors, a prepared split, image folders and subsets of them)."""
+    if isinstance(split, TensorDataset):
+        return torch.as_tensor(split.tensors[1]).long()
+    if isinstance(getattr(split, "labels", None), torch.Tensor):
+        return split.labels.long()
+    if isinstance(split, Subset):
+        return split_labels(split.dataset)[torch.as_tensor(split.indices, dtype=torch.long)]
+    items = getattr(split, "items", None)
+    if isinstance(items, list) and all(isinstance(i, tuple) and len(i) == 2 and isinstance(i[1], int) for i in items):
+        return torch.as_tensor([label for _, label in items], dtype=torch.long)
+    return torch.cat([torch.as_tensor(y) for _, y in iter_batches(split, 1024)]).long()
 
 
 class ImageTensors(TensorDataset):
