@@ -82,17 +82,8 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     if storage is None:
         storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
                                  retry_failed=not settings.stepwise)
-    if settings.force_new_study:
-        try:
-            optuna.delete_study(study_name=settings.study_name, storage=storage)
-        except KeyError:
-            pass
-    study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
-                                sampler=build_sampler(settings, space), load_if_exists=True)
-    check_fingerprint(study, fingerprint(evaluator, settings, space, reference_key))
-    with quiet_experimental():
-        study.set_metric_names(list(METRIC_NAMES))
-    study.set_user_attr(CONTEXT_ATTR, {
+    study = open_study(storage, settings, build_sampler(settings, space),
+                       fingerprint(evaluator, settings, space, reference_key), {
         "model": evaluator.model.spec.name, "dataset": evaluator.data.name, "fp_accuracy": round(evaluator.fp_accuracy, 3),
         "delta": settings.delta, "tau": _tau_label(pruning),
         "sampler": settings.sampler, "granularity": settings.granularity, "layers": len(evaluator.layers)})
@@ -108,6 +99,27 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
                                       definition, screen)
     setup_images = order.images - record_measured(study, objective, widths, order.measured)
     return Search(study, objective, space, evaluator, settings, setup_images)
+
+
+def open_study(storage: BaseStorage, settings: SearchSettings, sampler: optuna.samplers.BaseSampler,
+               recorded: dict, context: dict) -> optuna.Study:
+    """The study ``settings.study_name`` on ``storage``, created or resumed, with its fingerprint
+    ``recorded`` (checked on a resume), its metric names and the dashboard's ``context``.
+
+    Workers started together run this at the same moment; every step tolerates that: a study
+    created by another worker meanwhile is loaded, and attributes written twice hold one value."""
+    if settings.force_new_study:
+        try:
+            optuna.delete_study(study_name=settings.study_name, storage=storage)
+        except KeyError:
+            pass
+    study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
+                                sampler=sampler, load_if_exists=True)
+    check_fingerprint(study, recorded)
+    with quiet_experimental():
+        study.set_metric_names(list(METRIC_NAMES))
+    study.set_user_attr(CONTEXT_ATTR, context)
+    return study
 
 
 def record_measured(study: optuna.Study, objective: QuantizationObjective, choices: Sequence[dict],
