@@ -23,7 +23,7 @@ from aqsvit.search.samplers import SamplerContext
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.storages import create_storage
-from aqsvit.search.study import heartbeat, quiet_experimental, recover_stale, wait_hook
+from aqsvit.search.study import optimize, quiet_experimental, recover_stale, wait_hook
 from aqsvit.search.trials import IDLE_ATTR, PROBED, is_feasible
 
 log = logging.getLogger(__name__)
@@ -155,10 +155,6 @@ def run(search: Search, progress: bool = True) -> None:
     bar = tqdm(total=n_trials, desc=f"{settings.sampler} search", unit="trial", disable=None if progress else True,
                mininterval=0.5)
 
-    def objective(trial: optuna.Trial):
-        with heartbeat(study, trial._trial_id, interval=settings.grace_period / 4):
-            return search.objective(trial)
-
     seen = {"pruned": 0, "best": None}
 
     def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -172,7 +168,7 @@ def run(search: Search, progress: bool = True) -> None:
         bar.set_postfix(pruned=seen["pruned"], best_kib=f"{seen['best'] / 1024:.1f}" if seen["best"] else "-")
 
     try:
-        study.optimize(objective, n_trials=n_trials, callbacks=[on_trial], gc_after_trial=False)
+        optimize(study, search.objective, n_trials, [on_trial], settings.grace_period / 4)
     finally:
         bar.close()
     if stepwise:
