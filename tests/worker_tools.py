@@ -7,7 +7,9 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Sequence
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import optuna
 import pytest
@@ -34,6 +36,24 @@ def need_pg() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL at {PG_URL} is required in CI")
         pytest.skip("no PostgreSQL on this machine")
+
+
+@contextmanager
+def new_pg_database() -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database beside ``PG_URL``'s (a unique name), dropped afterwards."""
+    import sqlalchemy
+
+    need_pg()
+    name = f"aqsvit_test_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sqlalchemy.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')  # workers' connections too
+        admin.dispose()
 
 
 def search_process(*args: str, launcher: Sequence[str] = AQSVIT, env: dict[str, str] | None = None,

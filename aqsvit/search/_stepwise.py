@@ -12,7 +12,9 @@ fixes the whole space claims its assignment in ``before_trial`` instead). A tria
 parameter of the space claims nothing: everything outside the space goes to the independent
 sampler, as with Optuna's own relative samplers. Two workers racing for one key both write before they read, so at least one of
 them sees the other: never both evaluate it (at worst both withdraw and move on). FAIL trials
-hold no claim, so a killed worker's candidate is proposed again.
+hold no claim, so a killed worker's candidate is proposed again. A claim fails too when another
+worker fails the claiming trial meanwhile (it took a stalled worker for dead); the worker goes on
+with its next trial (:func:`aqsvit.search.study.optimize`).
 
 Screened outcomes: an objective may decide a candidate on a screen of the evaluation split (the
 hardest images first) instead of the whole split: a COMPLETE trial with the user attrs
@@ -47,6 +49,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
+from optuna.exceptions import UpdateFinishedTrialError
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
@@ -278,15 +281,24 @@ class StepwiseSampler(BaseSampler):
         # a fresh proposal (claimed at its first parameter) instead of evaluating that assignment
         # twice. Optuna reads the fixed params from this very object after before_trial, so clear
         # them here as well as in storage.
-        study._storage.set_trial_system_attr(trial._trial_id, "fixed_params", {})
+        try:
+            study._storage.set_trial_system_attr(trial._trial_id, "fixed_params", {})
+        except UpdateFinishedTrialError:  # another worker failed it meanwhile: its objective's first write ends it
+            return
         trial.system_attrs.pop("fixed_params", None)
 
     def _claim_next(self, study: Study, trial_id: int) -> None:
         """Claim the first proposal of the plan nobody holds, waiting while other workers hold them
-        all; once the search has ended, mark this trial idle and stop the study instead."""
+        all; once the search has ended, mark this trial idle and stop the study instead. A trial
+        another worker finished meanwhile (it took this one for dead) claims nothing: it raises
+        UpdateFinishedTrialError, as a write on it would."""
         storage = study._storage
         while True:
             trials = storage.get_all_trials(study._study_id, deepcopy=False)
+            own = next(t for t in trials if t._trial_id == trial_id)
+            if own.state.is_finished():
+                raise UpdateFinishedTrialError(f"trial {own.number} was finished by another worker while it waited "
+                                               "for a candidate")
             outcomes, claims, undecided = self._outcomes(trials)
             plan = self._final_plan(outcomes)
             if plan.result is not None:
@@ -314,19 +326,24 @@ class StepwiseSampler(BaseSampler):
             time.sleep(self.poll_interval * (0.5 + self._rng.random()))
 
     def _claim(self, study: Study, trial_id: int, key: str, choices: dict[str, Choice]) -> bool:
-        """Write the intent, re-read, and keep it only if no other live or finished trial holds it."""
+        """Write the intent, re-read, and keep it only if no other live or finished trial holds it.
+        It fails too when another worker finishes the trial meanwhile (takes this one for dead: see
+        :func:`~aqsvit.search.study.recover_stale`): a FAIL trial holds nothing."""
         storage = study._storage
-        storage.set_trial_system_attr(trial_id, KEY_ATTR, key)
-        for t in storage.get_all_trials(study._study_id, deepcopy=False):
-            if t._trial_id != trial_id and self._holds(t, key):
-                storage.set_trial_system_attr(trial_id, KEY_ATTR, None)
-                return False
         params = self.space.params(choices)
-        if key.startswith(VERIFY_PREFIX):
-            storage.set_trial_system_attr(trial_id, VERIFY_ATTR, True)
-        elif key.startswith(PROBE_PREFIX):
-            storage.set_trial_system_attr(trial_id, PROBE_ATTR, True)
-        storage.set_trial_system_attr(trial_id, PARAMS_ATTR, params)
+        try:
+            storage.set_trial_system_attr(trial_id, KEY_ATTR, key)
+            for t in storage.get_all_trials(study._study_id, deepcopy=False):
+                if t._trial_id != trial_id and self._holds(t, key):
+                    storage.set_trial_system_attr(trial_id, KEY_ATTR, None)
+                    return False
+            if key.startswith(VERIFY_PREFIX):
+                storage.set_trial_system_attr(trial_id, VERIFY_ATTR, True)
+            elif key.startswith(PROBE_PREFIX):
+                storage.set_trial_system_attr(trial_id, PROBE_ATTR, True)
+            storage.set_trial_system_attr(trial_id, PARAMS_ATTR, params)
+        except UpdateFinishedTrialError:
+            return False
         self._claimed[trial_id] = params
         return True
 
@@ -339,26 +356,31 @@ class StepwiseSampler(BaseSampler):
         """Add ``trial``, a finished trial of an assignment of the space measured outside the study
         (e.g. :func:`aqsvit.search.run.record_measured`), as that assignment's outcome, unless some
         trial holds the assignment already. It is claimed like a proposal first, so workers adding
-        the same outcome at once keep at most one (a withdrawn copy ends PRUNED and idle)."""
+        the same outcome at once keep at most one (a withdrawn copy ends PRUNED and idle). Nothing
+        is added either when another worker fails the new trial before it is written whole (takes
+        it for dead, as it would a trial of a stalled worker): the walk measures that assignment."""
         storage = study._storage
         choices = self.space.choices_from_params(trial.params)
         key = self.space.key(choices)
         if any(self._holds(t, key) for t in storage.get_all_trials(study._study_id, deepcopy=False)):
             return False  # a resumed study, or another worker's copy: nothing to add
         trial_id = storage.create_new_trial(study._study_id)
-        if not self._claim(study, trial_id, key, choices):
-            storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
-            storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+        try:
+            if not self._claim(study, trial_id, key, choices):
+                storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
+                storage.set_trial_state_values(trial_id, TrialState.PRUNED)
+                return False
+            del self._claimed[trial_id]
+            for name, value in trial.params.items():
+                distribution = trial.distributions[name]
+                storage.set_trial_param(trial_id, name, distribution.to_internal_repr(value), distribution)
+            for name, value in trial.user_attrs.items():
+                storage.set_trial_user_attr(trial_id, name, value)
+            for name, value in trial.system_attrs.items():
+                storage.set_trial_system_attr(trial_id, name, value)
+            storage.set_trial_state_values(trial_id, trial.state, trial.values)
+        except UpdateFinishedTrialError:
             return False
-        del self._claimed[trial_id]
-        for name, value in trial.params.items():
-            distribution = trial.distributions[name]
-            storage.set_trial_param(trial_id, name, distribution.to_internal_repr(value), distribution)
-        for name, value in trial.user_attrs.items():
-            storage.set_trial_user_attr(trial_id, name, value)
-        for name, value in trial.system_attrs.items():
-            storage.set_trial_system_attr(trial_id, name, value)
-        storage.set_trial_state_values(trial_id, trial.state, trial.values)
         return True
 
     def after_trial(self, study: Study, trial: FrozenTrial, state: TrialState,

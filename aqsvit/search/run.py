@@ -24,7 +24,7 @@ from aqsvit.search.samplers import SamplerContext
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.storages import create_storage
-from aqsvit.search.study import heartbeat, quiet_experimental, recover_stale, wait_hook
+from aqsvit.search.study import optimize, quiet_experimental, recover_stale, wait_hook
 from aqsvit.search.trials import IDLE_ATTR, PROBED, is_feasible
 
 log = logging.getLogger(__name__)
@@ -90,17 +90,7 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
         study = optuna.load_study(storage=storage, study_name=settings.study_name, sampler=build_sampler(settings, space))
         compare_fingerprint(study.study_name, study.user_attrs.get(FINGERPRINT_ATTR), current)
     else:
-        if settings.force_new_study:
-            try:
-                optuna.delete_study(study_name=settings.study_name, storage=storage)
-            except KeyError:
-                pass
-        study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
-                                    sampler=build_sampler(settings, space), load_if_exists=True)
-        check_fingerprint(study, current)
-        with quiet_experimental():
-            study.set_metric_names(list(METRIC_NAMES))
-        study.set_user_attr(CONTEXT_ATTR, {
+        study = open_study(storage, settings, build_sampler(settings, space), current, {
             "model": evaluator.model.spec.name, "dataset": evaluator.data.name,
             "fp_accuracy": round(evaluator.fp_accuracy, 3), "delta": settings.delta, "tau": _tau_label(pruning),
             "sampler": settings.sampler, "granularity": settings.granularity, "layers": len(evaluator.layers)})
@@ -126,6 +116,27 @@ def check_delta(delta: float, evaluator: Evaluator) -> None:
         raise AqsvitError(f"delta: got {delta}; allowed: numbers below {evaluator.fp_accuracy - chance:.2f} (the FP "
                           f"accuracy {evaluator.fp_accuracy:.2f}% minus the {chance:.2f}% of always answering the most "
                           "frequent test label): a larger delta accepts a model that guesses")
+
+
+def open_study(storage: BaseStorage, settings: SearchSettings, sampler: optuna.samplers.BaseSampler,
+               recorded: dict, context: dict) -> optuna.Study:
+    """The study ``settings.study_name`` on ``storage``, created or resumed, with its fingerprint
+    ``recorded`` (checked on a resume), its metric names and the dashboard's ``context``.
+
+    Workers started together run this at the same moment; every step tolerates that: a study
+    created by another worker meanwhile is loaded, and attributes written twice hold one value."""
+    if settings.force_new_study:
+        try:
+            optuna.delete_study(study_name=settings.study_name, storage=storage)
+        except KeyError:
+            pass
+    study = optuna.create_study(storage=storage, study_name=settings.study_name, directions=list(DIRECTIONS),
+                                sampler=sampler, load_if_exists=True)
+    check_fingerprint(study, recorded)
+    with quiet_experimental():
+        study.set_metric_names(list(METRIC_NAMES))
+    study.set_user_attr(CONTEXT_ATTR, context)
+    return study
 
 
 def record_measured(study: optuna.Study, objective: QuantizationObjective, choices: Sequence[dict],
@@ -161,10 +172,6 @@ def run(search: Search, progress: bool = True) -> None:
     bar = tqdm(total=n_trials, desc=f"{settings.sampler} search", unit="trial", disable=None if progress else True,
                mininterval=0.5)
 
-    def objective(trial: optuna.Trial):
-        with heartbeat(study, trial._trial_id, interval=settings.grace_period / 4):
-            return search.objective(trial)
-
     seen = {"pruned": 0, "best": None}
 
     def on_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
@@ -178,7 +185,7 @@ def run(search: Search, progress: bool = True) -> None:
         bar.set_postfix(pruned=seen["pruned"], best_kib=f"{seen['best'] / 1024:.1f}" if seen["best"] else "-")
 
     try:
-        study.optimize(objective, n_trials=n_trials, callbacks=[on_trial], gc_after_trial=False)
+        optimize(study, search.objective, n_trials, [on_trial], settings.grace_period / 4)
     finally:
         bar.close()
     if stepwise:

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ from aqsvit.registry import Registry
 from aqsvit.search.study import quiet_experimental
 
 DEFAULT_URL = "sqlite:///studies/aqsvit.db"
+SCHEMA_TRIES = 8  # RDB storages: opens before losing the schema creation race to other first starts is an error
 ALIASES = {"postgres": "postgresql"}
 STORAGES: Registry[Callable[..., BaseStorage]] = Registry("storage.url")
 
@@ -141,9 +144,37 @@ def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float
 
 
 def _rdb(url: str, options: StorageOptions, engine: dict) -> BaseStorage:
+    """An RDBStorage, opened again (after a short random pause, at most ``SCHEMA_TRIES`` times)
+    while it loses the race to create its schema to another process opening the same new database.
+
+    Workers, or a worker and optuna-dashboard, started at once on a new database all create the
+    tables, the version row and the alembic stamp; all but one fail with a duplicate object. Each
+    of those steps commits whole, so the next open finds the winner's schema and creates nothing.
+    Any other error (refused connection, authentication, missing database) is raised at once."""
     retry = RetryHeartbeatStaleTrialCallback(max_retry=options.max_retry) if options.retry_failed else None
-    return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=options.heartbeat_interval,
-                      grace_period=options.grace_seconds, heartbeat_stale_trial_callback=retry)
+
+    def open_rdb() -> RDBStorage:
+        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=options.heartbeat_interval,
+                          grace_period=options.grace_seconds, heartbeat_stale_trial_callback=retry)
+
+    for attempt in range(1, SCHEMA_TRIES):
+        try:
+            return open_rdb()
+        except Exception as exc:
+            if not _lost_creation_race(exc):
+                raise
+        time.sleep(random.uniform(0.5, 1.0) * min(1.0, 0.05 * 2 ** attempt))
+    return open_rdb()
+
+
+def _lost_creation_race(exc: Exception) -> bool:
+    """Whether opening an RDB storage failed because another process created the same schema object
+    first: a unique violation (the constructor inserts nothing else), or an object that already
+    exists (PostgreSQL's and SQLite's words for a table created meanwhile)."""
+    from sqlalchemy.exc import DBAPIError, IntegrityError
+
+    error = exc if isinstance(exc, DBAPIError) else exc.__cause__  # Optuna wraps some in StorageInternalError
+    return isinstance(error, IntegrityError) or (isinstance(error, DBAPIError) and "already exists" in str(error.orig))
 
 
 @register_storage("sqlite", example="sqlite:///FILE", title="SQLite", file=True, one_worker=True)

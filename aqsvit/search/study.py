@@ -3,7 +3,8 @@ recovery of trials whose worker died (the storages themselves: :mod:`aqsvit.sear
 
 RDB storages get Optuna's heartbeat too (while the objective runs); the journal storages get the
 same by hand: a thread stamps the running trial, and trials whose stamp is older than the grace
-period are failed by whoever waits on them.
+period are failed by whoever waits on them. A worker that was only slow may so find its trial
+failed under it; :func:`optimize` drops that trial and goes on.
 """
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ import logging
 import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import optuna
-from optuna.trial import TrialState
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.trial import FrozenTrial, TrialState
 
 log = logging.getLogger(__name__)
 
@@ -85,3 +87,52 @@ def wait_hook(grace_period: float = 20.0):
         keep_alive(study, trial_id)
         recover_stale(study, grace_period)
     return on_wait
+
+
+class TrialTakenOver(BaseException):
+    """Raised out of an objective whose trial another worker finished meanwhile (took this worker
+    for dead). A BaseException, so that it leaves ``Study.optimize`` before Optuna tells the trial:
+    Optuna tells only RUNNING trials and would end the worker there (optuna#5470)."""
+
+
+def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], object], n_trials: int | None = None,
+             callbacks: Sequence[Callable[[optuna.Study, FrozenTrial], None]] = (), interval: float = 5.0) -> None:
+    """``study.optimize`` for one of several workers: each trial is stamped alive every ``interval``
+    seconds while the objective runs (:func:`heartbeat`), and a trial that another worker finished
+    meanwhile (a worker slower than the grace period looks dead) is dropped with a warning, this
+    worker going on with its next trial. Under Optuna's own loop it would end the worker: a write
+    on the trial raises UpdateFinishedTrialError, and telling it ValueError or AssertionError
+    (optuna#5470). ``n_trials`` counts the dropped trials too."""
+    started = 0
+
+    def run_trial(trial: optuna.Trial) -> object:
+        nonlocal started
+        started += 1
+        try:
+            with heartbeat(study, trial._trial_id, interval):
+                return objective(trial)
+        finally:
+            if study._storage.get_trial(trial._trial_id).state.is_finished():
+                raise TrialTakenOver(f"trial {trial.number}")
+
+    while n_trials is None or started < n_trials:
+        try:
+            study.optimize(run_trial, n_trials=None if n_trials is None else n_trials - started,
+                           callbacks=list(callbacks), gc_after_trial=False)
+            return
+        except BaseException as exc:
+            if not _finished_elsewhere(exc):
+                raise
+            log.warning("a trial of this worker was finished by another worker that took it for dead (%s); "
+                        "its evaluation is dropped", exc)
+
+
+def _finished_elsewhere(exc: BaseException | None) -> bool:
+    """Whether ``exc`` comes of a trial that another worker finished: TrialTakenOver, or an
+    UpdateFinishedTrialError from Optuna's ask or tell (which lost the same race after the
+    objective; telling, Optuna may end in an AssertionError raised while handling it)."""
+    while exc is not None:
+        if isinstance(exc, (TrialTakenOver, UpdateFinishedTrialError)):
+            return True
+        exc = exc.__context__
+    return False

@@ -5,11 +5,12 @@ import re
 import subprocess
 import sys
 import uuid
+from contextlib import nullcontext
 
 import optuna
 import pytest
 
-from worker_tools import (PG_URL, check_unique, final_table, load_study, need_pg, run_to_end,
+from worker_tools import (PG_URL, check_unique, final_table, load_study, need_pg, new_pg_database, run_to_end,
                           search_process, study_url)
 
 # a small space (uniform 8/4/2 bits per layer, every layer still a unit): sharing, not the search, is tested
@@ -29,14 +30,15 @@ def single_worker_result(reference, tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["journal", "postgres"])
 def test_three_workers_share_one_study(backend, single_worker_result, tmp_path):
+    """Started at once on a new study: on PostgreSQL a new database, whose schema all three create."""
     name = f"w3-{uuid.uuid4().hex[:8]}"
-    url = study_url(backend, tmp_path)
-    procs = [worker(f"storage.url={url}", f"search.study_name={name}", "workers=3") for _ in range(3)]
-    outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
-        assert p.returncode == 0, err
-        assert final_table(out) == single_worker_result
-    check_unique(load_study(name, url))
+    with new_pg_database() if backend == "postgres" else nullcontext(study_url(backend, tmp_path)) as url:
+        procs = [worker(f"storage.url={url}", f"search.study_name={name}", "workers=3") for _ in range(3)]
+        outs = [p.communicate(timeout=600) for p in procs]
+        for p, (out, err) in zip(procs, outs):
+            assert p.returncode == 0, err
+            assert final_table(out) == single_worker_result
+        check_unique(load_study(name, url))
 
 
 def test_more_than_one_worker_on_sqlite_is_refused(tmp_path, reference):
