@@ -1,13 +1,18 @@
-"""optuna-dashboard on a study's storage, with a note on what the study is about."""
+"""optuna-dashboard on a study's storage, with a note on what the study is about and the verified
+front as its best trials."""
 from __future__ import annotations
 
 import errno
 import functools
 import socket
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 from wsgiref.simple_server import WSGIServer, make_server
 
 import optuna
+from optuna.study import StudyDirection
+from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
+from optuna.trial import FrozenTrial
 
 from aqsvit.errors import AqsvitError, invalid
 
@@ -28,8 +33,29 @@ def study_note(study: optuna.Study) -> str:
         lines.append(f"| {label} | {ctx.get(key, '-')} |")
     lines += ["", "Objectives: accuracy (maximize), memory_bytes (minimize). Constraints: the first is "
               "drop - delta (<= 0: feasible); a second one (1) marks a result decided on the screen only "
-              "(user attr `screened`, an upper bound), drawn as infeasible, apart from the measured front."]
+              "(user attr `screened`, an upper bound), drawn as infeasible, apart from the measured front. "
+              "Best Trials: the Pareto front of the feasible trials alone (Optuna's `study.best_trials`)."]
     return "\n".join(lines)
+
+
+def feasible_front(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]) -> list[FrozenTrial]:
+    """The Pareto front of the COMPLETE trials whose constraints all hold, the list form's too:
+    Optuna's ``study.best_trials`` of a constrained study. optuna-dashboard 0.21 ranks every
+    COMPLETE trial instead (constraints unread, its issue 772), so there a screened result, whose
+    accuracy is an upper bound, outranks its own verification, and a cheap infeasible trial joins
+    the front."""
+    return _get_pareto_front_trials_by_trials(trials, directions, consider_constraint=True)
+
+
+def wsgi(storage: optuna.storages.BaseStorage) -> WSGIApplication:
+    """optuna-dashboard's WSGI app on ``storage``, its best trials (the ``best_trials`` of the study
+    API: the Best Trials card, the trial list's filter) being :func:`feasible_front`. Its study
+    view computes them with the module's ``get_pareto_front_trials``, replaced here for the process."""
+    import optuna_dashboard
+    from optuna_dashboard import _app
+
+    _app.get_pareto_front_trials = feasible_front
+    return optuna_dashboard.wsgi(storage)
 
 
 def load_study(storage: optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
@@ -69,7 +95,7 @@ def serve(storage: optuna.storages.BaseStorage, study_name: str, host: str = "12
     import optuna_dashboard
 
     study = load_study(storage, study_name)
-    server = bind(host, port, optuna_dashboard.wsgi(storage))
+    server = bind(host, port, wsgi(storage))
     try:
         optuna_dashboard.save_note(study, study_note(study))
         server.serve_forever()

@@ -52,6 +52,8 @@ def test_dashboard_serves_the_pareto_front_with_objective_names(finished_search)
         assert detail["objective_names"] == ["accuracy", "memory_bytes"]
         assert len(detail["best_trials"]) >= 1
         assert all(t["state"] == "Complete" for t in detail["best_trials"])
+        searched = optuna.load_study(study_name=finished_search["name"], storage=finished_search["url"])
+        assert {t["number"] for t in detail["best_trials"]} == {t.number for t in searched.best_trials}  # feasible only
         assert "FP accuracy" in detail["note"]["body"] and "delta" in detail["note"]["body"]
         delta = 1.0  # the fixture's default
         complete = [t for t in detail["trials"] if t["state"] == "Complete"]
