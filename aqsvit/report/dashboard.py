@@ -1,7 +1,23 @@
-"""optuna-dashboard on a study's storage, with a note on what the study is about."""
+"""optuna-dashboard on a study's storage, with a note on what the study is about and the verified
+front as its best trials."""
 from __future__ import annotations
 
+import errno
+import functools
+import socket
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+from wsgiref.simple_server import WSGIServer, make_server
+
 import optuna
+from optuna.study import StudyDirection
+from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
+from optuna.trial import FrozenTrial
+
+from aqsvit.errors import AqsvitError, invalid
+
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
 
 CONTEXT_ATTR = "aqsvit:context"
 
@@ -17,14 +33,73 @@ def study_note(study: optuna.Study) -> str:
         lines.append(f"| {label} | {ctx.get(key, '-')} |")
     lines += ["", "Objectives: accuracy (maximize), memory_bytes (minimize). Constraints: the first is "
               "drop - delta (<= 0: feasible); a second one (1) marks a result decided on the screen only "
-              "(user attr `screened`, an upper bound), drawn as infeasible, apart from the measured front."]
+              "(user attr `screened`, an upper bound), drawn as infeasible, apart from the measured front. "
+              "Best Trials: the Pareto front of the feasible trials alone (Optuna's `study.best_trials`)."]
     return "\n".join(lines)
 
 
+def feasible_front(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]) -> list[FrozenTrial]:
+    """The Pareto front of the COMPLETE trials whose constraints all hold, the list form's too:
+    Optuna's ``study.best_trials`` of a constrained study. optuna-dashboard 0.21 ranks every
+    COMPLETE trial instead (constraints unread, its issue 772), so there a screened result, whose
+    accuracy is an upper bound, outranks its own verification, and a cheap infeasible trial joins
+    the front."""
+    return _get_pareto_front_trials_by_trials(trials, directions, consider_constraint=True)
+
+
+def wsgi(storage: optuna.storages.BaseStorage) -> WSGIApplication:
+    """optuna-dashboard's WSGI app on ``storage``, its best trials (the ``best_trials`` of the study
+    API: the Best Trials card, the trial list's filter) being :func:`feasible_front`. Its study
+    view computes them with the module's ``get_pareto_front_trials``, replaced here for the process."""
+    import optuna_dashboard
+    from optuna_dashboard import _app
+
+    _app.get_pareto_front_trials = feasible_front
+    return optuna_dashboard.wsgi(storage)
+
+
+def load_study(storage: optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
+    """The study ``study_name``, or the one-line error listing the studies ``storage`` holds."""
+    names = optuna.get_all_study_names(storage)
+    if study_name not in names:
+        raise invalid("search.study_name", study_name,
+                      ", ".join(names) if names else "a study of this storage (it holds none yet)")
+    return optuna.load_study(study_name=study_name, storage=storage)
+
+
+class _Server(WSGIServer):
+    """wsgiref's server for the address family of its host (it assumes IPv4)."""
+
+    def __init__(self, address: tuple[str, int], handler: type, family: socket.AddressFamily) -> None:
+        self.address_family = family
+        super().__init__(address, handler)
+
+
+def bind(host: str, port: int, app: WSGIApplication) -> WSGIServer:
+    """A server listening on ``host:port`` for ``app``, or the one-line error naming the field at fault."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return make_server(host, port, app, server_class=functools.partial(_Server, family=family))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            other = port + 1 if port < 65535 else port - 1
+            raise AqsvitError(f"dashboard.port: {host}:{port} is already in use; "
+                              f"allowed: a free port, e.g. dashboard.port={other}") from None
+        raise invalid("dashboard.host", host, "an address of this machine, e.g. 127.0.0.1") from None
+
+
 def serve(storage: optuna.storages.BaseStorage, study_name: str, host: str = "127.0.0.1", port: int = 8080) -> None:
-    """Write the note and serve the dashboard (blocks). Binds to 127.0.0.1 unless told otherwise."""
+    """Write the note and serve the dashboard (blocks until interrupted). Binds to 127.0.0.1 unless
+    told otherwise. The study and the address are checked before the note is written, so a refused
+    call leaves the study as it was."""
     import optuna_dashboard
 
-    study = optuna.load_study(study_name=study_name, storage=storage)
-    optuna_dashboard.save_note(study, study_note(study))
-    optuna_dashboard.run_server(storage, host=host, port=port)
+    study = load_study(storage, study_name)
+    server = bind(host, port, wsgi(storage))
+    try:
+        optuna_dashboard.save_note(study, study_note(study))
+        server.serve_forever()
+    except KeyboardInterrupt:  # Ctrl-C: the way to stop it
+        pass
+    finally:
+        server.server_close()

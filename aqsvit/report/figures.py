@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import optuna
 import plotly.graph_objects as go
@@ -11,6 +12,9 @@ from plotly.subplots import make_subplots
 
 from aqsvit.proxy.calibrate import calibrate_tau
 from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, VERIFY_PREFIX, is_feasible
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 SCHEME_COLORS = {"uniform": "#1f77b4", "pot": "#ff7f0e", "fp32": "#7f7f7f"}
 
@@ -120,37 +124,47 @@ def write_html(path: Path, title: str, figures: Sequence[go.Figure], intro: str 
     return path
 
 
-def write_pngs(folder: Path, figures: Mapping[str, go.Figure]) -> list[Path]:
-    """Static PNGs of the figures' scatter/bar/line traces with matplotlib (no browser needed)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+def static_figure(fig: go.Figure, name: str) -> Figure:
+    """``fig``'s scatter, bar and line traces drawn with matplotlib (no browser needed): one panel per
+    plotly x axis, each with its own traces, axis titles and scale, so that the traces of one subplot
+    (trials) never land on another's axis (seconds)."""
+    from matplotlib.figure import Figure  # not pyplot: no backend to pick, no figure to close
 
-    paths = []
-    for name, fig in figures.items():
-        ax = plt.figure(figsize=(8, 5)).gca()
+    xaxes = list(fig.select_xaxes())
+    figure = Figure(figsize=(4 + 4 * len(xaxes), 5))
+    panels = figure.subplots(1, len(xaxes), squeeze=False)
+    for ax, xaxis in zip(panels[0], xaxes):
+        axis_id = xaxis.plotly_name.replace("axis", "")  # "xaxis2" -> "x2", what a trace names
         for trace in fig.data:
-            if trace.x is None or trace.y is None or len(trace.x) == 0:
+            if (trace.xaxis or "x") != axis_id or trace.x is None or trace.y is None or len(trace.x) == 0:
                 continue
+            label = trace.name if trace.showlegend is not False else None
             if trace.type == "bar":
-                ax.bar(list(trace.x), list(trace.y), label=trace.name, color=trace.marker.color)
+                ax.bar(list(trace.x), list(trace.y), label=label, color=trace.marker.color)
                 ax.tick_params(axis="x", rotation=90, labelsize=6)
             elif trace.mode and "lines" in trace.mode:
-                ax.step(list(trace.x), list(trace.y), where="post", label=trace.name)
+                ax.step(list(trace.x), list(trace.y), where="post", label=label)
             else:
                 color = trace.marker.color if isinstance(trace.marker.color, str) else None
                 marker = {"star": "*", "diamond": "D", "x": "x"}.get(trace.marker.symbol, "o")
-                ax.scatter(list(trace.x), list(trace.y), label=trace.name, s=60 if marker == "*" else 20,
+                ax.scatter(list(trace.x), list(trace.y), label=label, s=60 if marker == "*" else 20,
                            color=color, marker=marker, zorder=3 if marker == "*" else 2)
-        ax.set_title(fig.layout.title.text or name)
-        if fig.layout.xaxis.type == "log":
+        if xaxis.type == "log":
             ax.set_xscale("log")
-        ax.set_xlabel(fig.layout.xaxis.title.text or "")
-        ax.set_ylabel(fig.layout.yaxis.title.text or "")
-        ax.legend(fontsize=7)
-        plt.tight_layout()
+        ax.set_xlabel(xaxis.title.text or "")
+        ax.set_ylabel(fig.layout[(xaxis.anchor or "y").replace("y", "yaxis")].title.text or "")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7)
+    figure.suptitle(fig.layout.title.text or name)
+    figure.tight_layout()
+    return figure
+
+
+def write_pngs(folder: Path, figures: Mapping[str, go.Figure]) -> list[Path]:
+    """Static PNGs of the figures (:func:`static_figure`)."""
+    paths = []
+    for name, fig in figures.items():
         path = folder / f"{name}.png"
-        plt.savefig(path, dpi=100)
-        plt.close()
+        static_figure(fig, name).savefig(path, dpi=100)
         paths.append(path)
     return paths

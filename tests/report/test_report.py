@@ -52,6 +52,8 @@ def test_dashboard_serves_the_pareto_front_with_objective_names(finished_search)
         assert detail["objective_names"] == ["accuracy", "memory_bytes"]
         assert len(detail["best_trials"]) >= 1
         assert all(t["state"] == "Complete" for t in detail["best_trials"])
+        searched = optuna.load_study(study_name=finished_search["name"], storage=finished_search["url"])
+        assert {t["number"] for t in detail["best_trials"]} == {t.number for t in searched.best_trials}  # feasible only
         assert "FP accuracy" in detail["note"]["body"] and "delta" in detail["note"]["body"]
         delta = 1.0  # the fixture's default
         complete = [t for t in detail["trials"] if t["state"] == "Complete"]
@@ -187,3 +189,32 @@ def test_packed_model_reproduces_the_reported_accuracy_and_size(finished_search,
     assert accuracy(model, digits_data.test) == chosen[0].values[0] == metrics["accuracy"]
     size = (report / "model.aqsv").stat().st_size
     assert abs(size - metrics["memory_bytes"]) <= 0.10 * metrics["memory_bytes"]
+
+
+def test_progress_png_draws_trials_and_wall_time_on_their_own_axes(tmp_path):
+    """The static progress figure: the by-trial curve over trial numbers, the by-time curve over
+    seconds, each on its own panel (both once shared the trials axis)."""
+    from datetime import datetime, timedelta
+
+    from optuna.trial import FrozenTrial, TrialState
+
+    from aqsvit.report.figures import progress_figure, static_figure, write_pngs
+
+    study = optuna.create_study(study_name="walk", directions=["maximize", "minimize"])
+    start = datetime(2026, 1, 1)
+    for number, (seconds, memory) in enumerate([(40, 3072.0), (300, 2048.0), (900, 1024.0)]):
+        study.add_trial(FrozenTrial(
+            number=number, trial_id=number, state=TrialState.COMPLETE, value=None, values=[98.0, memory],
+            datetime_start=start + timedelta(seconds=seconds - 30),
+            datetime_complete=start + timedelta(seconds=seconds),
+            params={}, distributions={}, user_attrs={}, system_attrs={"constraints:accuracy": -0.5},
+            intermediate_values={}))
+    fig = progress_figure([study])
+    by_trial, by_time = static_figure(fig, "progress").axes
+    assert (by_trial.get_xlabel(), by_time.get_xlabel()) == ("trials", "seconds")
+    assert by_trial.get_ylabel() == "best feasible memory (KiB)"
+    assert [list(line.get_xdata()) for line in by_trial.lines] == [[1, 2, 3]]
+    assert [list(line.get_xdata()) for line in by_time.lines] == [[30.0, 290.0, 890.0]]
+    assert [list(line.get_ydata()) for line in by_time.lines] == [[3.0, 2.0, 1.0]]
+    assert by_trial.get_legend() is not None and by_time.get_legend() is None  # one legend entry per study
+    assert write_pngs(tmp_path, {"progress": fig})[0].stat().st_size > 5_000
