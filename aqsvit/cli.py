@@ -371,9 +371,7 @@ def dashboard_command(cfg) -> None:
     storage = open_existing(settings.storage_url, settings.grace_period, "dashboard")
     study = load_existing(storage, settings.study_name)
     compare_fingerprint(study.study_name, study.user_attrs.get(FINGERPRINT_ATTR), {})  # a study aqsvit made
-    print(f"optuna-dashboard for study {settings.study_name!r} ({redact(settings.storage_url)}) on "
-          f"http://{cfg.dashboard.host}:{cfg.dashboard.port}", flush=True)
-    serve(storage, settings.study_name, cfg.dashboard.host, cfg.dashboard.port)
+    serve(storage, settings.study_name, cfg.dashboard.host, cfg.dashboard.port, where=redact(settings.storage_url))
 
 
 COMMANDS: dict[str, Callable[[Any], None]] = {

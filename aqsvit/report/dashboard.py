@@ -88,14 +88,18 @@ def bind(host: str, port: int, app: WSGIApplication) -> WSGIServer:
         raise invalid("dashboard.host", host, "an address of this machine, e.g. 127.0.0.1") from None
 
 
-def serve(storage: optuna.storages.BaseStorage, study_name: str, host: str = "127.0.0.1", port: int = 8080) -> None:
+def serve(storage: optuna.storages.BaseStorage, study_name: str, host: str = "127.0.0.1", port: int = 8080,
+          where: str = "") -> None:
     """Write the note and serve the dashboard (blocks until interrupted). Binds to 127.0.0.1 unless
     told otherwise. The study and the address are checked before the note is written, so a refused
-    call leaves the study as it was."""
+    call leaves the study as it was; the address line (with ``where``, e.g. the redacted storage URL)
+    is printed once the server is bound."""
     import optuna_dashboard
 
     study = load_study(storage, study_name)
     server = bind(host, port, wsgi(storage))
+    print(f"optuna-dashboard for study {study_name!r}{f' ({where})' if where else ''} on http://{host}:{port}",
+          flush=True)
     try:
         optuna_dashboard.save_note(study, study_note(study))
         server.serve_forever()
