@@ -58,15 +58,6 @@ def wsgi(storage: optuna.storages.BaseStorage) -> WSGIApplication:
     return optuna_dashboard.wsgi(storage)
 
 
-def load_study(storage: optuna.storages.BaseStorage, study_name: str) -> optuna.Study:
-    """The study ``study_name``, or the one-line error listing the studies ``storage`` holds."""
-    names = optuna.get_all_study_names(storage)
-    if study_name not in names:
-        raise invalid("search.study_name", study_name,
-                      ", ".join(names) if names else "a study of this storage (it holds none yet)")
-    return optuna.load_study(study_name=study_name, storage=storage)
-
-
 class _Server(WSGIServer):
     """wsgiref's server for the address family of its host (it assumes IPv4)."""
 
@@ -96,7 +87,9 @@ def serve(storage: optuna.storages.BaseStorage, study_name: str, host: str = "12
     is printed once the server is bound."""
     import optuna_dashboard
 
-    study = load_study(storage, study_name)
+    from aqsvit.search.existing import load_existing
+
+    study = load_existing(storage, study_name)
     server = bind(host, port, wsgi(storage))
     print(f"optuna-dashboard for study {study_name!r}{f' ({where})' if where else ''} on http://{host}:{port}",
           flush=True)

@@ -107,6 +107,5 @@ def test_a_refused_serve_is_one_line_and_writes_nothing(studies, study_name, hos
 
 def test_a_missing_study_in_an_empty_storage_says_so(tmp_path):
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/empty.db")
-    with pytest.raises(AqsvitError, match=r"^search.study_name: got 'digits'; allowed: a study of this storage "
-                                          r"\(it holds none yet\)$"):
+    with pytest.raises(AqsvitError, match=r"^search.study_name: got 'digits'; allowed: none: this storage holds no study yet$"):
         serve(storage, "digits")
