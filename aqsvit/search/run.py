@@ -110,9 +110,10 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
 
 def check_delta(delta: float, evaluator: Evaluator) -> None:
     """Refuse a ``delta`` that reaches down to chance: every assignment, even one that only guesses,
-    would be within it, and the "chosen" model would be meaningless."""
+    would be within it, and the "chosen" model would be meaningless. A reference not above chance
+    (a one-class split, as the benchmarks' synthetic ones) is the caller's to judge (the CLI refuses it)."""
     chance = evaluator.data.chance
-    if evaluator.fp_accuracy - delta <= chance:
+    if chance < evaluator.fp_accuracy and evaluator.fp_accuracy - delta <= chance:
         raise AqsvitError(f"delta: got {delta}; allowed: numbers below {evaluator.fp_accuracy - chance:.2f} (the FP "
                           f"accuracy {evaluator.fp_accuracy:.2f}% minus the {chance:.2f}% of always answering the most "
                           "frequent test label): a larger delta accepts a model that guesses")
