@@ -212,6 +212,22 @@ def best_feasible(trials) -> optuna.trial.FrozenTrial | None:
     return min(feasible, key=lambda t: (t.values[1], -t.values[0]), default=None)
 
 
+def least_verified(trials: Sequence[FrozenTrial], space: SearchSpace, choices: dict[str, tuple[str, int]]
+                   ) -> dict[str, tuple[str, int]]:
+    """``choices``, or the feasible trial measured on the whole split that stores least (ties: more
+    accurate) when it beats them: a walk sent down another path by a failed verification can leave such a
+    trial behind, and the result must be a point of the verified front."""
+    def rank(t: FrozenTrial) -> tuple[float, float]:
+        return t.values[1], -t.values[0]
+    verified = [t for t in trials if is_feasible(t) and not t.user_attrs.get("screened")]
+    chosen_key = space.key(choices)
+    chosen = next((t for t in verified if space.key(space.choices_from_params(t.params)) == chosen_key), None)
+    best = min(verified, key=rank, default=None)
+    if chosen is None or best is None or rank(chosen) <= rank(best):
+        return choices  # a result not measured on the whole split is left to the sampler's word
+    return space.choices_from_params(best.params)
+
+
 @dataclass
 class SearchSummary:
     """The chosen assignment and how the search got there."""
@@ -236,6 +252,8 @@ def summarize(search: Search) -> SearchSummary:
     choices = study.sampler.result(study) if isinstance(study.sampler, StepwiseSampler) else None
     if choices is None and best is not None:
         choices = space.choices_from_params(best.params)
+    elif choices is not None:
+        choices = least_verified(trials, space, choices)
     measurement = None
     if choices is not None:
         key = space.key(choices)
