@@ -1,8 +1,9 @@
-"""Exact size accounting of a quantized model (DESIGN.md, "memory").
+"""Exact size accounting of a quantized model, as a hardware target stores it.
 
-memory = for each quantizable layer: its weights packed at their bit width (bytes rounded up per
-layer) + one FP32 scale per output channel when quantized; + FP32 for every other parameter and
-floating-point buffer the model needs at inference (BatchNorm, biases, neuron parameters).
+memory = for each quantizable layer: its codes in the target's containers (target ``any``: packed
+at their bit width; bytes rounded up per layer) + its scales in the target's form (``any``: one FP32
+scale per output channel) when quantized; + FP32 for every other parameter and floating-point
+buffer the model needs at inference (BatchNorm, biases, neuron parameters).
 """
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from dataclasses import dataclass
 from torch import nn
 
 from aqsvit.quant.apply import FP32, Assignment
+from aqsvit.quant.hardware import ANY, HardwareTarget
 from aqsvit.quant.layers import QuantLayer
-
-SCALE_BITS = 32
 
 
 @dataclass(frozen=True)
@@ -43,18 +43,18 @@ def inference_state_numel(model: nn.Module) -> int:
     return params + buffers
 
 
-def layer_bytes(layer: QuantLayer, scheme: str, bits: int) -> int:
-    """Packed bytes of one layer: codes at ``bits`` plus FP32 per-channel scales (FP32 if unquantized)."""
-    if scheme == "fp32":
-        return layer.numel * 4
-    return math.ceil(layer.numel * bits / 8) + layer.out_channels * SCALE_BITS // 8
+def layer_bytes(layer: QuantLayer, scheme: str, bits: int, target: HardwareTarget = ANY) -> int:
+    """Bytes of one layer as ``target`` stores it: codes in their containers plus its scales."""
+    return target.layer_bytes(layer.numel, layer.out_channels, scheme, bits)
 
 
-def size_report(model: nn.Module, layers: list[QuantLayer], assignment: Assignment) -> SizeReport:
-    """Memory, FP32 size and effective bits of ``assignment`` on ``model``.
+def size_report(model: nn.Module, layers: list[QuantLayer], assignment: Assignment,
+                target: HardwareTarget = ANY) -> SizeReport:
+    """Memory, FP32 size and effective bits of ``assignment`` on ``model``, stored on ``target``.
 
-    Effective bits average over all quantizable layers weighted by parameter count; a layer the
-    assignment leaves at fp32 counts as 32 bits, so compression is never overstated.
+    Effective bits average the stored bits per weight (container widths) over all quantizable
+    layers, weighted by parameter count; a layer the assignment leaves at fp32 counts as 32 bits,
+    so compression is never overstated.
     """
     total = inference_state_numel(model)
     quantizable = sum(layer.numel for layer in layers)
@@ -62,6 +62,6 @@ def size_report(model: nn.Module, layers: list[QuantLayer], assignment: Assignme
     weighted_bits = 0
     for layer in layers:
         scheme, bits = assignment.get(layer.name, FP32)
-        memory += layer_bytes(layer, scheme, bits)
-        weighted_bits += layer.numel * (32 if scheme == "fp32" else bits)
+        memory += layer_bytes(layer, scheme, bits, target)
+        weighted_bits += layer.numel * target.stored_bits(scheme, bits)
     return SizeReport(memory, total * 4, weighted_bits / quantizable)

@@ -7,7 +7,8 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from aqsvit.errors import invalid
+from aqsvit.errors import AqsvitError, invalid
+from aqsvit.quant.hardware import ANY, HardwareTarget
 from aqsvit.quant.layers import QuantLayer, quantizable_layers
 from aqsvit.quant.quantizers import check_scheme_bits, quantize
 
@@ -20,8 +21,9 @@ def uniform_assignment(layers: list[QuantLayer], scheme: str, bits: int) -> dict
     return {layer.name: (scheme, bits) for layer in layers}
 
 
-def validate_assignment(assignment: Assignment, layers: list[QuantLayer]) -> None:
-    """Reject unknown layer names and unsupported schemes or bit widths with one line."""
+def validate_assignment(assignment: Assignment, layers: list[QuantLayer], target: HardwareTarget = ANY) -> None:
+    """Reject unknown layer names, unsupported schemes or bit widths, and codes ``target`` cannot
+    store, with one line."""
     names = {layer.name for layer in layers}
     for name, choice in assignment.items():
         if name not in names:
@@ -29,6 +31,9 @@ def validate_assignment(assignment: Assignment, layers: list[QuantLayer]) -> Non
         if not (isinstance(choice, (tuple, list)) and len(choice) == 2):
             raise invalid(f"assignment[{name}]", choice, "(scheme, bits) pairs")
         check_scheme_bits(choice[0], choice[1], field=name)
+        if not target.holds(*choice):
+            raise AqsvitError(f"assignment[{name}]: target {target.name} does not hold {choice[0]} "
+                              f"{choice[1]}-bit codes; it holds {target.describe()}")
 
 
 class LayerQuantizer:
@@ -39,9 +44,10 @@ class LayerQuantizer:
     from the assignment stay FP32. Applying costs one quantization per touched layer.
     """
 
-    def __init__(self, model: nn.Module, split_qkv: bool = True) -> None:
+    def __init__(self, model: nn.Module, split_qkv: bool = True, target: HardwareTarget = ANY) -> None:
         self.model = model
         self.split_qkv = split_qkv
+        self.target = target
         self.layers = quantizable_layers(model, split_qkv=split_qkv)
         modules = dict(model.named_modules())
         self._params: dict[str, nn.Parameter] = {
@@ -57,11 +63,11 @@ class LayerQuantizer:
         return self._fp[layer.module_name][layer.out_start:layer.out_stop]
 
     def quantized_weight(self, layer: QuantLayer, scheme: str, bits: int) -> torch.Tensor:
-        return quantize(self.fp_weight(layer), scheme, bits)
+        return quantize(self.fp_weight(layer), scheme, bits, self.target.scale)
 
     @contextmanager
     def applied(self, assignment: Assignment) -> Iterator[nn.Module]:
-        validate_assignment(assignment, self.layers)
+        validate_assignment(assignment, self.layers, self.target)
         touched = set()
         try:
             with torch.no_grad():

@@ -10,8 +10,10 @@ from __future__ import annotations
 import torch
 
 from aqsvit.errors import check_int, invalid
+from aqsvit.quant.hardware import CHANNEL, ScaleForm
 
 SCHEMES = ("uniform", "pot", "fp32")
+PER_CHANNEL = ScaleForm()  # one FP32 scale per output channel: the paper's form, target ``any``
 MIN_BITS, MAX_BITS = 2, 8
 
 
@@ -30,38 +32,57 @@ def channel_max(w: torch.Tensor) -> torch.Tensor:
     return amax.reshape(-1, *([1] * (w.ndim - 1)))
 
 
-def uniform_levels(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel step and the signed level (``-qmax..qmax``, ``qmax = 2^(b-1) - 1``) of each weight."""
+def weight_max(w: torch.Tensor, scale: ScaleForm = PER_CHANNEL) -> torch.Tensor:
+    """max|w| per output channel (or over the whole layer), shaped to broadcast against ``w``."""
+    if scale.per == CHANNEL:
+        return channel_max(w)
+    amax = w.abs().amax()
+    return torch.where(amax > 0, amax, torch.ones_like(amax)).reshape([1] * w.ndim)
+
+
+def power_of_two_above(s: torch.Tensor) -> torch.Tensor:
+    """The least power of two >= ``s`` (a scale the chip applies as a shift)."""
+    return torch.exp2(torch.ceil(torch.log2(s)))
+
+
+def uniform_levels(w: torch.Tensor, bits: int, scale: ScaleForm = PER_CHANNEL) -> tuple[torch.Tensor, torch.Tensor]:
+    """Step (per channel or per layer) and the signed level (``-qmax..qmax``, ``qmax = 2^(b-1) - 1``)
+    of each weight; a power-of-two step is rounded up, so no weight is clipped."""
     qmax = 2 ** (bits - 1) - 1
-    scale = channel_max(w) / qmax
-    return scale, torch.clamp(torch.round(w / scale), -qmax, qmax)
+    step = weight_max(w, scale) / qmax
+    if scale.power_of_two:
+        step = power_of_two_above(step)
+    return step, torch.clamp(torch.round(w / step), -qmax, qmax)
 
 
-def uniform(w: torch.Tensor, bits: int) -> torch.Tensor:
-    """Symmetric per-channel uniform quantization to ``2^b - 1`` levels."""
-    scale, level = uniform_levels(w, bits)
-    return level * scale
+def uniform(w: torch.Tensor, bits: int, scale: ScaleForm = PER_CHANNEL) -> torch.Tensor:
+    """Symmetric uniform quantization to ``2^b - 1`` levels."""
+    step, level = uniform_levels(w, bits, scale)
+    return level * step
 
 
-def pot_exponents(w: torch.Tensor, bits: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel scale ``a`` and exponent ``k`` per weight; ``k = -1`` codes zero."""
+def pot_exponents(w: torch.Tensor, bits: int, scale: ScaleForm = PER_CHANNEL) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale ``a`` (per channel or per layer; a power of two when the form says so) and exponent
+    ``k`` per weight; ``k = -1`` codes zero."""
     kmax = 2 ** (bits - 1) - 2
-    scale = channel_max(w)
-    mag = w.abs() / scale
+    a = weight_max(w, scale)
+    if scale.power_of_two:
+        a = power_of_two_above(a)
+    mag = w.abs() / a
     k = torch.round(-torch.log2(mag.clamp(min=torch.finfo(w.dtype).tiny)))
     k = torch.where((mag == 0) | (k > kmax), torch.full_like(k, -1), k.clamp(min=0))
-    return scale, k
+    return a, k
 
 
-def pot(w: torch.Tensor, bits: int) -> torch.Tensor:
+def pot(w: torch.Tensor, bits: int, scale: ScaleForm = PER_CHANNEL) -> torch.Tensor:
     """Power-of-two quantization: ``sign(w) * a * 2^-k`` or zero."""
-    scale, k = pot_exponents(w, bits)
-    return torch.where(k >= 0, torch.sign(w) * scale * torch.exp2(-k), torch.zeros_like(w))
+    a, k = pot_exponents(w, bits, scale)
+    return torch.where(k >= 0, torch.sign(w) * a * torch.exp2(-k), torch.zeros_like(w))
 
 
-def quantize(w: torch.Tensor, scheme: str, bits: int) -> torch.Tensor:
-    """Quantize ``w`` per output channel with ``scheme`` at ``bits`` (``fp32`` returns ``w``)."""
+def quantize(w: torch.Tensor, scheme: str, bits: int, scale: ScaleForm = PER_CHANNEL) -> torch.Tensor:
+    """Quantize ``w`` with ``scheme`` at ``bits``, its scales in form ``scale`` (``fp32`` returns ``w``)."""
     check_scheme_bits(scheme, bits)
     if scheme == "fp32":
         return w
-    return uniform(w, bits) if scheme == "uniform" else pot(w, bits)
+    return uniform(w, bits, scale) if scheme == "uniform" else pot(w, bits, scale)

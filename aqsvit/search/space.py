@@ -18,6 +18,7 @@ from optuna.distributions import CategoricalDistribution
 
 from aqsvit.errors import AqsvitError, check_int, invalid
 from aqsvit.quant import MAX_BITS, MIN_BITS, SCHEMES, QuantLayer
+from aqsvit.quant.hardware import ANY, HardwareTarget
 from aqsvit.quant.quantizers import quantize
 
 GRANULARITIES = ("network", "block", "layer")
@@ -39,11 +40,13 @@ class Unit:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """Units in walk order, the allowed schemes and bit widths."""
+    """Units in walk order, the allowed schemes and bit widths, and the hardware target that
+    decides which of their pairs a unit may take and what each costs in memory."""
 
     units: tuple[Unit, ...]
     schemes: tuple[str, ...]
     bits: tuple[int, ...]
+    target: HardwareTarget = ANY
 
     def __post_init__(self) -> None:
         if not self.schemes:
@@ -57,10 +60,13 @@ class SearchSpace:
             check_int("quant.bits", b, MIN_BITS, MAX_BITS)
         if not self.units:
             raise AqsvitError("search space: the model has no quantizable layers")
+        if not any(self.target.holds(s, b) for s in self.schemes for b in self.bits):
+            raise AqsvitError(f"target {self.target.name} holds none of quant.schemes {list(self.schemes)} x "
+                              f"quant.bits {list(self.bits)}; it holds {self.target.describe()}")
 
     @classmethod
     def from_layers(cls, layers: Sequence[QuantLayer], schemes: Sequence[str], bits: Sequence[int],
-                    granularity: str = "layer") -> SearchSpace:
+                    granularity: str = "layer", target: HardwareTarget = ANY) -> SearchSpace:
         """Group ``layers`` into units by ``granularity`` (network order)."""
         if granularity not in GRANULARITIES:
             raise invalid("search.granularity", granularity, GRANULARITIES)
@@ -70,14 +76,14 @@ class SearchSpace:
             groups.setdefault(unit, []).append(layer)
         units = tuple(Unit(name, tuple(l.name for l in group), sum(l.numel for l in group))
                       for name, group in groups.items())
-        return cls(units, tuple(schemes), tuple(sorted(set(bits), reverse=True)))
+        return cls(units, tuple(schemes), tuple(sorted(set(bits), reverse=True)), target)
 
     @classmethod
     def from_units(cls, sizes: Mapping[str, int], schemes: Sequence[str] = ("uniform", "pot"),
-                   bits: Sequence[int] = (8, 6, 5, 4, 3, 2)) -> SearchSpace:
+                   bits: Sequence[int] = (8, 6, 5, 4, 3, 2), target: HardwareTarget = ANY) -> SearchSpace:
         """A space over named units of given sizes, with no model behind it (tests, other uses)."""
         return cls(tuple(Unit(n, (n,), s) for n, s in sizes.items()), tuple(schemes),
-                   tuple(sorted(set(bits), reverse=True)))
+                   tuple(sorted(set(bits), reverse=True)), target)
 
     def with_weight_noise(self, weight: Callable[[str], torch.Tensor]) -> SearchSpace:
         """The same space with each unit's :attr:`Unit.noise`: ``||Q_c(W) - Q_start(W)||^2`` for its
@@ -88,35 +94,43 @@ class SearchSpace:
             energy = dict.fromkeys(choices, 0.0)
             for name in unit.layers:
                 w = weight(name).detach().float()
-                start = quantize(w, *self.start)
+                start = quantize(w, *self.start, self.target.scale)
                 for choice in choices:
-                    energy[choice] += float((quantize(w, *choice) - start).square().sum())
+                    energy[choice] += float((quantize(w, *choice, self.target.scale) - start).square().sum())
             return tuple(energy.items())
         return replace(self, units=tuple(replace(u, noise=noise(u)) for u in self.units))
 
     def reordered(self, order: Sequence[str]) -> SearchSpace:
         """The same space walked in ``order`` (unit names)."""
         by_name = {u.name: u for u in self.units}
-        return SearchSpace(tuple(by_name[n] for n in order), self.schemes, self.bits)
+        return replace(self, units=tuple(by_name[n] for n in order))
 
     # --- choices -------------------------------------------------------------------------------
-    @staticmethod
-    def choice_bits(choice: Choice) -> int:
-        return 32 if choice[0] == "fp32" else choice[1]
+    def choice_bits(self, choice: Choice) -> int:
+        """Bits one weight of ``choice`` occupies as the target stores it (fp32: 32)."""
+        return self.target.stored_bits(*choice)
 
     @property
     def start(self) -> Choice:
-        """The most precise choice: fp32 when allowed, else the widest bits (uniform first)."""
-        if "fp32" in self.schemes:
+        """The most precise choice: fp32 when allowed, else the widest bits the target holds (uniform first)."""
+        if "fp32" in self.schemes and self.target.holds("fp32", 32):
             return ("fp32", self.bits[0])
-        return (next(s for s in ("uniform", "pot") if s in self.schemes), self.bits[0])
+        return next((s, b) for b in self.bits for s in ("uniform", "pot")
+                    if s in self.schemes and self.target.holds(s, b))
 
     def candidates(self, below: Choice | None = None) -> list[Choice]:
-        """Every choice cheaper than ``below`` (default :attr:`start`), cheapest memory first
-        (uniform before pot)."""
+        """Every choice the target holds that stores less than ``below`` (default :attr:`start`),
+        cheapest memory first (in one container the wider code, then uniform before pot). A code
+        narrower than another of its scheme in the same container saves nothing and is left out."""
         limit = self.choice_bits(below or self.start)
-        return [(s, b) for b in sorted(self.bits) for s in ("uniform", "pot")
-                if s in self.schemes and b < limit]
+        held = [(s, b) for b in sorted(self.bits) for s in ("uniform", "pot")
+                if s in self.schemes and self.target.holds(s, b)]
+        widest = {}
+        for choice in held:  # ascending bits: the last of each (scheme, container) is its widest code
+            widest[choice[0], self.choice_bits(choice)] = choice
+        kept = set(widest.values())
+        return sorted((c for c in held if c in kept and self.choice_bits(c) < limit),
+                      key=lambda c: (self.choice_bits(c), -c[1], c[0] == "pot"))
 
     def uniform(self, choice: Choice) -> dict[str, Choice]:
         """The assignment that gives every unit ``choice`` (one scheme and width for all)."""
@@ -165,5 +179,5 @@ class SearchSpace:
 
     def assignment(self, choices: Mapping[str, Choice]) -> dict[str, Choice]:
         """Layer-level assignment for the quantizer."""
-        return {layer: (choices[u.name][0], self.choice_bits(choices[u.name]))
+        return {layer: (choices[u.name][0], 32 if choices[u.name][0] == "fp32" else choices[u.name][1])
                 for u in self.units for layer in u.layers}
