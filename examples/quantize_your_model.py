@@ -17,7 +17,7 @@ class SpikingCNN(nn.Module):
         self.features = nn.Sequential(
             layer.Conv2d(1, width, 3, padding=1), layer.BatchNorm2d(width), neuron.LIFNode(detach_reset=True),
             layer.Conv2d(width, width, 3, padding=1), layer.BatchNorm2d(width), neuron.LIFNode(detach_reset=True),
-            layer.MaxPool2d(2), layer.Flatten())
+            layer.AvgPool2d(2), layer.Flatten())
         self.classifier = layer.Linear(width * 4 * 4, 10)
         functional.set_step_mode(self, "m")
 
