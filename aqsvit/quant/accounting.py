@@ -1,4 +1,4 @@
-"""Exact size accounting of a quantized model (DESIGN.md, "memory").
+"""Exact size accounting of a quantized model (docs/concepts.md, "Memory and energy").
 
 memory = for each quantizable layer: its weights packed at their bit width (bytes rounded up per
 layer) + one FP32 scale per output channel when quantized; + FP32 for every other parameter and
