@@ -1,4 +1,4 @@
-"""Quantize your own spiking model: any nn.Module, aqsvit's Python API (the README shows this file)."""
+"""Quantize your own spiking model: any nn.Module, aqsvit's Python API (docs/guides/quantize-your-model.md shows this file)."""
 import torch
 import torch.nn.functional as F
 from spikingjelly.activation_based import functional, layer, neuron

@@ -4,7 +4,7 @@ For each LIF layer l: ``d_l = ||V_q - V_fp||_2 / ||V_fp||_2`` over all timesteps
 calibration images seen so far; the drift is the mean over layers. All definitions are computed
 from the same calibration forward, batch by batch, so a pruner can stop after any batch:
 
-- ``v``: end-to-end relative potential drift (DESIGN.md's definition);
+- ``v``: end-to-end relative potential drift (``d_l`` above, mean over layers);
 - ``v_max``: the worst layer's relative drift;
 - ``spike``: fraction of spikes that differ, mean over layers;
 - ``logit``: relative L2 drift of the output logits, ``||z_q - z_fp|| / ||z_fp||`` (the default:

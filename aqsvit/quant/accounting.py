@@ -1,4 +1,5 @@
-"""Exact size accounting of a quantized model, as a hardware target stores it.
+"""Exact size accounting of a quantized model, as a hardware target stores it (docs/concepts.md,
+"Memory and energy").
 
 memory = for each quantizable layer: its codes in the target's containers (target ``any``: packed
 at their bit width; bytes rounded up per layer) + its scales in the target's form (``any``: one FP32

@@ -1,4 +1,4 @@
-"""Energy estimate of a quantized SNN (DESIGN.md, "energy estimate").
+"""Energy estimate of a quantized SNN (docs/concepts.md, "Memory and energy").
 
 A weight layer whose input is spikes (non-negative integers: binary spikes, or sums of spikes after
 a residual add) does accumulates only: ``ACs = MACs x mean input``, i.e. the synaptic operations

@@ -1,4 +1,5 @@
-"""The two quantization schemes of DESIGN.md, per output channel (dim 0), plus fp32 passthrough.
+"""The two quantization schemes (docs/concepts.md, "Scheme"), per output channel (dim 0), plus fp32
+passthrough.
 
 - ``uniform`` b-bit: ``s = max|w| / (2^(b-1) - 1)``, ``w_q = s * clamp(round(w / s))``.
 - ``pot`` b-bit: a sign bit and a (b-1)-bit exponent code with one code reserved for zero:

@@ -3,7 +3,7 @@
 For each case of the definition modules (spikformer.py, ...): take the reference files out of a
 local git copy of the authors' repository (``--source owner/name=<git dir>``, e.g. what the search
 tool's ``fetch`` brings), run the reference model in a throwaway venv with its own old dependencies
-(``--venv``; see the README for how to make one) via ``reference_driver.py``, which gives it random
+(``--venv``; see docs/benchmarks.md for how to make one) via ``reference_driver.py``, which gives it random
 weights and saves it as its training script does; load that file with aqsvit's checkpoint loader
 (the code behind ``aqsvit ... checkpoint=``) and compare float64 logits and float32 argmax.
 Writes benchmarks/results/parity.md: the rows of the cases run replace (by label) or join the rows

@@ -184,21 +184,21 @@ def test_python_api_search_resumes(work, target):
     assert load_checkpoint(cached, target=target).spec == spec
 
 
-def _readme_example() -> str:
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Quantize your own model", 1)[1]
-    return section.split("```python\n", 1)[1].split("```", 1)[0]
+def _docs_example() -> str:
+    """The first Python block of the docs page "Quantize your own model"."""
+    text = (ROOT / "docs" / "guides" / "quantize-your-model.md").read_text()
+    return text.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def test_readme_example_is_the_example_file():
-    assert _readme_example() == (ROOT / "examples" / "quantize_your_model.py").read_text()
+def test_docs_example_is_the_example_file():
+    assert _docs_example() == (ROOT / "examples" / "quantize_your_model.py").read_text()
 
 
 @pytest.mark.slow
-def test_readme_example_runs(tmp_path):
-    """The README's code block (the example file) runs as written, within delta, and exports."""
-    script = tmp_path / "readme_example.py"
-    script.write_text(_readme_example())
+def test_docs_example_runs(tmp_path):
+    """The docs page's code block (the example file) runs as written, within delta, and exports."""
+    script = tmp_path / "docs_example.py"
+    script.write_text(_docs_example())
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=900,
                             cwd=tmp_path, env=env)

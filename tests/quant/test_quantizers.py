@@ -1,4 +1,4 @@
-"""Property tests of the two schemes on random tensors (DESIGN.md definitions)."""
+"""Property tests of the two schemes on random tensors (the definitions in aqsvit/quant/quantizers.py)."""
 from __future__ import annotations
 
 import pytest
