@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 README_MAX_LINES = 200
 # Paths into the repository that a docstring or comment may cite, and upper-case Markdown names
 # (the kind of file a design note is); paths with placeholders (<name>, {a,b}, *) are templates.
-CITED = re.compile(r"\b(?:aqsvit|benchmarks|tests|docs|examples|optunahub)/[\w./-]*\w\b|\b[A-Z][A-Z_]+\.md\b")
+# a path of this repository, not one inside another repository (sinabs/docs/...)
+CITED = re.compile(r"(?<![\w/.-])(?:aqsvit|benchmarks|tests|docs|examples|optunahub)/[\w./-]*\w\b|\b[A-Z][A-Z_]+\.md\b")
 
 
 def test_mkdocs_build_strict_has_no_warning(tmp_path):

@@ -144,12 +144,12 @@ register_target(HardwareTarget(
     source="SynSense Speck (DynapCNN): 8-bit signed kernel weights, 16-bit neuron state; sinabs "
            "discretizes each layer with one float scale applied to weights, biases and thresholds alike, "
            "so the scale is folded into the thresholds and not stored (synsense/sinabs "
-           "sinabs/backend/dynapcnn/discretize.py, docs/speck/overview.md)."))
+           "sinabs/backend/dynapcnn/discretize.py, sinabs/docs/speck/overview.md)."))
 
 register_target(HardwareTarget(
     "xylo", {"uniform": ANY_WIDTHS, "pot": (2, 3, 4)}, containers=(8,), integer=True,
     scale=ScaleForm(CHANNEL, bits=0),
-    source="SynSense Xylo: 8-bit input, recurrent and readout weights (rockpool docs/devices/xylo-overview); "
+    source="SynSense Xylo: 8-bit input, recurrent and readout weights (rockpool/docs/devices/xylo-overview); "
            "rockpool's channel_quantize scales each target neuron's incoming weights and folds the scale "
            "into that neuron's integer threshold, so no scale is stored "
            "(synsense/rockpool rockpool/transform/quantize_methods.py)."))
