@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from aqsvit.quant.apply import FP32, Assignment
-from aqsvit.quant.hardware import ANY, HardwareTarget
+from aqsvit.hardware import ANY, HardwareTarget
 from aqsvit.quant.layers import QuantLayer
 
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from aqsvit.errors import AqsvitError, invalid
-from aqsvit.quant.hardware import ANY, HardwareTarget
+from aqsvit.hardware import ANY, HardwareTarget
 from aqsvit.quant.layers import QuantLayer, quantizable_layers
 from aqsvit.quant.quantizers import check_scheme_bits, quantize
 

@@ -15,7 +15,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from aqsvit.quant.apply import FP32, Assignment, validate_assignment
-from aqsvit.quant.hardware import ANY, HardwareTarget, ScaleForm
+from aqsvit.hardware import ANY, HardwareTarget, ScaleForm
 from aqsvit.quant.layers import quantizable_layers
 from aqsvit.quant.quantizers import PER_CHANNEL, quantize
 

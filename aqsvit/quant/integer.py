@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from aqsvit.quant.hardware import HardwareTarget
+from aqsvit.hardware import HardwareTarget
 from aqsvit.quant.quantizers import check_scheme_bits, pot_exponents, uniform_levels
 
 

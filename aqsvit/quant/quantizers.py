@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from aqsvit.errors import check_int, invalid
-from aqsvit.quant.hardware import CHANNEL, ScaleForm
+from aqsvit.hardware import CHANNEL, ScaleForm
 
 SCHEMES = ("uniform", "pot", "fp32")
 PER_CHANNEL = ScaleForm()  # one FP32 scale per output channel: the paper's form, target ``any``

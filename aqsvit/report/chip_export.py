@@ -26,7 +26,7 @@ from aqsvit.models import create_model
 from aqsvit.models.records import recorded_spec
 from aqsvit.quant import LayerQuantizer
 from aqsvit.quant.apply import validate_assignment
-from aqsvit.quant.hardware import HardwareTarget
+from aqsvit.hardware import HardwareTarget
 from aqsvit.quant.integer import dequantize, integer_codes, scale_exponent
 
 CHIP_FORMAT = "aqsvit-chip/1"

@@ -29,7 +29,7 @@ from torch import nn
 
 from aqsvit.errors import AqsvitError
 from aqsvit.quant import LayerQuantizer
-from aqsvit.quant.hardware import ANY, HardwareTarget
+from aqsvit.hardware import ANY, HardwareTarget
 from aqsvit.quant.quantizers import pot_exponents, uniform_levels
 
 PASS_THROUGH = (nn.Dropout, nn.Identity)

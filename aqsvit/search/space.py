@@ -18,7 +18,7 @@ from optuna.distributions import CategoricalDistribution
 
 from aqsvit.errors import AqsvitError, check_int, invalid
 from aqsvit.quant import MAX_BITS, MIN_BITS, SCHEMES, QuantLayer
-from aqsvit.quant.hardware import ANY, HardwareTarget
+from aqsvit.hardware import ANY, HardwareTarget
 from aqsvit.quant.quantizers import quantize
 
 GRANULARITIES = ("network", "block", "layer")

@@ -10,7 +10,7 @@ from torch import nn
 
 from aqsvit.errors import AqsvitError
 from aqsvit.quant import LayerQuantizer, quantizable_layers, quantize, size_report
-from aqsvit.quant.hardware import ANY, LAYER, TARGETS, HardwareTarget, ScaleForm
+from aqsvit.hardware import ANY, LAYER, TARGETS, HardwareTarget, ScaleForm
 from aqsvit.quant.quantizers import pot_exponents, uniform_levels
 from aqsvit.search.space import SearchSpace
 
@@ -101,7 +101,7 @@ def test_applied_assignment_refuses_codes_the_target_cannot_store_and_counts_as_
 
 
 def test_registry_refuses_what_is_not_a_target():
-    from aqsvit.quant.hardware import register_target
+    from aqsvit.hardware import register_target
     with pytest.raises(AqsvitError, match="not a HardwareTarget"):
         register_target({"name": "x"})
     assert "any" in TARGETS.names()

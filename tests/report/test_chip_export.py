@@ -12,7 +12,7 @@ from spikingjelly.activation_based import functional
 from aqsvit.errors import AqsvitError
 from aqsvit.data.bundle import iter_batches
 from aqsvit.quant import LayerQuantizer
-from aqsvit.quant.hardware import TARGETS
+from aqsvit.hardware import TARGETS
 from aqsvit.report.chip_export import load_for_target, save_for_target
 from aqsvit.search.space import SearchSpace
 

@@ -15,7 +15,7 @@ from torch import nn
 from aqsvit.errors import AqsvitError
 from aqsvit.models import create_model, model_spec
 from aqsvit.quant import LayerQuantizer
-from aqsvit.quant.hardware import TARGETS
+from aqsvit.hardware import TARGETS
 from aqsvit.report.nir_export import from_nir, to_nir
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "quantize_your_model.py"

@@ -14,7 +14,7 @@ codes an 8-bit one, 5-bit codes need 16 bits).
 Example:
     .. code-block:: python
 
-        from aqsvit.quant.hardware import TARGETS
+        from aqsvit.hardware import TARGETS
         loihi = TARGETS["loihi2"]
         loihi.holds("uniform", 7), loihi.holds("pot", 5)   # (True, False)
 """
