@@ -1,0 +1,35 @@
+"""The accuracy-memory front a study holds, and the pick for a Δ chosen after the search.
+
+Only trials measured on the whole evaluation split count (COMPLETE and not decided on the screen
+alone: a screened accuracy is an upper bound). Picking reads the stored trials and evaluates nothing.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from optuna.trial import FrozenTrial, TrialState
+
+
+def measured(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """COMPLETE trials whose accuracy was measured on the whole evaluation split."""
+    return [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None
+            and not t.user_attrs.get("screened") and "drop" in t.user_attrs]
+
+
+def front(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
+    """The measured trials no other measured trial beats on both accuracy and memory, least memory
+    first (one trial per distinct point: the earliest)."""
+    ordered = sorted(measured(trials), key=lambda t: (t.values[1], -t.values[0], t.number))
+    points, best_accuracy = [], float("-inf")
+    for trial in ordered:
+        if trial.values[0] > best_accuracy:
+            points.append(trial)
+            best_accuracy = trial.values[0]
+    return points
+
+
+def pick(trials: Iterable[FrozenTrial], delta: float) -> FrozenTrial | None:
+    """The least-memory measured trial whose accuracy drop is at most ``delta`` points (ties: the more
+    accurate); None when the study holds none."""
+    within = [t for t in measured(trials) if float(t.user_attrs["drop"]) <= delta]
+    return min(within, key=lambda t: (t.values[1], -t.values[0], t.number), default=None)
