@@ -11,8 +11,7 @@ import torch
 
 from aqsvit.errors import check_int, invalid
 
-SCHEMES = ("uniform", "pot", "fp32")
-MIN_BITS, MAX_BITS = 2, 8
+from aqsvit.schemes import MAX_BITS, MIN_BITS, SCHEMES  # noqa: F401  (defined without torch)
 
 
 def check_scheme_bits(scheme: str, bits: int, field: str = "assignment") -> None:

@@ -16,7 +16,7 @@ from aqsvit.proxy import drift, get_reference
 from aqsvit.proxy.drift import needs_layer_inputs
 from aqsvit.proxy.staged import StagedResult
 from aqsvit.report.dashboard import CONTEXT_ATTR
-from aqsvit.search._stepwise import StepwiseSampler
+from aqsvit.search.stepwise import StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
 from aqsvit.search.fingerprint import FINGERPRINT_ATTR, check_fingerprint, compare_fingerprint, fingerprint

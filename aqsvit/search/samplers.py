@@ -28,8 +28,7 @@ import optuna
 
 from aqsvit.errors import check_int
 from aqsvit.registry import Registry, build_options
-from aqsvit.search._beam import BeamSampler
-from aqsvit.search._greedy import GreedySampler
+from aqsvit.search.stepwise import BeamSampler, GreedySampler
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.study import quiet_experimental
 
