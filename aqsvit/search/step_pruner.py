@@ -26,11 +26,11 @@ class StepPruner(BasePruner):
     """A pruner that decides from each calibration step's drift (see the module docstring).
 
     ``definition`` names the drift (``aqsvit.proxy.DEFINITIONS``) its decisions read; the objective
-    records that one in every trial. :meth:`prune` (the single-objective hook) is Optuna's
+    records that one in every trial (None: the one the objective is given, ``pruner.definition``). :meth:`prune` (the single-objective hook) is Optuna's
     abstract method still: :class:`~aqsvit.search.DriftPruner` reads its last step back from the
     trial's ``drift_steps`` user attr."""
 
-    definition: str = "logit"
+    definition: str | None = None
 
     @abstractmethod
     def should_prune_step(self, study: Study, step: DriftStep, last: bool,
