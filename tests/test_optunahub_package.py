@@ -42,6 +42,7 @@ def test_entry_point_exports_the_samplers():
     assert module.GreedySampler is aqsvit.search.GreedySampler
     assert module.BeamSampler is aqsvit.search.BeamSampler
     assert module.SearchSpace is aqsvit.search.SearchSpace
+    assert module.SensitivityStart is aqsvit.search.SensitivityStart
 
 
 def test_readme_front_matter_and_sections():
@@ -82,9 +83,8 @@ import importlib.util, runpy
 spec = importlib.util.spec_from_file_location("aqsvit_stepwise", {str(PACKAGE / "__init__.py")!r})
 module = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(module)
-from aqsvit.search import SensitivityStart
 space = module.SearchSpace.from_units({{"a": 100, "b": 10}}, ("uniform",), (8, 4, 2))
-module.GreedySampler(space, start=SensitivityStart())
+module.GreedySampler(space, start=module.SensitivityStart())
 runpy.run_path({str(PACKAGE / "example.py")!r}, run_name="__main__")
 print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in {BLOCKED!r}))
 """
