@@ -2,6 +2,10 @@
 selects code (``sampler=``, ``pruner=``, ``dataset=``, ``pruner.definition=``) looks its name up in
 one :class:`Registry`, so the "allowed" list of an error, the resume fingerprint and the CLI all
 read the same names. A plug-in from outside the package registers on import (``plugins=[my.module]``).
+
+Each registry says what it holds (``kind``, checked by ``accepts`` at registration) and, through
+:meth:`Registry.built`, what an entry's build must produce: a wrong plug-in is refused in one line
+naming it, at registration where possible, else when it is built.
 """
 from __future__ import annotations
 
@@ -9,9 +13,21 @@ import dataclasses
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
+T = TypeVar("T")
+B = TypeVar("B")
+
 from aqsvit.errors import AqsvitError, invalid
 
-T = TypeVar("T")
+
+def is_settings_class(obj: object) -> bool:
+    """A settings dataclass with a ``build`` method (the sampler and pruner plug-ins)."""
+    return isinstance(obj, type) and dataclasses.is_dataclass(obj) and callable(getattr(obj, "build", None))
+
+
+def plugin_name(obj: object) -> str:
+    """``module.qualname`` of a plug-in (of its type, for an object without a name)."""
+    named = obj if hasattr(obj, "__qualname__") else type(obj)
+    return f"{named.__module__}.{named.__qualname__}"
 
 
 class Registry(Generic[T]):
@@ -33,8 +49,9 @@ class Registry(Generic[T]):
             print(TOOLS["mine"], TOOLS.meta("mine"))  # TOOLS["nope"]: "tool.name: got 'nope'; allowed: mine"
     """
 
-    def __init__(self, field: str) -> None:
+    def __init__(self, field: str, kind: str = "a callable", accepts: Callable[[object], bool] = callable) -> None:
         self.field = field  # the config field that selects an entry, named in errors
+        self.kind, self._accepts = kind, accepts  # what an entry must be
         self._items: dict[str, T] = {}
         self._meta: dict[str, dict[str, Any]] = {}
 
@@ -42,6 +59,8 @@ class Registry(Generic[T]):
         """Decorator registering its argument as ``name``; registering a name twice is an error
         (two plug-ins claiming one name would make ``name=`` ambiguous)."""
         def add(obj: T) -> T:
+            if not self._accepts(obj):
+                raise AqsvitError(f"{self.field}: plug-in {name!r} ({plugin_name(obj)}) is not {self.kind}")
             if name in self._items and self._items[name] is not obj:
                 raise AqsvitError(f"{self.field}: {name!r} is registered twice")
             self._items[name], self._meta[name] = obj, meta
@@ -52,6 +71,14 @@ class Registry(Generic[T]):
         if not isinstance(name, str) or name not in self._items:
             raise invalid(self.field, name, self.names())
         return self._items[name]
+
+    def built(self, name: str, obj: B, kind: str, accepts: Callable[[object], bool]) -> B:
+        """``obj``, what entry ``name`` built, once ``accepts`` it; else the one-line error naming
+        the plug-in and what it should have built (``kind``)."""
+        if not accepts(obj):
+            raise AqsvitError(f"{self.field}: plug-in {name!r} ({plugin_name(self[name])}) built "
+                              f"{type(obj).__name__}, not {kind}")
+        return obj
 
     def meta(self, name: str) -> dict[str, Any]:
         self[name]

@@ -42,7 +42,7 @@ from aqsvit.models import model_spec
 from aqsvit.report import markdown_table
 from aqsvit.report.figures import write_html, write_pngs
 from aqsvit.search.baselines import one_width_baseline
-from aqsvit.search._stepwise import resolve_start
+from aqsvit.search.stepwise import AutoStart
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.run import prepare
 from aqsvit.search.settings import SearchSettings
@@ -359,7 +359,7 @@ def compare_model(model: str, seeds: list[int], budget: float, deltas: tuple[flo
                                lambda todo: seed_runs(evaluator, key, seed, budget, deltas, quick, todo)))
         print(f"{model}: seed {seed} done", flush=True)
     runs = {d: [r for one in per_seed for r in one[d]] + baselines[d] for d in deltas}
-    start = resolve_start("auto", space)
+    start = AutoStart().resolve(space).name
     defaults = default_methods(start)
     text = [f"## {model} ({len(evaluator.layers)} quantizable layers, FP {evaluator.fp_accuracy:.2f}%, "
             f"{budget:.0f} s budget per method and seed)", "",

@@ -28,7 +28,7 @@ from aqsvit.data.prepared import EvalSettings
 from aqsvit.models import model_spec
 from aqsvit.report import markdown_table
 from aqsvit.search.evaluator import Evaluator
-from aqsvit.search._stepwise import resolve_start
+from aqsvit.search.stepwise import walk_start
 from aqsvit.search.run import prepare, run, summarize
 from aqsvit.search.settings import SearchSettings
 from aqsvit.training import get_reference
@@ -56,7 +56,7 @@ def search(model: str, start: str, cache_gb: float, tmp: str) -> tuple[tuple, li
     summary = summarize(prepared)
     wall = time.perf_counter() - started
     m = summary.measurement
-    row = (model, f"{key[:8]}", resolve_start(start, prepared.space) + (" (auto)" if start == "auto" else ""),
+    row = (model, f"{key[:8]}", walk_start(start).resolve(prepared.space).name + (" (auto)" if start == "auto" else ""),
            f"{cache_gb:g}", summary.trials, summary.full_evaluations, f"{m.weight_compression:.2f}", f"{m.drop:.2f}",
            f"{summary.cost:.1f}", f"{wall:.1f}")
     return row, walk(prepared.study)

@@ -42,6 +42,7 @@ def test_entry_point_exports_the_samplers():
     assert module.GreedySampler is aqsvit.search.GreedySampler
     assert module.BeamSampler is aqsvit.search.BeamSampler
     assert module.SearchSpace is aqsvit.search.SearchSpace
+    assert module.SensitivityStart is aqsvit.search.SensitivityStart
 
 
 def test_readme_front_matter_and_sections():
@@ -55,3 +56,41 @@ def test_readme_front_matter_and_sections():
     headings = re.findall(r"^## (.+)$", body, flags=re.M)
     assert headings[:4] == ["Abstract", "APIs", "Installation", "Example"]
     assert (PACKAGE / "LICENSE").read_text().startswith("MIT License")
+
+
+# what aqsvit needs besides optuna, numpy and scipy (and optuna's own dependencies): none of it may load
+BLOCKED = ("torch", "torchvision", "spikingjelly", "hydra", "omegaconf", "optuna_dashboard", "plotly", "matplotlib",
+           "sklearn", "tonic", "PIL", "tensorboard", "psycopg")
+BLOCKER = f"""
+import sys
+
+class Blocked:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {BLOCKED!r}:
+            raise ImportError(f"{{name}} is blocked: the OptunaHub package needs optuna, numpy and scipy only")
+        return None
+
+sys.meta_path.insert(0, Blocked())
+"""
+
+
+def test_package_imports_and_example_runs_with_optuna_numpy_and_scipy_only(tmp_path):
+    """The entry point and the example's searches (both samplers, the sensitivity start's integer
+    program included) in a process where torch and every other aqsvit dependency fail to import."""
+    root = str(PACKAGE.parents[1])
+    code = BLOCKER + f"""
+import importlib.util, runpy
+spec = importlib.util.spec_from_file_location("aqsvit_stepwise", {str(PACKAGE / "__init__.py")!r})
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+space = module.SearchSpace.from_units({{"a": 100, "b": 10}}, ("uniform",), (8, 4, 2))
+module.GreedySampler(space, start=module.SensitivityStart())
+runpy.run_path({str(PACKAGE / "example.py")!r}, run_name="__main__")
+print("loaded:", sorted(m for m in sys.modules if m.split(".")[0] in {BLOCKED!r}))
+"""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[-1] == "loaded: []"
+    assert [line.split(":")[0] for line in out.stdout.splitlines()[:2]] == ["GreedySampler", "BeamSampler"]

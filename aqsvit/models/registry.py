@@ -95,6 +95,8 @@ def register_model(fn: Callable[..., nn.Module] | None = None, *, reference: str
     Use bare (``@register_model``) or with metadata (``@register_model(reference=..., preprocess=...)``),
     see :class:`ModelInfo`."""
     def add(builder: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if not callable(builder) or not hasattr(builder, "__name__"):
+            raise AqsvitError(f"model.name: plug-in {builder!r} is not a builder function (a callable with a __name__)")
         if builder.__name__ in _MODELS:
             raise ValueError(f"model {builder.__name__!r} is registered twice")
         _MODELS[builder.__name__] = builder
@@ -146,5 +148,9 @@ def create_model(name: str | ModelSpec, **overrides: Any) -> nn.Module:
         model = _MODELS[spec.name](**spec.kwargs)
     except (ValueError, TypeError, AssertionError) as exc:
         raise AqsvitError(f"model {spec.name}: cannot build with {spec.kwargs}: {exc}") from exc
+    if not isinstance(model, nn.Module):
+        builder = _MODELS[spec.name]
+        raise AqsvitError(f"model.name: plug-in {spec.name!r} ({builder.__module__}.{builder.__qualname__}) built "
+                          f"{type(model).__name__}, not a torch.nn.Module")
     model.spec = spec
     return model

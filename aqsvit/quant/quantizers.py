@@ -13,9 +13,9 @@ import torch
 from aqsvit.errors import check_int, invalid
 from aqsvit.hardware import CHANNEL, ScaleForm
 
-SCHEMES = ("uniform", "pot", "fp32")
+from aqsvit.schemes import MAX_BITS, MIN_BITS, SCHEMES  # noqa: F401  (defined without torch)
+
 PER_CHANNEL = ScaleForm()  # one FP32 scale per output channel: the paper's form, target ``any``
-MIN_BITS, MAX_BITS = 2, 8
 
 
 def check_scheme_bits(scheme: str, bits: int, field: str = "assignment") -> None:

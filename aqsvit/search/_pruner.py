@@ -4,12 +4,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from optuna.pruners import BasePruner
 from optuna.trial import TrialState
 
 from aqsvit.errors import invalid
 from aqsvit.proxy.calibrate import calibrate_tau, drop_lower_bound
 from aqsvit.proxy.drift import DEFINITIONS, DriftStep
+from aqsvit.search.step_pruner import StepPruner
+from aqsvit.search.stepwise.base import StepwiseSampler
 from aqsvit.search.trials import OUTRANKED
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from aqsvit.search.space import Choice
 
 
-class DriftPruner(BasePruner):
+class DriftPruner(StepPruner):
     """Prune a quantization candidate from its drift on the calibration batches.
 
     After each calibration batch (a step) the gates run (2 and 3 on the whole calibration set):
@@ -87,15 +88,16 @@ class DriftPruner(BasePruner):
                           choices: Mapping[str, Choice] | None = None) -> str | None:
         """The reason to prune after ``step`` (``last``: the whole calibration set), else None.
 
-        With the candidate's ``choices``, a sampler that ranks candidates by drift (it has an
-        ``outranked(choices, drift)`` method, as :class:`~aqsvit.search.BeamSampler`) may also rule
+        With the candidate's ``choices``, a stepwise sampler that ranks candidates by drift
+        (:meth:`StepwiseSampler.outranked`, as :class:`~aqsvit.search.BeamSampler`) may also rule
         that the drift makes it lose every place it could take: pruned as ``outranked``."""
         if drop_lower_bound(step.lost, step.gained, step.images, self.z) > self.delta:
             return "calibration accuracy"
         if last and step.values[self.definition] > self.current_tau(study):
             return "drift"
-        outranked = getattr(study.sampler, "outranked", None)
-        if last and choices is not None and outranked is not None and outranked(choices, step.values[self.definition]):
+        sampler = study.sampler
+        if last and choices is not None and isinstance(sampler, StepwiseSampler) \
+                and sampler.outranked(choices, step.values[self.definition]):
             return OUTRANKED
         return None
 

@@ -6,8 +6,7 @@ import optuna
 
 from aqsvit.errors import AqsvitError
 from aqsvit.registry import describe
-from aqsvit.search._sensitivity import PROBE_MEASURE
-from aqsvit.search._stepwise import resolve_start
+from aqsvit.search.stepwise import walk_start
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
@@ -19,16 +18,17 @@ REFERENCE_KEY = "reference (checkpoint, data)"
 def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpace, reference_key: str) -> dict:
     """What makes two runs' trials comparable: model, reference weights and data, space, delta, sampler."""
     spec = evaluator.model.spec
-    start = resolve_start(settings.start, space)  # "auto" is recorded as what it chose
+    start = walk_start(settings.start).resolve(space)  # "auto" is recorded as what it chose
     return {
         "model": spec.describe(),
         REFERENCE_KEY: reference_key,
         "search space": f"{settings.granularity}/{settings.order}: {[u.name for u in space.units]} "
                         f"schemes {list(space.schemes)} bits {list(space.bits)}",
         "delta": settings.delta,
+        # a stepwise sampler's start: nothing for the precise one, " from one_width", or " from
+        # sensitivity (<how probes are measured>)" (WalkStart.fingerprint)
         "sampler": describe(settings.sampler, settings.sampler_settings)
-                   + (f" from {start}" if settings.stepwise and start != "precise" else "")
-                   + (f" ({PROBE_MEASURE})" if settings.stepwise and start == "sensitivity" else ""),
+                   + (start.fingerprint() if settings.stepwise else ""),
         "pruner": f"{describe(settings.pruner, settings.pruner_settings)} "
                   f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}"
                   f"{f' screen={settings.screen}' if settings.screen < 1 else ''}",

@@ -7,8 +7,9 @@ from typing import NoReturn
 
 import optuna
 import torch
-from optuna.trial import TrialState
 from optuna.pruners import BasePruner
+from optuna.study import StudyDirection
+from optuna.trial import TrialState
 from spikingjelly.activation_based import functional
 
 from aqsvit.proxy import FPReference, drift_steps
@@ -17,6 +18,7 @@ from aqsvit.proxy.staged import StagedResult, allowed_errors, screen_size
 from aqsvit.quant import Assignment
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import Choice, SearchSpace
+from aqsvit.search.step_pruner import StepPruner
 from aqsvit.search.trials import (DASHBOARD_CONSTRAINTS, PROBE_ATTR, PROBED, VERIFY_ATTR,
                                   dashboard_constraints, set_dashboard_constraints)
 
@@ -41,6 +43,11 @@ class QuantizationObjective:
     and measures the whole split; one it marks as a probe (``aqsvit:probe``) runs the first
     calibration batch only and ends PRUNED with ``pruned_by`` ``probe`` and its ``sensitivity``
     (:meth:`_probe`): no drift, no gate, no accuracy.
+
+    The pruner: a :class:`~aqsvit.search.StepPruner` is asked after each calibration step
+    (``should_prune_step``); any other Optuna pruner reads the step's drift as the trial's
+    intermediate value through its ordinary ``prune`` (see :mod:`aqsvit.search.step_pruner`) and
+    prunes as its class name (``pruned_by``).
     """
 
     def __init__(self, evaluator: Evaluator, space: SearchSpace, reference: FPReference,
@@ -48,7 +55,9 @@ class QuantizationObjective:
                  drift_definition: str = "logit", screen: float = 1.0) -> None:
         self.evaluator, self.space, self.reference = evaluator, space, reference
         self.delta, self.pruner, self.staged, self.screen = delta, pruner, staged, screen
-        self.definition = getattr(pruner, "definition", drift_definition)
+        # a StepPruner's decisions read its own drift definition: the one every trial records
+        own = pruner.definition if isinstance(pruner, StepPruner) else None
+        self.definition = own or drift_definition
         self._base_logits: torch.Tensor | None = None  # the probes' base on the first calibration batch
 
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
@@ -79,7 +88,7 @@ class QuantizationObjective:
                 last = step.step == n_steps - 1
                 steps.append({"step": step.step, "images": step.images, "values": step.values,
                               "lost": step.lost, "gained": step.gained, "last": last})
-                reason = self.pruner.should_prune_step(trial.study, step, last, choices) if self.pruner else None
+                reason = self._ask_pruner(trial, step, last, choices) if self.pruner is not None else None
                 if reason or last:
                     self._record_drift(trial, steps, step)
                 if reason:
@@ -107,6 +116,16 @@ class QuantizationObjective:
         trial.set_constraint("accuracy", constraint)
         set_dashboard_constraints(trial, constraint, result.screened)
         return result.accuracy, float(cost.memory_bytes)
+
+    def _ask_pruner(self, trial: optuna.Trial, step, last: bool, choices: dict[str, Choice]) -> str | None:
+        """The pruner's reason to stop after ``step``, else None."""
+        if isinstance(self.pruner, StepPruner):
+            return self.pruner.should_prune_step(trial.study, step, last, choices)
+        # a plain Optuna pruner: what trial.report and trial.should_prune would do, were they
+        # allowed in a multi-objective study, on a view of the study that minimizes the drift
+        trial.storage.set_trial_intermediate_value(trial._trial_id, step.step, step.values[self.definition])
+        frozen = trial.storage.get_trial(trial._trial_id)
+        return type(self.pruner).__name__ if self.pruner.prune(DriftView(trial.study), frozen) else None
 
     def _outcome(self, result: StagedResult) -> tuple[dict[str, object], float | None]:
         """The user attrs an accuracy evaluation leaves, and its constraint (``drop - delta``;
@@ -177,3 +196,17 @@ class QuantizationObjective:
         trial.set_user_attr("drift", step.values[self.definition])
         trial.set_user_attr("drift_all", step.values)
         trial.set_user_attr("drift_layers", step.per_layer)
+
+
+class DriftView:
+    """A study as a plain Optuna pruner reads it: one objective, the drift it was given as each
+    step's intermediate value, minimized; everything else is the study's own."""
+
+    direction = StudyDirection.MINIMIZE
+    directions = [StudyDirection.MINIMIZE]
+
+    def __init__(self, study: optuna.Study) -> None:
+        self._study = study
+
+    def __getattr__(self, name: str):
+        return getattr(self._study, name)

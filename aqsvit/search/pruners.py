@@ -14,8 +14,11 @@ Adding one (from any module listed in ``plugins``)::
         def build(self, delta: float) -> optuna.pruners.BasePruner | None:
             return MyPruner(delta, self.definition, self.limit)
 
-A pruner the objective calls gets ``should_prune_step(study, step, last, choices)`` (multi-objective
-studies cannot use ``trial.should_prune``); :class:`DriftPruner` is the model to follow.
+A :class:`~aqsvit.search.StepPruner` is asked ``should_prune_step(study, step, last, choices)``
+after every calibration step (multi-objective studies cannot use ``trial.should_prune``);
+:class:`DriftPruner` is the model to follow. Any other Optuna pruner (``MedianPruner``...) reads
+each step's drift as the trial's intermediate value through its own ``prune`` (see
+:mod:`aqsvit.search.step_pruner`).
 """
 from __future__ import annotations
 
@@ -27,10 +30,11 @@ from optuna.pruners import BasePruner
 
 from aqsvit.errors import check_choice, check_flag, check_number
 from aqsvit.proxy.drift import DEFINITIONS
-from aqsvit.registry import Registry, build_options
+from aqsvit.registry import Registry, build_options, is_settings_class
 from aqsvit.search._pruner import DriftPruner
+from aqsvit.search.step_pruner import StepPruner
 
-PRUNERS: Registry[type] = Registry("pruner.name")
+PRUNERS: Registry[type] = Registry("pruner.name", "a settings dataclass with a build(delta) method", is_settings_class)
 
 
 def register_pruner(name: str) -> Callable[[type], type]:
@@ -41,6 +45,18 @@ def register_pruner(name: str) -> Callable[[type], type]:
 def pruner_options(name: str, options: Mapping[str, Any]) -> Any:
     """The validated settings of pruner ``name``."""
     return build_options(PRUNERS, name, options, "pruner")
+
+
+def make_pruner(name: str, settings: Any, delta: float) -> BasePruner | None:
+    """What pruner ``name``'s ``settings`` build for ``delta``: an Optuna pruner (or None), and a
+    :class:`StepPruner` whenever it offers ``should_prune_step`` (the contract the objective checks:
+    a plain pruner's ``should_prune_step`` would never be asked)."""
+    def accepts(pruner: object) -> bool:
+        if pruner is None or isinstance(pruner, StepPruner):
+            return True
+        return isinstance(pruner, BasePruner) and not hasattr(pruner, "should_prune_step")
+    return PRUNERS.built(name, settings.build(delta), "an optuna.pruners.BasePruner or None (one with "
+                         "should_prune_step subclasses aqsvit.search.StepPruner)", accepts)
 
 
 @register_pruner("drift")

@@ -16,11 +16,12 @@ from aqsvit.proxy import drift, get_reference
 from aqsvit.proxy.drift import needs_layer_inputs
 from aqsvit.proxy.staged import StagedResult
 from aqsvit.report.dashboard import CONTEXT_ATTR
-from aqsvit.search._stepwise import StepwiseSampler
+from aqsvit.search.stepwise import StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
 from aqsvit.search.fingerprint import FINGERPRINT_ATTR, check_fingerprint, compare_fingerprint, fingerprint
-from aqsvit.search.samplers import SamplerContext
+from aqsvit.search.pruners import make_pruner
+from aqsvit.search.samplers import SamplerContext, make_sampler
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.storages import create_storage
@@ -60,7 +61,7 @@ def order_units(space: SearchSpace, order: str, evaluator: Evaluator, reference)
 def build_sampler(settings: SearchSettings, space: SearchSpace) -> optuna.samplers.BaseSampler:
     """The registered sampler ``settings.sampler`` over ``space``."""
     context = SamplerContext(space, settings.seed, settings.start, wait_hook(settings.grace_period))
-    return settings.sampler_settings.build(context)
+    return make_sampler(settings.sampler, settings.sampler_settings, context)
 
 
 def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
@@ -81,7 +82,7 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     space = SearchSpace.from_layers(evaluator.layers, settings.schemes, settings.bits, settings.granularity)
     space = space.with_weight_noise(lambda name: evaluator.quantizer.fp_weight(layers[name]))
     space = order_units(space, settings.order, evaluator, reference)
-    pruner = pruning.build(settings.delta)
+    pruner = make_pruner(settings.pruner, pruning, settings.delta)
     if storage is None:
         storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
                                  retry_failed=not settings.stepwise)

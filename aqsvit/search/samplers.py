@@ -27,13 +27,12 @@ from typing import Any
 import optuna
 
 from aqsvit.errors import check_int
-from aqsvit.registry import Registry, build_options
-from aqsvit.search._beam import BeamSampler
-from aqsvit.search._greedy import GreedySampler
+from aqsvit.registry import Registry, build_options, is_settings_class
+from aqsvit.search.stepwise import BeamSampler, GreedySampler
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.study import quiet_experimental
 
-SAMPLERS: Registry[type] = Registry("sampler.name")
+SAMPLERS: Registry[type] = Registry("sampler.name", "a settings dataclass with a build(ctx) method", is_settings_class)
 
 
 def register_sampler(name: str, *, stepwise: bool = False) -> Callable[[type], type]:
@@ -54,6 +53,12 @@ class SamplerContext:
 def sampler_options(name: str, options: Mapping[str, Any]) -> Any:
     """The validated settings of sampler ``name``."""
     return build_options(SAMPLERS, name, options, "sampler")
+
+
+def make_sampler(name: str, settings: Any, ctx: SamplerContext) -> optuna.samplers.BaseSampler:
+    """What sampler ``name``'s ``settings`` build for ``ctx``, checked to be an Optuna sampler."""
+    return SAMPLERS.built(name, settings.build(ctx), "an optuna.samplers.BaseSampler",
+                          lambda s: isinstance(s, optuna.samplers.BaseSampler))
 
 
 def is_stepwise(name: str) -> bool:

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aqsvit.errors import check_choice, check_flag, check_int, check_number, check_text, invalid
-from aqsvit.search._stepwise import STARTS
+from aqsvit.search.stepwise.starts import STARTS
 from aqsvit.search.pruners import pruner_options
 from aqsvit.search.samplers import is_stepwise, sampler_options
 from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace

@@ -11,15 +11,19 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import optuna
-import torch
 from optuna.distributions import CategoricalDistribution
 
 from aqsvit.errors import AqsvitError, check_int, invalid
-from aqsvit.quant import MAX_BITS, MIN_BITS, SCHEMES, QuantLayer
 from aqsvit.hardware import ANY, HardwareTarget
-from aqsvit.quant.quantizers import quantize
+from aqsvit.schemes import MAX_BITS, MIN_BITS, SCHEMES
+
+if TYPE_CHECKING:  # the space itself needs no torch (the stepwise samplers and OptunaHub import it)
+    import torch
+
+    from aqsvit.quant import QuantLayer
 
 GRANULARITIES = ("network", "block", "layer")
 ORDERS = ("network", "size", "sensitivity")
@@ -88,6 +92,7 @@ class SearchSpace:
     def with_weight_noise(self, weight: Callable[[str], torch.Tensor]) -> SearchSpace:
         """The same space with each unit's :attr:`Unit.noise`: ``||Q_c(W) - Q_start(W)||^2`` for its
         start choice and every candidate ``c``, from ``weight(layer name)`` (the FP weight tensor)."""
+        from aqsvit.quant.quantizers import quantize
         choices = (self.start, *self.candidates())
 
         def noise(unit: Unit) -> tuple[tuple[Choice, float], ...]:

@@ -1,4 +1,8 @@
-"""OptunaHub entry point: the stepwise quantization samplers of aqsvit (the package holds the code)."""
-from aqsvit.search import BeamSampler, GreedySampler, SearchSpace
+"""OptunaHub entry point: the stepwise quantization samplers of aqsvit (the package holds the code).
+Importing it loads optuna, numpy and scipy only (no torch): ``aqsvit.search`` is torch-free.
+A sampler's ``start`` takes one of the start objects (``SensitivityStart()``...) or its name."""
+from aqsvit.search import (AutoStart, BeamSampler, GreedySampler, OneWidthStart, PreciseStart, SearchSpace,
+                           SensitivityStart)
 
-__all__ = ["BeamSampler", "GreedySampler", "SearchSpace"]
+__all__ = ["AutoStart", "BeamSampler", "GreedySampler", "OneWidthStart", "PreciseStart", "SearchSpace",
+           "SensitivityStart"]

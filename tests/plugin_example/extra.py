@@ -13,6 +13,7 @@ from aqsvit.data.bundle import DataBundle, tensor_bundle
 from aqsvit.data.images import to_model_input
 from aqsvit.data.preprocess import IDENTITY, Preprocess
 from aqsvit.errors import check_number
+from aqsvit.search import StepPruner
 from aqsvit.search.pruners import register_pruner
 from aqsvit.search.samplers import SamplerContext, register_sampler
 
@@ -28,7 +29,7 @@ class Qmc:
         return optuna.samplers.QMCSampler(scramble=self.scramble, seed=ctx.seed, warn_independent_sampling=False)
 
 
-class LogitLimit(optuna.pruners.BasePruner):
+class LogitLimit(StepPruner):
     """Stop a candidate whose logit drift on the whole calibration set exceeds ``limit``."""
 
     definition = "logit"

@@ -126,10 +126,10 @@ def test_one_width_start_falls_back_to_the_precise_start_when_no_width_is_feasib
 @pytest.mark.parametrize("sampler_class", [GreedySampler, BeamSampler])
 def test_auto_start_walks_from_sensitivities_up_to_the_probe_limit_and_from_one_width_above(sampler_class,
                                                                                           monkeypatch):
-    from aqsvit.search import _stepwise
+    from aqsvit.search.stepwise import starts
 
     units = 12
-    monkeypatch.setattr(_stepwise, "AUTO_MAX_PROBES", 1 + units * 3)  # 3 candidates below 8 bits
+    monkeypatch.setattr(starts, "AUTO_MAX_PROBES", 1 + units * 3)  # 3 candidates below 8 bits
 
     def objective(space, limit):
         def run(trial):
@@ -199,7 +199,7 @@ def test_sensitivity_start_probes_each_unit_then_finds_the_cheapest_feasible_ass
 def test_sensitivities_are_monotone_in_bits_within_a_scheme_and_never_negative():
     """One batch's noise (a cheaper choice measured below a wider one, a negative difference to
     the precise probe) is raised to what the wider choices of the same scheme measured."""
-    from aqsvit.search._sensitivity import monotone
+    from aqsvit.search.stepwise.sensitivity import monotone
     space = SearchSpace.from_units({"a": 10}, ("uniform", "pot"), (8, 4, 3, 2))
     measured = {("uniform", 4): -0.01, ("uniform", 3): 0.5, ("uniform", 2): 0.2,
                 ("pot", 4): 0.3, ("pot", 3): 0.1, ("pot", 2): 0.9}
@@ -469,7 +469,7 @@ def test_with_weight_noise_the_sensitivity_start_probes_the_cheapest_choice_of_e
     of probing all of them: the same cheapest feasible assignment of all 12^4, from 1 + 4 x 2 probes."""
     from dataclasses import replace
 
-    from aqsvit.search._sensitivity import probe_choices
+    from aqsvit.search.stepwise.sensitivity import probe_choices
 
     plain = SearchSpace.from_units(SIZES)
 
@@ -490,7 +490,7 @@ def test_with_weight_noise_the_sensitivity_start_probes_the_cheapest_choice_of_e
         {space.start, ("uniform", 2), ("pot", 2)}
     assert study.sampler.result(study) == brute_force_cheapest(space, LIMIT)
     # what the program sums: every choice's sensitivity, read off the two probes alone
-    from aqsvit.search._sensitivity import scaled
+    from aqsvit.search.stepwise.sensitivity import scaled
     for unit in space.units:
         probed = {c: error(space, {unit.name: c}) - error(space, {unit.name: space.start}) for c in probe_choices(space)}
         exact = {c: error(space, {unit.name: c}) - error(space, {unit.name: space.start}) for c in space.candidates()}

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from aqsvit.models.protocol import Stage, run_stages
-from aqsvit.models.registry import register_model
+from aqsvit.models.published.configs import Published, register_published
 from aqsvit.models.published.layers import lif, pointwise, to_sequence
 from aqsvit.models.published.spikformer import LAYOUTS as SPIKFORMER_LAYOUTS
 from aqsvit.models.published.spikformer import MLP, SSA
@@ -229,45 +229,34 @@ def _on_tokens(block: nn.Module):
     return lambda x: block(x.flatten(3)).reshape(x.shape)
 
 
-def _register(name: str, layout: str, path: str, preprocess: str, doc: str, *, crop_pct: float | None = None,
-              img_size: int, in_channels: int, num_classes: int, embed_dims: int, num_heads: int, depths: int,
-              mlp_ratio: float, steps: int) -> None:
-    """Register one published configuration (``steps`` is ``T``, or ``frames`` for event data)."""
-    def build(T: int = steps, in_channels: int = in_channels, img_size: int = img_size,
-              num_classes: int = num_classes, embed_dims: int = embed_dims, num_heads: int = num_heads,
-              depths: int = depths, mlp_ratio: float = mlp_ratio) -> nn.Module:
-        del img_size  # the data's size: the stages and the token average follow the input
-        return QKFormer(layout, T, in_channels, num_classes, embed_dims, num_heads, depths, mlp_ratio)
-
-    if LAYOUTS[layout].events:
-        def build_events(frames: int = steps, in_channels: int = in_channels, img_size: int = img_size,
-                         num_classes: int = num_classes, embed_dims: int = embed_dims, num_heads: int = num_heads,
-                         depths: int = depths, mlp_ratio: float = mlp_ratio) -> nn.Module:
-            return build(frames, in_channels, img_size, num_classes, embed_dims, num_heads, depths, mlp_ratio)
-        builder = build_events
-    else:
-        builder = build
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    register_model(builder, reference=f"{REFERENCE} {path}", preprocess=preprocess, crop_pct=crop_pct)
-    globals()[name] = builder
-
-
 # CIFAR-100's published config (cifar100/cifar100.yml) normalises with the CIFAR-10 mean and std.
-for _data, _classes in (("cifar10", 10), ("cifar100", 100)):
-    _register(f"qkformer_{_data}_4_384", "cifar", f"{_data}/model.py", "cifar10",
-              f"QKFormer HST-4-384 on {_data.upper()} (32x32, T=4), the published cifar layout.",
-              img_size=32, in_channels=3, num_classes=_classes, embed_dims=384, num_heads=8, depths=4,
-              mlp_ratio=4.0, steps=4)
 # ImageNet evaluation (imagenet/util/datasets.py): bicubic resize to size / 0.875, centre crop, at 224
 # (above 224 the published evaluation crops at 1.0: dataset.kwargs.crop_pct=1.0).
-for _dim in (384, 512, 768):
-    _register(f"qkformer_imagenet_10_{_dim}", "imagenet", "imagenet/qkformer.py", "imagenet",
-              f"QKFormer HST-10-{_dim} on ImageNet (224x224, T=4), the published imagenet layout.", crop_pct=0.875,
-              img_size=224, in_channels=3, num_classes=1000, embed_dims=_dim, num_heads=_dim // 64, depths=10,
-              mlp_ratio=4.0, steps=4)
-for _data, _path, _classes, _ratio in (("cifar10dvs", "cifar10-dvs", 10, 1.0), ("dvs128gesture", "dvs128-gesture", 11, 4.0)):
-    _register(f"qkformer_{_data}_2_256", "dvs", f"{_path}/model.py", "none",
-              f"QKFormer HST-2-256 on {_data} (16 frames x 2 polarities at 128x128), the published dvs layout.",
-              img_size=128, in_channels=2, num_classes=_classes, embed_dims=256, num_heads=16, depths=2,
-              mlp_ratio=_ratio, steps=16)
+PUBLISHED = (
+    Published("qkformer_cifar10_4_384", "cifar", "cifar10/model.py", "cifar10",
+              "QKFormer HST-4-384 on CIFAR10 (32x32, T=4), the published cifar layout.",
+              img_size=32, in_channels=3, num_classes=10, embed_dims=384, num_heads=8, depths=4, steps=4),
+    Published("qkformer_cifar100_4_384", "cifar", "cifar100/model.py", "cifar10",
+              "QKFormer HST-4-384 on CIFAR100 (32x32, T=4), the published cifar layout.",
+              img_size=32, in_channels=3, num_classes=100, embed_dims=384, num_heads=8, depths=4, steps=4),
+    Published("qkformer_imagenet_10_384", "imagenet", "imagenet/qkformer.py", "imagenet",
+              "QKFormer HST-10-384 on ImageNet (224x224, T=4), the published imagenet layout.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=384, num_heads=6, depths=10, steps=4,
+              crop_pct=0.875),
+    Published("qkformer_imagenet_10_512", "imagenet", "imagenet/qkformer.py", "imagenet",
+              "QKFormer HST-10-512 on ImageNet (224x224, T=4), the published imagenet layout.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=512, num_heads=8, depths=10, steps=4,
+              crop_pct=0.875),
+    Published("qkformer_imagenet_10_768", "imagenet", "imagenet/qkformer.py", "imagenet",
+              "QKFormer HST-10-768 on ImageNet (224x224, T=4), the published imagenet layout.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=768, num_heads=12, depths=10, steps=4,
+              crop_pct=0.875),
+    Published("qkformer_cifar10dvs_2_256", "dvs", "cifar10-dvs/model.py", "none",
+              "QKFormer HST-2-256 on cifar10dvs (16 frames x 2 polarities at 128x128), the published dvs layout.",
+              img_size=128, in_channels=2, num_classes=10, embed_dims=256, num_heads=16, depths=2, steps=16,
+              mlp_ratio=1.0),
+    Published("qkformer_dvs128gesture_2_256", "dvs", "dvs128-gesture/model.py", "none",
+              "QKFormer HST-2-256 on dvs128gesture (16 frames x 2 polarities at 128x128), the published dvs layout.",
+              img_size=128, in_channels=2, num_classes=11, embed_dims=256, num_heads=16, depths=2, steps=16),
+)
+register_published(PUBLISHED, QKFormer, REFERENCE, LAYOUTS, globals())

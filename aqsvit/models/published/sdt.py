@@ -35,7 +35,7 @@ import torch
 from torch import nn
 
 from aqsvit.models.protocol import Stage, run_stages
-from aqsvit.models.registry import register_model
+from aqsvit.models.published.configs import Published, register_published
 from aqsvit.models.published.layers import lif, to_sequence
 
 REFERENCE = "BICLab/Spike-Driven-Transformer@3faa82272eb499e4d56ea77707d4536e7c69a54b"
@@ -200,46 +200,49 @@ class SpikeDrivenTransformer(nn.Module):
         return run_stages(self.aqsvit_stages(), x)
 
 
-def _register(name: str, layout: str, preprocess: str, doc: str, *, crop_pct: float | None = None, img_size: int,
-              in_channels: int, num_classes: int, embed_dims: int, num_heads: int, depths: int, steps: int) -> None:
-    """Register one published configuration (``steps`` is ``T``, or ``frames`` for event data)."""
-
-    def build(T: int = steps, in_channels: int = in_channels, img_size: int = img_size,
-              num_classes: int = num_classes, embed_dims: int = embed_dims, num_heads: int = num_heads,
-              depths: int = depths, mlp_ratio: float = 4.0) -> nn.Module:
-        del img_size  # the data's size: the stem and the token average follow the input
-        return SpikeDrivenTransformer(layout, T, in_channels, num_classes, embed_dims, num_heads, depths, mlp_ratio)
-
-    if LAYOUTS[layout].events:
-        def build_events(frames: int = steps, in_channels: int = in_channels, img_size: int = img_size,
-                         num_classes: int = num_classes, embed_dims: int = embed_dims, num_heads: int = num_heads,
-                         depths: int = depths, mlp_ratio: float = 4.0) -> nn.Module:
-            return build(frames, in_channels, img_size, num_classes, embed_dims, num_heads, depths, mlp_ratio)
-        builder = build_events
-    else:
-        builder = build
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    register_model(builder, reference=f"{REFERENCE} {PATH}", preprocess=preprocess, crop_pct=crop_pct)
-    globals()[name] = builder
-
-
-# the published configurations (conf/<data>/<depth>_<dim>_*.yml): 8 heads everywhere, MLP ratio 4
-for _data, _classes in (("cifar10", 10), ("cifar100", 100)):
-    for _dim in (256, 512):
-        _register(f"sdt_{_data}_2_{_dim}", "cifar", _data,
-                  f"Spike-driven Transformer-2-{_dim} on {_data.upper()} (32x32, T=4), pooling_stat 0011.",
-                  img_size=32, in_channels=3, num_classes=_classes, embed_dims=_dim, num_heads=8, depths=2, steps=4)
-for _depth, _dim in ((8, 384), (6, 512), (8, 512), (10, 512), (8, 768)):
-    _register(f"sdt_imagenet_{_depth}_{_dim}", "imagenet", "imagenet",
-              f"Spike-driven Transformer-{_depth}-{_dim} on ImageNet (224x224, T=4, evaluated at crop 0.95), "
-              "pooling_stat 1111.", crop_pct=0.95,
-              img_size=224, in_channels=3, num_classes=1000, embed_dims=_dim, num_heads=8, depths=_depth, steps=4)
-_register("sdt_cifar10dvs_2_256", "cifar10dvs", "none",
-          "Spike-driven Transformer-2-256 on CIFAR10-DVS (10 frames x 2 polarities at 64x64), pooling_stat 0011, "
-          "dvs_mode (eroded SDSA).",
-          img_size=64, in_channels=2, num_classes=10, embed_dims=256, num_heads=8, depths=2, steps=10)
-_register("sdt_dvs128gesture_2_256", "gesture", "none",
-          "Spike-driven Transformer-2-256 on DVS128 Gesture (16 frames x 2 polarities at 128x128; the 10-frame "
-          "config is frames=10), pooling_stat 0111.",
-          img_size=128, in_channels=2, num_classes=11, embed_dims=256, num_heads=8, depths=2, steps=16)
+# the published configurations (conf/<data>/<depth>_<dim>_*.yml): 8 heads everywhere, MLP ratio 4;
+# ImageNet evaluated at crop 0.95
+PUBLISHED = (
+    Published("sdt_cifar10_2_256", "cifar", "model/spikeformer.py", "cifar10",
+              "Spike-driven Transformer-2-256 on CIFAR10 (32x32, T=4), pooling_stat 0011.",
+              img_size=32, in_channels=3, num_classes=10, embed_dims=256, num_heads=8, depths=2, steps=4),
+    Published("sdt_cifar10_2_512", "cifar", "model/spikeformer.py", "cifar10",
+              "Spike-driven Transformer-2-512 on CIFAR10 (32x32, T=4), pooling_stat 0011.",
+              img_size=32, in_channels=3, num_classes=10, embed_dims=512, num_heads=8, depths=2, steps=4),
+    Published("sdt_cifar100_2_256", "cifar", "model/spikeformer.py", "cifar100",
+              "Spike-driven Transformer-2-256 on CIFAR100 (32x32, T=4), pooling_stat 0011.",
+              img_size=32, in_channels=3, num_classes=100, embed_dims=256, num_heads=8, depths=2, steps=4),
+    Published("sdt_cifar100_2_512", "cifar", "model/spikeformer.py", "cifar100",
+              "Spike-driven Transformer-2-512 on CIFAR100 (32x32, T=4), pooling_stat 0011.",
+              img_size=32, in_channels=3, num_classes=100, embed_dims=512, num_heads=8, depths=2, steps=4),
+    Published("sdt_imagenet_8_384", "imagenet", "model/spikeformer.py", "imagenet",
+              "Spike-driven Transformer-8-384 on ImageNet (224x224, T=4, evaluated at crop 0.95), pooling_stat 1111.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=384, num_heads=8, depths=8, steps=4,
+              crop_pct=0.95),
+    Published("sdt_imagenet_6_512", "imagenet", "model/spikeformer.py", "imagenet",
+              "Spike-driven Transformer-6-512 on ImageNet (224x224, T=4, evaluated at crop 0.95), pooling_stat 1111.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=512, num_heads=8, depths=6, steps=4,
+              crop_pct=0.95),
+    Published("sdt_imagenet_8_512", "imagenet", "model/spikeformer.py", "imagenet",
+              "Spike-driven Transformer-8-512 on ImageNet (224x224, T=4, evaluated at crop 0.95), pooling_stat 1111.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=512, num_heads=8, depths=8, steps=4,
+              crop_pct=0.95),
+    Published("sdt_imagenet_10_512", "imagenet", "model/spikeformer.py", "imagenet",
+              "Spike-driven Transformer-10-512 on ImageNet (224x224, T=4, evaluated at crop 0.95), "
+              "pooling_stat 1111.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=512, num_heads=8, depths=10, steps=4,
+              crop_pct=0.95),
+    Published("sdt_imagenet_8_768", "imagenet", "model/spikeformer.py", "imagenet",
+              "Spike-driven Transformer-8-768 on ImageNet (224x224, T=4, evaluated at crop 0.95), pooling_stat 1111.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=768, num_heads=8, depths=8, steps=4,
+              crop_pct=0.95),
+    Published("sdt_cifar10dvs_2_256", "cifar10dvs", "model/spikeformer.py", "none",
+              "Spike-driven Transformer-2-256 on CIFAR10-DVS (10 frames x 2 polarities at 64x64), "
+              "pooling_stat 0011, dvs_mode (eroded SDSA).",
+              img_size=64, in_channels=2, num_classes=10, embed_dims=256, num_heads=8, depths=2, steps=10),
+    Published("sdt_dvs128gesture_2_256", "gesture", "model/spikeformer.py", "none",
+              "Spike-driven Transformer-2-256 on DVS128 Gesture (16 frames x 2 polarities at 128x128; the "
+              "10-frame config is frames=10), pooling_stat 0111.",
+              img_size=128, in_channels=2, num_classes=11, embed_dims=256, num_heads=8, depths=2, steps=16),
+)
+register_published(PUBLISHED, SpikeDrivenTransformer, REFERENCE, LAYOUTS, globals())

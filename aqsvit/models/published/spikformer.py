@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from aqsvit.models.protocol import Stage, run_stages
-from aqsvit.models.registry import register_model
+from aqsvit.models.published.configs import Published, register_published
 from aqsvit.models.published.layers import lif, pointwise, to_sequence
 
 REFERENCE = "ZK-Zhou/spikformer@621268981827af47aa666c1b5f774de4281d90ad"
@@ -198,43 +198,49 @@ class Spikformer(nn.Module):
         return run_stages(self.aqsvit_stages(), x)
 
 
-def _register(name: str, layout: str, path: str, preprocess: str, doc: str, *, img_size: int, in_channels: int,
-              num_classes: int, embed_dims: int, num_heads: int, depths: int, steps: int) -> None:
-    """Register one published configuration (``steps`` is ``T``, or ``frames`` for event data)."""
-    events = LAYOUTS[layout].events
-
-    def build(T: int = steps, in_channels: int = in_channels, img_size: int = img_size,
-              num_classes: int = num_classes, embed_dims: int = embed_dims, num_heads: int = num_heads,
-              depths: int = depths, mlp_ratio: float = 4.0) -> nn.Module:
-        del img_size  # the data's size: the stem and the token average follow the input
-        return Spikformer(layout, T, in_channels, num_classes, embed_dims, num_heads, depths, mlp_ratio)
-
-    if events:
-        def build_events(frames: int = steps, in_channels: int = in_channels, img_size: int = img_size,
-                         num_classes: int = num_classes, embed_dims: int = embed_dims, num_heads: int = num_heads,
-                         depths: int = depths, mlp_ratio: float = 4.0) -> nn.Module:
-            return build(frames, in_channels, img_size, num_classes, embed_dims, num_heads, depths, mlp_ratio)
-        builder = build_events
-    else:
-        builder = build
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    register_model(builder, reference=f"{REFERENCE} {path}", preprocess=preprocess)
-    globals()[name] = builder
-
-
-for _data, _classes in (("cifar10", 10), ("cifar100", 100)):
-    for _depth, _dim in ((4, 384), (4, 256), (2, 384)):
-        _register(f"spikformer_{_data}_{_depth}_{_dim}", "cifar10", "cifar10/model.py", _data,
-                  f"Spikformer-{_depth}-{_dim} on {_data.upper()} (32x32, T=4), the published cifar10 layout.",
-                  img_size=32, in_channels=3, num_classes=_classes, embed_dims=_dim, num_heads=_dim // 32,
-                  depths=_depth, steps=4)
-for _depth, _dim in ((8, 384), (6, 512), (8, 512), (10, 512), (8, 768)):
-    _register(f"spikformer_imagenet_{_depth}_{_dim}", "imagenet", "imagenet/model.py", "imagenet",
-              f"Spikformer-{_depth}-{_dim} on ImageNet (224x224, T=4), the published imagenet layout.",
-              img_size=224, in_channels=3, num_classes=1000, embed_dims=_dim, num_heads=_dim // 64,
-              depths=_depth, steps=4)
-for _data, _classes in (("cifar10dvs", 10), ("dvs128gesture", 11)):
-    _register(f"spikformer_{_data}_2_256", "cifar10dvs", "cifar10dvs/model.py", "none",
-              f"Spikformer-2-256 on {_data} (16 frames x 2 polarities at 128x128), the published cifar10dvs layout.",
-              img_size=128, in_channels=2, num_classes=_classes, embed_dims=256, num_heads=16, depths=2, steps=16)
+# the published configurations: CIFAR (cifar10/model.py), ImageNet (imagenet/model.py), event data
+# (cifar10dvs/model.py); heads: dim // 32 on CIFAR, dim // 64 on ImageNet, 16 on event data
+PUBLISHED = (
+    Published("spikformer_cifar10_4_384", "cifar10", "cifar10/model.py", "cifar10",
+              "Spikformer-4-384 on CIFAR10 (32x32, T=4), the published cifar10 layout.",
+              img_size=32, in_channels=3, num_classes=10, embed_dims=384, num_heads=12, depths=4, steps=4),
+    Published("spikformer_cifar10_4_256", "cifar10", "cifar10/model.py", "cifar10",
+              "Spikformer-4-256 on CIFAR10 (32x32, T=4), the published cifar10 layout.",
+              img_size=32, in_channels=3, num_classes=10, embed_dims=256, num_heads=8, depths=4, steps=4),
+    Published("spikformer_cifar10_2_384", "cifar10", "cifar10/model.py", "cifar10",
+              "Spikformer-2-384 on CIFAR10 (32x32, T=4), the published cifar10 layout.",
+              img_size=32, in_channels=3, num_classes=10, embed_dims=384, num_heads=12, depths=2, steps=4),
+    Published("spikformer_cifar100_4_384", "cifar10", "cifar10/model.py", "cifar100",
+              "Spikformer-4-384 on CIFAR100 (32x32, T=4), the published cifar10 layout.",
+              img_size=32, in_channels=3, num_classes=100, embed_dims=384, num_heads=12, depths=4, steps=4),
+    Published("spikformer_cifar100_4_256", "cifar10", "cifar10/model.py", "cifar100",
+              "Spikformer-4-256 on CIFAR100 (32x32, T=4), the published cifar10 layout.",
+              img_size=32, in_channels=3, num_classes=100, embed_dims=256, num_heads=8, depths=4, steps=4),
+    Published("spikformer_cifar100_2_384", "cifar10", "cifar10/model.py", "cifar100",
+              "Spikformer-2-384 on CIFAR100 (32x32, T=4), the published cifar10 layout.",
+              img_size=32, in_channels=3, num_classes=100, embed_dims=384, num_heads=12, depths=2, steps=4),
+    Published("spikformer_imagenet_8_384", "imagenet", "imagenet/model.py", "imagenet",
+              "Spikformer-8-384 on ImageNet (224x224, T=4), the published imagenet layout.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=384, num_heads=6, depths=8, steps=4),
+    Published("spikformer_imagenet_6_512", "imagenet", "imagenet/model.py", "imagenet",
+              "Spikformer-6-512 on ImageNet (224x224, T=4), the published imagenet layout.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=512, num_heads=8, depths=6, steps=4),
+    Published("spikformer_imagenet_8_512", "imagenet", "imagenet/model.py", "imagenet",
+              "Spikformer-8-512 on ImageNet (224x224, T=4), the published imagenet layout.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=512, num_heads=8, depths=8, steps=4),
+    Published("spikformer_imagenet_10_512", "imagenet", "imagenet/model.py", "imagenet",
+              "Spikformer-10-512 on ImageNet (224x224, T=4), the published imagenet layout.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=512, num_heads=8, depths=10, steps=4),
+    Published("spikformer_imagenet_8_768", "imagenet", "imagenet/model.py", "imagenet",
+              "Spikformer-8-768 on ImageNet (224x224, T=4), the published imagenet layout.",
+              img_size=224, in_channels=3, num_classes=1000, embed_dims=768, num_heads=12, depths=8, steps=4),
+    Published("spikformer_cifar10dvs_2_256", "cifar10dvs", "cifar10dvs/model.py", "none",
+              "Spikformer-2-256 on cifar10dvs (16 frames x 2 polarities at 128x128), the published cifar10dvs "
+              "layout.",
+              img_size=128, in_channels=2, num_classes=10, embed_dims=256, num_heads=16, depths=2, steps=16),
+    Published("spikformer_dvs128gesture_2_256", "cifar10dvs", "cifar10dvs/model.py", "none",
+              "Spikformer-2-256 on dvs128gesture (16 frames x 2 polarities at 128x128), the published "
+              "cifar10dvs layout.",
+              img_size=128, in_channels=2, num_classes=11, embed_dims=256, num_heads=16, depths=2, steps=16),
+)
+register_published(PUBLISHED, Spikformer, REFERENCE, LAYOUTS, globals())

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 from aqsvit.errors import check_int
-from aqsvit.search._stepwise import Outcome, Plan, StepwiseSampler
+from aqsvit.search.stepwise.base import StepwiseSampler
+from aqsvit.search.stepwise.outcome import Outcome, Plan
 from aqsvit.search.space import Choice, SearchSpace
 
 

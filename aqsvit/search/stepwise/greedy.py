@@ -1,7 +1,8 @@
 """GreedySampler: walk the units once, keep the cheapest feasible choice of each."""
 from __future__ import annotations
 
-from aqsvit.search._stepwise import Outcome, Plan, StepwiseSampler, first_feasible
+from aqsvit.search.stepwise.base import StepwiseSampler
+from aqsvit.search.stepwise.outcome import Outcome, Plan, first_feasible
 
 
 class GreedySampler(StepwiseSampler):
@@ -57,8 +58,9 @@ class GreedySampler(StepwiseSampler):
         space: the units, in walk order, and the allowed schemes and bit widths.
         poll_interval: seconds between polls while other workers finish the current step.
         seed: seeds the jitter of polls and the default ``independent_sampler``.
-        start: ``auto``, ``precise``, ``one_width`` or ``sensitivity``: where the walk starts (see
-            :class:`StepwiseSampler`).
+        start: where the walk starts: a :class:`~aqsvit.search.stepwise.starts.WalkStart`
+            (``PreciseStart()``, ``OneWidthStart()``, ``SensitivityStart()``, ``AutoStart()``) or its
+            name (``precise``, ``one_width``, ``sensitivity``, ``auto``); see :class:`StepwiseSampler`.
         on_wait: called with ``(study, trial_id)`` while polling: keep this trial's heartbeat
             and fail the trials of dead workers (see :func:`aqsvit.search.study.wait_hook`).
         independent_sampler: samples every parameter outside ``space`` (default

@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from abc import abstractmethod
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -53,70 +53,14 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from aqsvit.errors import invalid
-from aqsvit.search._sensitivity import SensitivityProgram, probes, sensitivity_start
 from aqsvit.search.space import Choice, SearchSpace
-from aqsvit.search.trials import (IDLE_ATTR, KEY_ATTR, OUTRANKED, PARAMS_ATTR, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR,
-                                  VERIFY_PREFIX, is_feasible)
+from aqsvit.search.stepwise.outcome import LIVE, Outcome, Plan, judge, read_trials
+from aqsvit.search.stepwise.starts import WalkStart, walk_start
+from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, PARAMS_ATTR, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR, VERIFY_PREFIX
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
     from optuna.study import Study
-
-STARTS = ("auto", "precise", "one_width", "sensitivity")  # where the walk starts (StepwiseSampler's ``start``)
-AUTO_MAX_PROBES = 2000  # start="auto": the sensitivity start up to this many probes, one_width above
-
-
-def resolve_start(start: str, space: SearchSpace) -> str:
-    """``start`` with ``auto`` resolved for ``space``: ``sensitivity`` while its probes
-    (:func:`~aqsvit.search._sensitivity.probes`) are at most :data:`AUTO_MAX_PROBES`, else ``one_width``.
-    benchmarks/results/compare.md: the sensitivity start ends far below the others on both the
-    18-layer digits model (37 probes with its weights' noise known, 181 without) and the 42-layer
-    spikformer_wide (85, or 421); a space of thousands of units (layers split into channel blocks)
-    would spend most of a search on probes, and walks from one width instead."""
-    if start not in STARTS:
-        raise invalid("search.start", start, STARTS)
-    if start != "auto":
-        return start
-    return "sensitivity" if len(probes(space)) <= AUTO_MAX_PROBES else "one_width"
-
-
-LIVE = (TrialState.RUNNING, TrialState.WAITING)
-FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What storage knows about one evaluated assignment."""
-
-    feasible: bool
-    drift: float
-    exact: bool = True  # False: decided on a screen of the evaluation split, not yet verified
-    sensitivity: float = 0.0  # a probe's: what the sensitivity start sums (user attr, else the drift)
-
-
-@dataclass
-class Plan:
-    """Next assignments to evaluate (in preference order), or the finished result."""
-
-    proposals: list[dict[str, Choice]] = field(default_factory=list)
-    result: dict[str, Choice] | None = None
-    probes: bool = False  # the proposals are probes: claimed as such, measured for their sensitivity only
-
-
-def first_feasible(options: Sequence[dict[str, Choice]], outcomes: dict[str, Outcome],
-                   key: Callable[[dict[str, Choice]], str]) -> tuple[dict[str, Choice] | None, list[dict[str, Choice]]]:
-    """One greedy step over ``options`` in preference order: the first feasible one once every
-    option before it is known infeasible, and the unknown options before the first known-feasible
-    one (to evaluate first; the chosen one is None while there are any)."""
-    pending = []
-    for option in options:
-        outcome = outcomes.get(key(option))
-        if outcome is None:
-            pending.append(option)
-        elif outcome.feasible:
-            return (None if pending else option), pending
-    return None, pending
 
 
 def trial_key(trial: FrozenTrial, space: SearchSpace) -> str | None:
@@ -130,27 +74,27 @@ def trial_key(trial: FrozenTrial, space: SearchSpace) -> str | None:
 
 
 class StepwiseSampler(BaseSampler):
-    """Base class: subclasses implement :meth:`plan` from the evaluated outcomes, walking from
-    :meth:`start_assignment`.
+    """Base class of the stepwise samplers: subclasses implement :meth:`plan` from the evaluated
+    outcomes, walking from :meth:`start_assignment`.
 
-    ``start`` is where the walk begins: ``precise`` (every unit at its most precise choice, as
-    AQ4SViT); ``one_width`` (first the cheapest one-width assignment that is feasible, tried
-    cheapest first like one more greedy step; the precise start when none is feasible); or
-    ``sensitivity`` (that one-width step, then probes of every unit alone at its cheapest choice of
-    each scheme, or at every choice when the space knows no weight noise, and the cheapest
-    feasible pick of an integer program over their sensitivities, see
-    :mod:`aqsvit.search._sensitivity`; the walk starts from the cheaper of the two). Every unit
+    ``start`` is where the walk begins: a :class:`~aqsvit.search.stepwise.starts.WalkStart`
+    (:class:`PreciseStart`, :class:`OneWidthStart`, :class:`SensitivityStart`, :class:`AutoStart`)
+    or its ``search.start`` name (``precise``, ``one_width``, ``sensitivity``, ``auto``); the
+    sampler resolves it for its space once (``auto`` picks by the number of probes). Every unit
     then only moves below its start choice. ``one_width`` has a feasible result after a few trials
     and walks few candidates per unit; ``sensitivity`` has the same early result, then spends
     ``1 + units x schemes`` probes (a calibration batch each, all independent) to start much
-    lower. ``auto`` picks by the number of probes (:func:`resolve_start`).
+    lower (see :mod:`aqsvit.search.stepwise.starts`).
+
+    A sampler that ranks candidates by drift overrides :meth:`outranked` (BeamSampler); the
+    :class:`~aqsvit.search.DriftPruner`'s tie gate asks it.
     """
 
     def __init__(self, space: SearchSpace, poll_interval: float = 0.2, seed: int | None = None,
-                 on_wait: Any = None, start: str = "precise",
+                 on_wait: Any = None, start: WalkStart | str = "precise",
                  independent_sampler: BaseSampler | None = None) -> None:
         self.space = space
-        self.start = resolve_start(start, space)
+        self.start: WalkStart = walk_start(start).resolve(space)
         self.poll_interval = poll_interval
         self.on_wait = on_wait  # callable(study, trial_id): keep this trial alive, fail dead ones
         self._rng = random.Random(seed)
@@ -159,79 +103,30 @@ class StepwiseSampler(BaseSampler):
         # each running trial's claimed parameters (None: the search had ended), by trial id, so
         # sample_independent (once per parameter) needs no storage read
         self._claimed: dict[int, dict[str, Any] | None] = {}
-        self._programs: dict[str, SensitivityProgram] = {}  # start="sensitivity": the last probes' program
 
     # --- to implement ----------------------------------------------------------------------------
+    @abstractmethod
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
-        raise NotImplementedError
+        """The assignments worth evaluating next (in preference order), or the final result, from
+        the outcomes known so far (by :meth:`SearchSpace.key`; probes under their prefix)."""
 
     def start_assignment(self, outcomes: dict[str, Outcome]) -> dict[str, Choice] | Plan:
         """Where the walk starts, or the plan of what to evaluate before that is known."""
-        precise = self.space.uniform(self.space.start)
-        if self.start == "precise":
-            return precise
-        width, pending = first_feasible([self.space.uniform(c) for c in self.space.candidates()], outcomes,
-                                        self.space.key)
-        if pending:
-            return Plan(proposals=pending)
-        width = width or precise
-        if self.start == "one_width":
-            return width
-        picked, pending, probing = sensitivity_start(self.space, outcomes, self.space.key, self._programs)
-        if picked is None:
-            return Plan(proposals=pending, probes=probing)
-        return min(picked, width, key=self.space.cost)
+        return self.start.assignment(self.space, outcomes)
+
+    def outranked(self, choices: dict[str, Choice], drift: float) -> bool:
+        """Whether a candidate with this ``drift`` can no longer enter the walk's result (it loses
+        every tie it could take). False here: only a sampler that ranks by drift can say more."""
+        return False
 
     # --- state from storage ----------------------------------------------------------------------
     def _outcomes(self, trials: Sequence[FrozenTrial]) -> tuple[dict[str, Outcome], dict[str, int], set[str]]:
         """Outcomes by key (screened ones judged against the reserve, verified ones exact), the
         trial id holding each claim (verifications under their prefixed key), and the keys whose
-        screen left them undecided."""
-        outcomes: dict[str, Outcome] = {}
-        screened: dict[str, tuple[int, int, float]] = {}  # key -> (errors, budget, drift)
-        outranked: dict[str, float] = {}  # key -> drift
-        verified: dict[str, tuple[bool, int | None]] = {}  # key -> (feasible, errors seen)
-        claims: dict[str, int] = {}
-        for t in trials:
-            key = trial_key(t, self.space)
-            if key is None or t.system_attrs.get(IDLE_ATTR):
-                continue
-            if t.state in LIVE:
-                claims.setdefault(key, t._trial_id)
-                continue
-            if t.state not in FINISHED:
-                continue
-            claims[key] = t._trial_id
-            feasible = is_feasible(t)
-            drift = float(t.user_attrs.get("drift", 0.0))
-            if key.startswith(PROBE_PREFIX):  # measured for its drift only, whatever its state
-                outcomes[key] = Outcome(feasible, drift, sensitivity=float(t.user_attrs.get("sensitivity", drift)))
-            elif key.startswith(VERIFY_PREFIX):
-                verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get("errors"))
-            elif feasible and t.user_attrs.get("screened"):
-                screened[key] = (int(t.user_attrs["errors"]), int(t.user_attrs["budget"]), drift)
-            elif t.user_attrs.get("pruned_by") == OUTRANKED:
-                outranked[key] = drift
-            else:
-                outcomes[key] = Outcome(feasible, drift)
-        reserve = max((errors - screened[key][0] for key, (_, errors) in verified.items()
-                       if key in screened and errors is not None), default=0)
-        undecided = set()
-        for key, (errors, budget, drift) in screened.items():
-            if key in verified:
-                outcomes[key] = Outcome(verified[key][0], drift)
-            elif errors <= budget - reserve:
-                outcomes[key] = Outcome(True, drift, exact=False)
-            else:
-                undecided.add(key)
-        for key, drift in outranked.items():
-            if key in verified:  # measured on the whole split while undecided
-                outcomes[key] = Outcome(verified[key][0], drift)
-            elif reserve == 0:
-                outcomes[key] = Outcome(False, drift)
-            else:
-                undecided.add(key)
-        return outcomes, claims, undecided
+        screen left them undecided (:mod:`aqsvit.search.stepwise.outcome`)."""
+        readings = read_trials(trials, lambda t: trial_key(t, self.space))
+        outcomes, undecided = judge(readings)
+        return outcomes, readings.claims, undecided
 
     def _final_plan(self, outcomes: dict[str, Outcome]) -> Plan:
         """:meth:`plan`, with a result that was only screened proposed for its verification."""
