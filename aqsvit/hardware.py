@@ -24,7 +24,6 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from aqsvit.errors import AqsvitError
 from aqsvit.registry import Registry
 
 CHANNEL, LAYER = "channel", "layer"  # one scale per output channel, or one per layer
@@ -100,15 +99,14 @@ class HardwareTarget:
         return f"{self.name} ({widths}; {store}; {scale})"
 
 
-TARGETS: Registry[HardwareTarget] = Registry("target")
+TARGETS: Registry[HardwareTarget] = Registry("target", "a HardwareTarget", lambda obj: isinstance(obj, HardwareTarget))
 ANY_WIDTHS = (2, 3, 4, 5, 6, 7, 8)
 
 
 def register_target(target: HardwareTarget) -> HardwareTarget:
-    """Add ``target`` under its name (``target=<name>`` on the command line)."""
-    if not isinstance(target, HardwareTarget):
-        raise AqsvitError(f"target: a plug-in registered {type(target).__name__}, not a HardwareTarget")
-    return TARGETS.register(target.name)(target)
+    """Add ``target`` under its name (``target=<name>`` on the command line); the registry refuses
+    anything else in one line."""
+    return TARGETS.register(str(getattr(target, "name", target)))(target)
 
 
 ANY = register_target(HardwareTarget(
