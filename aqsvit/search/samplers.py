@@ -32,6 +32,7 @@ from aqsvit.search._beam import BeamSampler
 from aqsvit.search._greedy import GreedySampler
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.study import quiet_experimental
+from aqsvit.settings import SearchSettings
 
 SAMPLERS: Registry[type] = Registry("sampler.name")
 
@@ -47,7 +48,7 @@ class SamplerContext:
 
     space: SearchSpace
     seed: int = 0
-    start: str = "auto"                       # search.start, for the stepwise samplers
+    start: str = SearchSettings.start          # search.start, for the stepwise samplers (its one default)
     on_wait: Callable[..., Any] | None = None  # called while a stepwise sampler waits on other workers
 
 
