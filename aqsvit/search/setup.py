@@ -79,11 +79,8 @@ def reference(settings: Settings, device: str = "cpu", searchable: bool = True, 
 def assemble(evaluator: Evaluator, settings: SearchSettings, reference_key: str, cache_dir: str | None = None,
              storage: BaseStorage | None = None, read_only: bool = False) -> Search:
     """The prepared search of ``evaluator`` under ``settings`` (:func:`aqsvit.search.run.prepare`). A
-    caller without ``storage`` has it opened here, once, from ``settings.storage_url`` (a new study
-    file is created only now, after the checkpoint, the data and the settings have passed)."""
-    if storage is None:
-        storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
-                                 retry_failed=not settings.stepwise)
+    caller without ``storage`` has it opened by ``prepare``, once, from ``settings.storage_url``, after
+    delta has been checked against the reference: a refused search creates no study file."""
     return prepare(evaluator, settings, reference_key, cache_dir, storage, read_only=read_only)
 
 
