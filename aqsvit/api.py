@@ -25,9 +25,9 @@ from aqsvit.models import ModelSpec
 from aqsvit.models.target import check_classifier
 from aqsvit.quant import LayerQuantizer
 from aqsvit.search.evaluator import Evaluator, Measurement
-from aqsvit.search.run import Search, prepare, run, summarize
-from aqsvit.search.settings import SearchSettings
-from aqsvit.search.storages import DEFAULT_URL
+from aqsvit.search.run import Search, run, summarize
+from aqsvit.search.setup import assemble
+from aqsvit.settings import DEFAULT_URL, EVAL_KEYS, EvalSettings, QuantSettings, SearchSettings
 
 Data = Union[tuple[torch.Tensor, torch.Tensor], Dataset, DataLoader]
 
@@ -115,18 +115,21 @@ def _digest(*tensors: torch.Tensor) -> str:
 
 
 def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None, *,
-             evaluate: Callable[[nn.Module], float] | None = None, delta: float = 1.0,
-             sampler: str = "greedy", storage: str = DEFAULT_URL,
-             study_name: str | None = None, split_qkv: bool = True, device: str = "cpu",
+             evaluate: Callable[[nn.Module], float] | None = None, delta: float = SearchSettings.delta,
+             sampler: str = SearchSettings.sampler, storage: str = DEFAULT_URL,
+             study_name: str | None = None, split_qkv: bool = QuantSettings.split_qkv, device: str = "cpu",
              progress: bool = False, **settings: Any) -> QuantizationResult:
     """Search a per-layer weight quantization of ``model`` within ``delta`` accuracy points.
 
     ``calibration`` feeds the drift proxy and the pruner; ``evaluation`` measures accuracy (a split
     the calibration images are not in), or ``evaluate(model) -> accuracy in percent`` does (then
     the staged evaluation and the screen are off). Data: ``(images, labels)`` tensors, a
-    ``Dataset`` or a ``DataLoader`` (read into memory once). ``settings`` are further
-    :class:`~aqsvit.search.settings.SearchSettings` fields (``granularity``, ``schemes``, ``bits``,
-    ``sampler_options`` such as ``{"width": 2}`` for beam, ``n_trials``, ``screen``, ...). The study ``study_name`` (default
+    ``Dataset`` or a ``DataLoader`` (read into memory once). ``settings`` are every further
+    setting of a search, named as the CLI's keys without their group (:mod:`aqsvit.settings`):
+    :class:`~aqsvit.settings.SearchSettings` fields (``granularity``, ``schemes``, ``bits``,
+    ``sampler_options`` such as ``{"width": 2}`` for beam, ``n_trials``, ``screen``, ``start``, ...) and
+    :class:`~aqsvit.settings.EvalSettings` ones (``eval_batch``, ``eval_memory_gb``, ``cache_gb``,
+    ``loader_workers``); all are checked before any work. The study ``study_name`` (default
     ``<ModelClass>-<sampler>``) in ``storage`` resumes when run again with the same settings;
     ``force_new_study=True`` starts it over. Bad input raises :class:`~aqsvit.errors.AqsvitError`.
     A model without a ``spec`` attribute gets one (its class name and input shape), which the
@@ -138,10 +141,8 @@ def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None
         raise AqsvitError("evaluation: give exactly one of evaluation (data) and evaluate (a callable)")
     if evaluate is not None and not callable(evaluate):
         raise AqsvitError(f"evaluate: got a {type(evaluate).__name__}; allowed: a callable(model) -> accuracy")
-    allowed = sorted(set(SearchSettings.__dataclass_fields__) - {"storage_url", "sampler", "delta", "study_name"})
-    unknown = sorted(set(settings) - set(allowed))
-    if unknown:
-        raise AqsvitError(f"{unknown[0]}: not a setting; allowed: {', '.join(allowed)}")
+    search_settings, eval_settings = _settings(type(model).__name__, sampler, delta, storage, study_name,
+                                               evaluate is not None, settings)
     calib = as_dataset(calibration, "calibration")
     test = as_dataset(evaluation, "evaluation") if evaluation is not None else calib
     shape = tuple(calib.tensors[0].shape[1:])
@@ -155,16 +156,11 @@ def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None
         model.spec = ModelSpec(name, {}, None, shape)
     fingerprint = _digest(*calib.tensors, *test.tensors)
     data = DataBundle(f"data-{fingerprint[:8]}", calib, calib, test, classes, shape, fingerprint)
-    search_settings = SearchSettings(sampler=sampler, delta=delta, storage_url=storage,
-                                     study_name=study_name or f"{name}-{sampler}", **settings)
-    if evaluate is not None:
-        search_settings.staged, search_settings.screen = False, 1.0
-    search_settings.validate()
-    evaluator = Evaluator(model, data, split_qkv=split_qkv, device=device, evaluate=evaluate)
+    evaluator = Evaluator(model, data, split_qkv=split_qkv, device=device, settings=eval_settings, evaluate=evaluate)
     weights = _digest(*(t for t in model.state_dict().values() if t.is_floating_point()))
     key = f"{weights}-{fingerprint}" + ("-callable" if evaluate is not None else "")
     logging.getLogger("optuna").setLevel(logging.WARNING)
-    search = prepare(evaluator, search_settings, key)
+    search = assemble(evaluator, search_settings, key)
     run(search, progress=progress)
     summary = summarize(search)
     if summary.choices is None:
@@ -174,3 +170,19 @@ def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None
     assignment = dict(search.space.assignment(summary.choices))
     return QuantizationResult(assignment, summary.measurement, evaluator.fp_accuracy, search.study, search)
 
+
+def _settings(name: str, sampler: str, delta: float, storage: str, study_name: str | None, callable_accuracy: bool,
+              settings: dict[str, Any]) -> tuple[SearchSettings, EvalSettings]:
+    """:func:`quantize`'s settings, checked once: a search's own and its evaluation's (a callable
+    accuracy turns the staged evaluation and the screen off: they count errors on a split)."""
+    search_fields = {f for f in SearchSettings.__dataclass_fields__ if SearchSettings.__dataclass_fields__[f].init}
+    allowed = sorted((search_fields - {"storage_url", "sampler", "delta", "study_name"}) | set(EVAL_KEYS))
+    unknown = sorted(set(settings) - set(allowed))
+    if unknown:
+        raise AqsvitError(f"{unknown[0]}: not a setting; allowed: {', '.join(allowed)}")
+    search = {k: v for k, v in settings.items() if k in search_fields}
+    if callable_accuracy:
+        search.update(staged=False, screen=1.0)
+    run = SearchSettings(sampler=sampler, delta=delta, storage_url=storage,
+                         study_name=study_name or f"{name}-{sampler}", **search)
+    return run, EvalSettings(**{k: v for k, v in settings.items() if k in EVAL_KEYS}, workers=run.workers)

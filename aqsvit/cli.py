@@ -17,17 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import aqsvit  # noqa: F401  (silences spikingjelly's import-time warning first)
-from aqsvit.errors import AqsvitError, check_flag, check_int, check_number, check_text, invalid
+from aqsvit.errors import AqsvitError, check_text, invalid
+from aqsvit.settings import Settings, config_keys, register_configs
 
 log = logging.getLogger("aqsvit")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
-
-
-def _container(node: Any) -> Any:
-    from omegaconf import OmegaConf
-    return OmegaConf.to_container(node, resolve=True) if node is not None else {}
 
 
 def _model_id(name: str, target: str | None = None) -> str:
@@ -36,214 +32,69 @@ def _model_id(name: str, target: str | None = None) -> str:
     return target_name(target) if target else name
 
 
-def _register_resolvers() -> None:
+def _register_configs() -> None:
+    """The schema's structured config (conf/config.yaml lists it first) and the study name's resolver."""
     from omegaconf import OmegaConf
     OmegaConf.register_new_resolver("aqsvit_model", _model_id, replace=True)
+    register_configs()
 
 
-_register_resolvers()
+_register_configs()
 
 
-def _model_spec(cfg):
-    """The registered model ``model.name``, or the builder ``model.target`` when set."""
-    from aqsvit.models import model_spec
-    from aqsvit.models.target import target_spec
-
-    target = cfg.model.get("target")
-    if target:
-        return target_spec(target, _container(cfg.model.kwargs), _container(cfg.model.get("input_shape")) or None)
-    return model_spec(cfg.model.name, **_container(cfg.model.kwargs))
+def check_config(cfg) -> Settings:
+    """Every config value, checked once before any command does work (one line naming the field)."""
+    return Settings.from_config(cfg)
 
 
-def _reference(cfg, device: str = "cpu", searchable: bool = True, spec=None, untrained: str | None = None):
-    """Model spec (``spec``, else the config's), data and FP reference checkpoint (trained and
-    cached on first use, unless ``untrained`` says why not); with ``searchable`` a reference at
-    chance level is refused (every assignment would look lossless)."""
-    import torch
+# The commands import the assembler (aqsvit.search.setup: torch, spikingjelly, Optuna) when they run,
+# so that `aqsvit --help`, `aqsvit models` and a refused override answer without loading them.
 
-    from omegaconf import OmegaConf
-
-    from aqsvit.data import load_dataset
-    from aqsvit.data.preprocess import resolve_preprocess
-    from aqsvit.models import ModelInfo, create_model, model_info
-    from aqsvit.models.target import check_classifier
-    from aqsvit.training import check_labels, check_learned, get_reference
-
-    torch.manual_seed(cfg.seed)
-    spec = spec or _model_spec(cfg)
-    normalize = cfg.dataset.get("normalize")  # null: the model's preset
-    info = ModelInfo(spec.name) if spec.target else model_info(spec.name)
-    preprocess = resolve_preprocess(OmegaConf.to_container(normalize) if OmegaConf.is_config(normalize) else normalize,
-                                    info.preprocess, info.crop_pct)
-    data = load_dataset(cfg.dataset.name, spec.input_shape, preprocess, seed=cfg.seed, **_container(cfg.dataset.kwargs))
-    check_labels(spec, data)
-    if spec.target:  # before any training: a wrong model fails as one line
-        check_classifier(create_model(spec), spec.input_shape, data.num_classes, spec.target)
-    ckpt = get_reference(spec, data, root=cfg.checkpoint_dir, checkpoint=cfg.checkpoint, progress=cfg.progress,
-                         seed=cfg.seed, device=device, untrained=untrained, **_container(cfg.train))
-    if searchable:
-        check_learned(data, ckpt.fp_accuracy)
-    return spec, data, ckpt
-
-
-def train_command(cfg) -> None:
+def train_command(s: Settings) -> None:
     """Train (or load from cache) the full-precision reference and print its accuracy."""
-    from aqsvit.devices import pin_worker
-
-    from aqsvit.errors import AqsvitError
+    from aqsvit.search import setup
     from aqsvit.training import check_learned
 
-    spec, data, ckpt = _reference(cfg, pin_worker(cfg.device), searchable=False)
-    print(f"{spec.name} on {data.name}: FP accuracy {ckpt.fp_accuracy:.2f}% "
-          f"(checkpoint sha256 {ckpt.sha256[:12]})")
+    ref = setup.reference(s, setup.pin_worker(s.device), searchable=False)
+    print(f"{ref.spec.name} on {ref.data.name}: FP accuracy {ref.checkpoint.fp_accuracy:.2f}% "
+          f"(checkpoint sha256 {ref.checkpoint.sha256[:12]})")
     try:
-        check_learned(data, ckpt.fp_accuracy)
+        check_learned(ref.data, ref.checkpoint.fp_accuracy)
     except AqsvitError as refused:  # inspecting a checkpoint is fine; searching it is not
         print(f"note: search and baseline will refuse it: {refused}")
 
 
-def baseline_command(cfg) -> None:
+def baseline_command(s: Settings) -> None:
     """The hand-made baseline: every scheme x bits applied to the whole network."""
     from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
-    from aqsvit.devices import pin_worker
+    from aqsvit.search import setup
     from aqsvit.search.baselines import one_width_baseline
-    from aqsvit.search.evaluator import Evaluator
 
-    device = pin_worker(cfg.device)
-    spec, data, ckpt = _reference(cfg, device)
-    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device,
-                          settings=_eval_settings(cfg))
-    rows = one_width_baseline(evaluator, list(cfg.quant.schemes), list(cfg.quant.bits))
-    print(f"\n{spec.name} on {data.name} ({len(evaluator.layers)} quantizable layers), "
+    device = setup.pin_worker(s.device)
+    ref = setup.reference(s, device)
+    evaluator = ref.evaluator(s, device)
+    rows = one_width_baseline(evaluator, list(s.search.schemes), list(s.search.bits))
+    print(f"\n{ref.spec.name} on {ref.data.name} ({len(evaluator.layers)} quantizable layers), "
           f"one scheme and width for all layers:\n")
     print(markdown_table(("scheme", "bits", *MEASUREMENT_HEADERS),
-                         [(s, b, *measurement_cells(m)) for s, b, m in rows]))
+                         [(sc, b, *measurement_cells(m)) for sc, b, m in rows]))
 
 
-def search_settings(cfg):
-    """Map the Hydra config onto the plain :class:`SearchSettings` (storage URL from AQSVIT_STORAGE
-    when set, so a password never lands in the config Hydra saves)."""
-    from aqsvit.search.settings import SearchSettings
-
-    s = cfg.search
-    return SearchSettings(
-        sampler=cfg.sampler.name, sampler_options=_group_options(cfg.sampler), granularity=s.granularity,
-        order=s.order,
-        start=s.start,
-        schemes=tuple(cfg.quant.schemes), bits=tuple(cfg.quant.bits), delta=cfg.delta,
-        pruner=cfg.pruner.name, pruner_options=_group_options(cfg.pruner),
-        staged=s.staged, screen=s.screen, calib_images=s.calib_images, calib_batch=s.calib_batch, n_trials=s.n_trials,
-        seed=cfg.seed, study_name=s.study_name, workers=cfg.workers, grace_period=cfg.grace_period,
-        storage_url=os.environ.get("AQSVIT_STORAGE") or cfg.storage.url,
-        force_new_study=cfg.search.force_new_study)
-
-
-def _group_options(group) -> dict:
-    """A plug-in group's keys besides ``name``: the options its registered settings take."""
-    return {k: v for k, v in _container(group).items() if k != "name"}
-
-
-def check_config(cfg) -> None:
-    """Every config value, checked before any command does work (one line naming the field)."""
-    from omegaconf import ListConfig
-
-    for field, example in (("quant.schemes", "[uniform, pot]"), ("quant.bits", "[8, 4, 2]"),
-                           ("report.compare", "[name-of-another-study]")):
-        group, key = field.split(".")
-        if not isinstance(cfg[group][key], ListConfig):
-            raise invalid(field, cfg[group][key], f"a list, e.g. {field}={example}")
-    search_settings(cfg).validate()
-    check_flag("progress", cfg.progress)
-    check_int("worker", cfg.worker, 0, cfg.workers - 1)
-    check_int("train.epochs", cfg.train.epochs, 1)
-    check_number("train.lr", cfg.train.lr, 0, lo_open=True)
-    check_int("train.batch_size", cfg.train.batch_size, 1)
-    check_flag("quant.split_qkv", cfg.quant.split_qkv)
-    check_text("checkpoint_dir", cfg.checkpoint_dir)
-    if cfg.checkpoint is not None:
-        check_text("checkpoint", cfg.checkpoint)
-    check_text("report.dir", cfg.report.dir)
-    for name in cfg.report.compare:
-        check_text("report.compare", name)
-    check_text("dashboard.host", cfg.dashboard.host)
-    check_int("dashboard.port", cfg.dashboard.port, 1, 65535)
-    _finetune_settings(cfg)
-    _eval_settings(cfg)
-
-
-def _eval_settings(cfg):
-    """search.eval_batch, eval_memory_gb, cache_gb and loader_workers, checked before any expensive work."""
-    from aqsvit.data.prepared import EvalSettings
-
-    s = cfg.search
-    settings = EvalSettings(s.eval_batch, s.eval_memory_gb, s.cache_gb, s.loader_workers, cfg.workers)
-    settings.validate()
-    return settings
-
-
-def _search_setup(cfg, command: str = "search"):
-    """Validated settings, storage, device, reference and the created-or-resumed study. Any
-    ``command`` but search only reads: the study must exist, and nothing is trained or written."""
-    import optuna
-
-    from aqsvit.devices import pin_worker
-    from aqsvit.search.evaluator import Evaluator
-    from aqsvit.search.existing import load_existing, open_existing, recorded_fingerprint, stored_file_missing
-    from aqsvit.search.fingerprint import REFERENCE_KEY, compare_fingerprint
-    from aqsvit.search.run import prepare
-    from aqsvit.search.storages import check_storage, create_storage
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    settings = search_settings(cfg)  # validated by check_config
-    eval_settings = _eval_settings(cfg)
-    device = pin_worker(cfg.device, cfg.worker, cfg.workers)
-    reading = command != "search"
-    if reading:
-        storage = open_existing(settings.storage_url, settings.grace_period, command)
-        load_existing(storage, settings.study_name)
-    else:
-        # a server is reached (and an existing file opened) now, so a wrong URL or a study made with
-        # another model fails before any training; a new study file is only created by prepare,
-        # once the checkpoint, the data and the settings that need them have passed
-        check_storage(settings.storage_url, settings.workers)
-        storage = None if stored_file_missing(settings.storage_url) else create_storage(
-            settings.storage_url, settings.workers, settings.grace_period, retry_failed=not settings.stepwise)
-    spec = _model_spec(cfg)
-    recorded = None
-    if storage is not None and not settings.force_new_study:
-        recorded = recorded_fingerprint(storage, settings.study_name)
-        if reading or recorded is not None:
-            compare_fingerprint(settings.study_name, recorded, {"model": spec.describe()})
-    if reading:
-        untrained = f"aqsvit {command} only reads: run aqsvit search with the same settings first, or give checkpoint=FILE"
-    elif recorded is not None:
-        untrained = (f"study {settings.study_name!r} was made on reference {recorded.get(REFERENCE_KEY)}, and a newly "
-                     "trained one would not resume it: use the train.* settings, seed and checkpoint_dir it was made "
-                     "with, give checkpoint=FILE, or pass --force-new-study")
-    else:
-        untrained = None
-    spec, data, ckpt = _reference(cfg, device, spec=spec, untrained=untrained)
-    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device,
-                          settings=eval_settings)
-    return prepare(evaluator, settings, f"{ckpt.sha256[:16]}-{data.fingerprint}", cfg.checkpoint_dir, storage,
-                   read_only=reading)
-
-
-def search_command(cfg) -> None:
+def search_command(s: Settings) -> None:
     """Run (or resume) the search and print the chosen assignment and its figures."""
     import time
 
     from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
+    from aqsvit.search import setup
     from aqsvit.search.run import run, summarize
     from aqsvit.search.storages import redact
 
     started = time.perf_counter()
-    aim_lower = cfg.finetune.delta is not None
-    search = _search_setup(cfg)
+    search = setup.search_for(s)
     settings, evaluator = search.settings, search.evaluator
     spec, data = evaluator.model.spec, evaluator.data
     log.info("study %s on %s", settings.study_name, redact(settings.storage_url))
-    run(search, progress=cfg.progress)
+    run(search, progress=s.progress)
     summary = summarize(search)
     print(f"\n{settings.sampler} search, {spec.name} on {data.name}, FP accuracy {evaluator.fp_accuracy:.2f}%, "
           f"delta {settings.delta} points, study {settings.study_name!r} at {redact(settings.storage_url)}\n")
@@ -262,46 +113,33 @@ def search_command(cfg) -> None:
           f"images evaluated {summary.images} (+{search.setup_images} ordering the screen), "
           f"cost {summary.cost:.1f} full evaluations, search wall time {summary.wall_seconds:.1f} s "
           f"(this command: {time.perf_counter() - started:.1f} s)")
-    if aim_lower:
-        print(f"\nfine-tuning the {cfg.finetune.candidates} smallest feasible assignments "
-              f"(post-training delta {settings.delta}, final delta {cfg.finetune.delta}):")
-        _finetune_study(cfg, search)
+    if s.finetune.delta is not None:  # aim lower
+        print(f"\nfine-tuning the {s.finetune.candidates} smallest feasible assignments "
+              f"(post-training delta {settings.delta}, final delta {s.finetune.delta}):")
+        _finetune_study(s, search)
 
 
-def _finetune_settings(cfg):
-    from aqsvit.finetune import FinetuneSettings
-
-    settings = FinetuneSettings(epochs=cfg.finetune.epochs, lr=cfg.finetune.lr, batch_size=cfg.train.batch_size,
-                                seed=cfg.seed)
-    settings.validate()
-    check_int("finetune.candidates", cfg.finetune.candidates, 1)
-    if cfg.finetune.delta is not None:
-        check_number("finetune.delta", cfg.finetune.delta, 0)
-    return settings
-
-
-def _finetune_study(cfg, search) -> None:
+def _finetune_study(s: Settings, search) -> None:
     """Fine-tune the study's smallest feasible assignments; export the smallest within the final delta."""
     from aqsvit.finetune import front_candidates
 
-    delta = cfg.delta if cfg.finetune.delta is None else cfg.finetune.delta
-    trials = front_candidates(search.study, cfg.finetune.candidates, search.evaluator.fp_accuracy, delta)
+    trials = front_candidates(search.study, s.finetune.candidates, search.evaluator.fp_accuracy, s.final_delta)
     if not trials:
         raise AqsvitError(f"study {search.settings.study_name!r} has no feasible assignment to fine-tune; "
                           "run aqsvit search first (same settings)")
     space = search.space
     assignments = [space.assignment(space.choices_from_params(t.params)) for t in trials]
-    _finetune_and_export(cfg, search.evaluator, assignments, search.settings.study_name)
+    _finetune_and_export(s, search.evaluator, assignments, search.settings.study_name)
 
 
-def _finetune_and_export(cfg, evaluator, assignments, name: str) -> None:
-    from aqsvit.finetune import finetune_front
+def _finetune_and_export(s: Settings, evaluator, assignments, name: str) -> None:
+    from aqsvit.finetune import FinetuneSettings, finetune_front
     from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
     from aqsvit.report.export import assignment_json, save_packed
 
-    settings = _finetune_settings(cfg)
-    delta = cfg.delta if cfg.finetune.delta is None else cfg.finetune.delta
-    best, tried = finetune_front(evaluator, assignments, delta, settings, progress=cfg.progress)
+    settings = FinetuneSettings(s.finetune.epochs, s.finetune.lr, s.train.batch_size, s.seed)
+    delta = s.final_delta
+    best, tried = finetune_front(evaluator, assignments, delta, settings, progress=s.progress)
     rows = [(f"#{i} {stage}", *measurement_cells(m))
             for i, t in enumerate(tried, 1) for stage, m in (("before", t.before), ("after", t.after))]
     table = markdown_table(("assignment", *MEASUREMENT_HEADERS), rows)
@@ -310,7 +148,7 @@ def _finetune_and_export(cfg, evaluator, assignments, name: str) -> None:
     if best is None:
         print(f"no assignment is within delta {delta} after fine-tuning: nothing exported")
         return
-    out = Path(cfg.finetune.dir) / name
+    out = Path(s.finetune.dir) / name
     out.mkdir(parents=True, exist_ok=True)
     spec = evaluator.model.spec
     (out / "assignment.json").write_text(assignment_json(spec, best.assignment, best.after.as_dict()))
@@ -321,57 +159,51 @@ def _finetune_and_export(cfg, evaluator, assignments, name: str) -> None:
           f"accuracy {m.accuracy:.2f}% (drop {m.drop:.2f}); wrote {out}/assignment.json, model.aqsv, summary.md")
 
 
-def finetune_command(cfg) -> None:
+def finetune_command(s: Settings) -> None:
     """Fine-tune an exported assignment (finetune.assignment) or the study's smallest feasible ones."""
-    from aqsvit.devices import pin_worker
     from aqsvit.report.export import read_assignment
-    from aqsvit.search.evaluator import Evaluator
+    from aqsvit.search import setup
 
-    if cfg.finetune.assignment is None:
-        _finetune_study(cfg, _search_setup(cfg, "finetune"))
+    if s.finetune.assignment is None:
+        _finetune_study(s, setup.search_for(s, "finetune"))
         return
-    spec, assignment = read_assignment(cfg.finetune.assignment, target=cfg.model.get("target"))
-    device = pin_worker(cfg.device)
-    config_spec, data, ckpt = _reference(
-        cfg, device, untrained="aqsvit finetune only reads: give the checkpoint the assignment was searched on "
-                               "(checkpoint=FILE), or the settings that trained it")
-    if spec != config_spec:
-        raise AqsvitError(f"finetune.assignment: {cfg.finetune.assignment} is for model {spec.name} "
-                          f"{spec.plain_kwargs()}, the config's model is {config_spec.name} {config_spec.plain_kwargs()}")
-    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, split_qkv=cfg.quant.split_qkv, device=device,
-                          settings=_eval_settings(cfg))
-    _finetune_and_export(cfg, evaluator, [assignment], Path(cfg.finetune.assignment).parent.name or "assignment")
+    spec, assignment = read_assignment(s.finetune.assignment, target=s.model.target)
+    device = setup.pin_worker(s.device)
+    ref = setup.reference(
+        s, device, untrained="aqsvit finetune only reads: give the checkpoint the assignment was searched on "
+                             "(checkpoint=FILE), or the settings that trained it")
+    if spec != ref.spec:
+        raise AqsvitError(f"finetune.assignment: {s.finetune.assignment} is for model {spec.name} "
+                          f"{spec.plain_kwargs()}, the config's model is {ref.spec.name} {ref.spec.plain_kwargs()}")
+    _finetune_and_export(s, ref.evaluator(s, device), [assignment], Path(s.finetune.assignment).parent.name or "assignment")
 
 
-def report_command(cfg) -> None:
+def report_command(s: Settings) -> None:
     """Write the HTML report, PNGs, Markdown summary, assignment JSON and packed model of a study."""
     from aqsvit.report.build import write_report
-    from aqsvit.search.existing import load_existing
+    from aqsvit.search import setup
     from aqsvit.search.baselines import one_width_baseline
+    from aqsvit.search.existing import load_existing
     from aqsvit.search.run import summarize
 
-    search = _search_setup(cfg, "report")
-    compare = [load_existing(search.study._storage, n, "report.compare") for n in cfg.report.compare]
+    search = setup.search_for(s, "report")
+    compare = [load_existing(search.study._storage, n, "report.compare") for n in s.report.compare]
     summary = summarize(search)
-    baselines = one_width_baseline(search.evaluator, list(cfg.quant.schemes), list(cfg.quant.bits))
-    out = Path(cfg.report.dir) / search.settings.study_name
+    baselines = one_width_baseline(search.evaluator, list(s.search.schemes), list(s.search.bits))
+    out = Path(s.report.dir) / search.settings.study_name
     paths = write_report(search, summary, baselines, out, compare)
     for name, path in paths.items():
         print(f"{name}: {path}")
 
 
-def dashboard_command(cfg) -> None:
+def dashboard_command(s: Settings) -> None:
     """Serve optuna-dashboard on the study's storage (127.0.0.1 unless dashboard.host says otherwise)."""
     from aqsvit.report.dashboard import serve
-    from aqsvit.search.existing import load_existing, open_existing
-    from aqsvit.search.fingerprint import FINGERPRINT_ATTR, compare_fingerprint
+    from aqsvit.search import setup
     from aqsvit.search.storages import redact
 
-    settings = search_settings(cfg)
-    storage = open_existing(settings.storage_url, settings.grace_period, "dashboard")
-    study = load_existing(storage, settings.study_name)
-    compare_fingerprint(study.study_name, study.user_attrs.get(FINGERPRINT_ATTR), {})  # a study aqsvit made
-    serve(storage, settings.study_name, cfg.dashboard.host, cfg.dashboard.port, where=redact(settings.storage_url))
+    study = setup.dashboard_study(s)
+    serve(study._storage, study.study_name, s.dashboard.host, s.dashboard.port, where=redact(s.search.storage_url))
 
 
 COMMANDS: dict[str, Callable[[Any], None]] = {
@@ -420,11 +252,11 @@ def _guarded(command: str, debug: bool) -> Callable[[Any], None]:
         try:
             with _one_line_errors(debug):
                 import_plugins(cfg.plugins)
-                check_config(cfg)
-                if command != "search" and cfg.search.force_new_study:
+                settings = check_config(cfg)
+                if command != "search" and settings.search.force_new_study:
                     raise AqsvitError(f"search.force_new_study (--force-new-study): only aqsvit search starts a "
                                       f"study over; allowed for aqsvit {command}: false (it only reads)")
-                COMMANDS[command](cfg)
+                COMMANDS[command](settings)
         except KeyboardInterrupt:
             if debug:
                 raise
@@ -515,10 +347,7 @@ def check_overrides(args: list[str]) -> None:
             raise AqsvitError(f"{group}: got {value!r}; allowed: {', '.join(options)}") from exc
         unknown = re.search(r"Could not override '([^']+)'", message)
         if unknown:
-            from omegaconf import OmegaConf
-            top = OmegaConf.load(Path(CONF_DIR) / "config.yaml")
-            keys = sorted(k for k in top if k not in ("defaults", "hydra")) + ["dataset", "model", "pruner", "sampler", "storage"]
-            raise AqsvitError(f"{unknown.group(1)}: not a config key; allowed: {', '.join(sorted(keys))} "
+            raise AqsvitError(f"{unknown.group(1)}: not a config key; allowed: {', '.join(config_keys())} "
                               "(and their sub-keys, see conf/)") from exc
         first = next((line.strip() for line in message.splitlines() if line.strip()), type(exc).__name__)
         raise AqsvitError(f"overrides: {first}") from exc

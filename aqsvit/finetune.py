@@ -21,19 +21,21 @@ from aqsvit.errors import check_int, check_number
 from aqsvit.quant import Assignment, fake_quantized
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.trials import is_feasible
+from aqsvit.settings import FinetuneOptions, SearchSettings, TrainSettings
 from aqsvit.training import train
 
 
 @dataclass(frozen=True)
 class FinetuneSettings:
-    """How long and how hard to fine-tune."""
+    """How long and how hard to fine-tune (``finetune.epochs``, ``finetune.lr``, ``train.batch_size``,
+    ``seed``; their defaults are the schema's, :mod:`aqsvit.settings`), checked when built."""
 
-    epochs: int = 5
-    lr: float = 1e-3
-    batch_size: int = 64
-    seed: int = 0
+    epochs: int = FinetuneOptions.epochs
+    lr: float = FinetuneOptions.lr
+    batch_size: int = TrainSettings.batch_size
+    seed: int = SearchSettings.seed
 
-    def validate(self) -> None:
+    def __post_init__(self) -> None:
         """One line naming the config field for a bad value."""
         check_int("finetune.epochs", self.epochs, 1)
         check_number("finetune.lr", self.lr, 0, lo_open=True)
@@ -57,7 +59,6 @@ def finetune(reference: Evaluator, assignment: Assignment, settings: FinetuneSet
 
     Accuracy before and after is measured on the same evaluation split, and the drop against the
     reference's FP accuracy; the reference model is left untouched."""
-    settings.validate()
     assignment = dict(assignment)
     before = reference.measure(assignment)
     started = time.perf_counter()

@@ -37,17 +37,14 @@ from optuna.trial import TrialState
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 import aqsvit  # noqa: F401
-from aqsvit.data import load_dataset
-from aqsvit.models import model_spec
 from aqsvit.report import markdown_table
 from aqsvit.report.figures import write_html, write_pngs
 from aqsvit.search.baselines import one_width_baseline
 from aqsvit.search.stepwise import AutoStart
 from aqsvit.search.evaluator import Evaluator
-from aqsvit.search.run import prepare
-from aqsvit.search.settings import SearchSettings
+from aqsvit.search import setup
 from aqsvit.search.space import SearchSpace
-from aqsvit.training import get_reference
+from aqsvit.settings import ModelSettings, SearchSettings, Settings
 
 RESULTS = Path(__file__).parent / "results"
 TARGET_X = 8.0
@@ -92,7 +89,7 @@ def optuna_run(evaluator: Evaluator, key: str, method: str, sampler: str, seed: 
                               pruner="drift" if pruned else "none", staged=pruned, study_name=method,
                               n_trials=n_trials, storage_url="sqlite:///:memory:")
     t0 = time.time()  # the setup (drift reference, probe order) counts: a user waits for it too
-    search = prepare(evaluator, settings, key, storage=optuna.storages.InMemoryStorage())
+    search = setup.assemble(evaluator, settings, key, storage=optuna.storages.InMemoryStorage())
     stepwise = sampler in ("greedy", "beam")
     search.study.optimize(search.objective, n_trials=None if stepwise else n_trials, timeout=budget,
                           gc_after_trial=False)
@@ -334,11 +331,9 @@ def compare_model(model: str, seeds: list[int], budget: float, deltas: tuple[flo
     """One model's section of compare.md and its figure. ``assemble``: table every method stored
     for all ``seeds`` of this reference and compute nothing (runs made by separate calls)."""
     torch.set_num_threads(threads)
-    spec = model_spec(model)
-    data = load_dataset("digits", spec.input_shape, seed=0)
-    ckpt = get_reference(spec, data, progress=False, seed=0)
-    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy)
-    key = f"{ckpt.sha256[:16]}-{data.fingerprint}"
+    settings = Settings(model=ModelSettings(model), progress=False)
+    ref = setup.reference(settings, searchable=False)
+    evaluator, key = ref.evaluator(settings, "cpu"), ref.key
     space = SearchSpace.from_layers(evaluator.layers, ("uniform", "pot"), (8, 6, 5, 4, 3, 2))
     config = {"model": model, "reference": key, "deltas": list(deltas), "quick": quick, "threads": threads}
     baselines = cached(store / f"{model}-baselines.json", config, ["fixed"],

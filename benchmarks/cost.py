@@ -23,15 +23,11 @@ import optuna
 import torch
 
 import aqsvit  # noqa: F401
-from aqsvit.data import load_dataset
-from aqsvit.data.prepared import EvalSettings
-from aqsvit.models import model_spec
 from aqsvit.report import markdown_table
-from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.stepwise import walk_start
-from aqsvit.search.run import prepare, run, summarize
-from aqsvit.search.settings import SearchSettings
-from aqsvit.training import get_reference
+from aqsvit.search.run import run, summarize
+from aqsvit.search.setup import assemble, reference
+from aqsvit.settings import EvalSettings, ModelSettings, SearchSettings, Settings
 
 RESULTS = Path(__file__).parent / "results"
 DEFAULT_CACHE_GB = EvalSettings().cache_gb
@@ -43,15 +39,13 @@ def walk(study: optuna.Study) -> list[tuple]:
 
 
 def search(model: str, start: str, cache_gb: float, tmp: str) -> tuple[tuple, list[tuple]]:
-    spec = model_spec(model)
-    data = load_dataset("digits", spec.input_shape, seed=0)
-    ckpt = get_reference(spec, data, progress=False, seed=0)
-    evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy, settings=EvalSettings(cache_gb=cache_gb))
-    key = f"{ckpt.sha256[:16]}-{data.fingerprint}"
-    settings = SearchSettings(start=start, storage_url=f"sqlite:///{tmp}/cost.db",
-                              study_name=f"{model}-{start}-{cache_gb:g}")
+    settings = Settings(SearchSettings(start=start, storage_url=f"sqlite:///{tmp}/cost.db",
+                                       study_name=f"{model}-{start}-{cache_gb:g}"),
+                        EvalSettings(cache_gb=cache_gb), model=ModelSettings(model), progress=False)
+    ref = reference(settings, searchable=False)
+    evaluator, key = ref.evaluator(settings, "cpu"), ref.key
     started = time.perf_counter()
-    prepared = prepare(evaluator, settings, key)
+    prepared = assemble(evaluator, settings.search, key)
     run(prepared, progress=False)
     summary = summarize(prepared)
     wall = time.perf_counter() - started

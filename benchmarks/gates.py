@@ -22,14 +22,12 @@ import torch
 from optuna.trial import TrialState
 
 import aqsvit  # noqa: F401
-from aqsvit.data import load_dataset
-from aqsvit.models import model_spec
 from aqsvit.report import markdown_table
 from aqsvit.search.evaluator import Evaluator
-from aqsvit.search.run import prepare, run, summarize
-from aqsvit.search.settings import SearchSettings
+from aqsvit.search.run import run, summarize
+from aqsvit.search.setup import assemble, reference
 from aqsvit.search.trials import OUTRANKED, is_feasible
-from aqsvit.training import get_reference
+from aqsvit.settings import ModelSettings, SearchSettings, Settings
 
 RESULTS = Path(__file__).parent / "results"
 GATES = {  # name -> SearchSettings fields
@@ -45,7 +43,7 @@ def search(evaluator: Evaluator, key: str, sampler: str, gate: dict) -> tuple:
     settings = SearchSettings(sampler=sampler, start="precise", study_name=sampler, storage_url="sqlite:///:memory:",
                               **gate)
     started = time.perf_counter()
-    s = prepare(evaluator, settings, key, storage=optuna.storages.InMemoryStorage())
+    s = assemble(evaluator, settings, key, storage=optuna.storages.InMemoryStorage())
     run(s, progress=False)
     summary = summarize(s)
     trials = [t for t in s.study.trials if t.params and not t.system_attrs.get("aqsvit:verify")]
@@ -62,13 +60,12 @@ def main() -> None:
     parser.parse_args()
     torch.set_num_threads(2)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = model_spec("spikformer_digits")
-    data = load_dataset("digits", spec.input_shape, seed=0)
-    ckpt = get_reference(spec, data, progress=False, seed=0)
+    settings = Settings(model=ModelSettings("spikformer_digits"), progress=False)
+    ref = reference(settings, searchable=False)
     rows = []
     for sampler in ("greedy", "beam"):
-        evaluator = Evaluator(ckpt.build(), data, ckpt.fp_accuracy)
-        key = f"gates-{ckpt.fp_accuracy:.3f}"
+        evaluator = ref.evaluator(settings, "cpu")
+        key = f"gates-{ref.checkpoint.fp_accuracy:.3f}"
         base = None
         for name, gate in GATES.items():
             summary, setup, rejected, feasible, seconds = search(evaluator, key, sampler, gate)

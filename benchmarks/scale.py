@@ -32,7 +32,7 @@ from spikingjelly.activation_based import functional
 
 import aqsvit  # noqa: F401
 from aqsvit.data.bundle import DataBundle, ImageTensors
-from aqsvit.data.prepared import EvalSettings
+from aqsvit.settings import EvalSettings
 from aqsvit.data.preprocess import resolve_preprocess
 from aqsvit.devices import pin_worker
 from aqsvit.evaluation import eval_batches
@@ -132,11 +132,11 @@ def main() -> None:
     stored = torch.randint(0, 256, (n_train + CALIB + args.images, 3, args.img_size, args.img_size),
                            dtype=torch.uint8, generator=generator)
     recalibrate_bn(model, preprocess.to_input(stored[:n_train + CALIB].to(device)))
-    settings = EvalSettings(batch="auto" if args.batch == "auto" else int(args.batch))
+    settings = EvalSettings(eval_batch="auto" if args.batch == "auto" else int(args.batch))
 
     # the labels: the FP model's predictions (measured by the bare loop at the evaluation batch size)
     model_input = preprocess.to_input(stored.to(device))
-    batch = eval_batches(settings.batch, model, model_input[:8], device)[1]
+    batch = eval_batches(settings.eval_batch, model, model_input[:8], device)[1]
     _, labels = bare_forward(model, model_input[:n_train + CALIB], batch, device)
     rate_a, test_labels = bare_forward(model, model_input[n_train + CALIB:], batch, device)
     labels = torch.cat([labels, test_labels]).cpu()

@@ -2,7 +2,7 @@
 
 A split is decoded and brought to the model's size once (folder images by ``loader_workers``
 processes), kept in its compact stored form (uint8 where the source is 8-bit) and, on a GPU,
-resident on the device when it fits ``memory_gb`` (else in pinned host memory, copied batch by
+resident on the device when it fits ``search.eval_memory_gb`` (else in pinned host memory, copied batch by
 batch without blocking). Batches are turned into model input on the device by the data set's
 :class:`~aqsvit.data.preprocess.Preprocess`, the same function the plain path applies on the CPU,
 so a prepared split yields exactly the model input of the plain one.
@@ -10,59 +10,20 @@ so a prepared split yields exactly the model input of the plain one.
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import os
 import weakref
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset
 
 from aqsvit.data.bundle import ImageTensors
 from aqsvit.data.preprocess import IDENTITY, Preprocess
-from aqsvit.errors import check_int, check_number
+from aqsvit.settings import EvalSettings
 
 log = logging.getLogger(__name__)
 
 PREPARED = {"splits": 0}  # splits prepared in this process (tests count them)
 _CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # source dataset -> {device: PreparedSplit}
-
-
-@dataclass(frozen=True)
-class EvalSettings:
-    """How evaluation runs on a worker (``search.eval_batch``, ``search.eval_memory_gb``,
-    ``search.cache_gb``, ``search.loader_workers``).
-
-    ``batch``: images per evaluation forward; ``"auto"`` keeps 64 (staged) / 256 (whole split) on
-    the CPU and on a GPU takes the largest power of two up to 1024 whose forward fits in half the
-    free GPU memory (measured on one batch). ``memory_gb``: the evaluation split stays on the GPU
-    when it fits in this many GiB. ``cache_gb``: GiB for the stored stage inputs that let a
-    candidate run from the first stage it changes (:mod:`aqsvit.search.stage_cache`; 0: every
-    candidate runs the whole forward). ``loader_workers``: processes decoding folder images once
-    (``"auto"``: cores / workers, at most 8)."""
-
-    batch: int | str = "auto"
-    memory_gb: float = 8.0
-    cache_gb: float = 2.0
-    loader_workers: int | str = "auto"
-    workers: int = 1
-
-    def validate(self) -> None:
-        if self.batch != "auto":
-            check_int("search.eval_batch", self.batch, 1, allowed="auto, or integers >= 1")
-        check_number("search.eval_memory_gb", self.memory_gb, 0, allowed="numbers >= 0 (GiB)")
-        check_number("search.cache_gb", self.cache_gb, 0, allowed="numbers >= 0 (GiB)")
-        if self.loader_workers != "auto":
-            check_int("search.loader_workers", self.loader_workers, 0, allowed="auto, or integers >= 0")
-
-    def processes(self) -> int:
-        """Decoding processes; none inside a daemonic process (which may not start children)."""
-        if multiprocessing.current_process().daemon:
-            return 0
-        if self.loader_workers != "auto":
-            return int(self.loader_workers)
-        return min(8, (os.cpu_count() or 1) // max(1, self.workers))
 
 
 class PreparedSplit(Dataset):
@@ -158,11 +119,11 @@ def prepare_split(dataset: Dataset, device: str | torch.device = "cpu",
     images, labels, preprocess = _stored(dataset, settings.processes())
     if device.type == "cuda":
         size = images.numel() * images.element_size()
-        if size <= settings.memory_gb * 2 ** 30:
+        if size <= settings.eval_memory_gb * 2 ** 30:
             images = images.to(device)
         else:
             log.info("evaluation split (%.1f GiB) exceeds search.eval_memory_gb=%s: pinned host memory",
-                     size / 2 ** 30, settings.memory_gb)
+                     size / 2 ** 30, settings.eval_memory_gb)
             images = images.pin_memory()
         labels = labels.to(device)
     prepared = PreparedSplit(images, labels, preprocess, device)

@@ -15,11 +15,12 @@ from torch.utils.data import Dataset
 
 from aqsvit.data import DataBundle, iter_batches, take
 from aqsvit.data.bundle import select
-from aqsvit.data.prepared import EvalSettings, prepare_split
+from aqsvit.data.prepared import prepare_split
 from aqsvit.evaluation import EVAL_BATCH, accuracy, eval_batches
 from aqsvit.proxy.staged import StagedResult, allowed_errors, staged_accuracy
 from aqsvit.quant import Assignment, LayerQuantizer, energy_pj, measure_activity, size_report
 from aqsvit.search.stage_cache import StageCache
+from aqsvit.settings import EvalSettings
 
 ACTIVITY_IMAGES = 128
 
@@ -58,7 +59,7 @@ class Evaluator:
 
     The evaluation split is prepared once (:func:`aqsvit.data.prepared.prepare_split`: decoded once,
     on the device when it fits) and every candidate's forward runs on ``device`` in batches of
-    ``settings.batch`` (:attr:`staged_batch` for staged evaluation, :attr:`eval_batch` otherwise).
+    ``settings.eval_batch`` (:attr:`staged_batch` for staged evaluation, :attr:`eval_batch` otherwise).
     A staged evaluation runs each candidate from the first stage it changes (:attr:`stages`, a
     :class:`~aqsvit.search.stage_cache.StageCache` within ``settings.cache_gb``), which also
     counts the multiply-accumulates every candidate costs.
@@ -71,7 +72,6 @@ class Evaluator:
                  split_qkv: bool = True, device: str = "cpu", settings: EvalSettings | None = None,
                  evaluate: Callable[[nn.Module], float] | None = None) -> None:
         self.settings = settings = settings or EvalSettings()
-        settings.validate()
         self.model = model.eval().to(device)
         self.data = data
         self.device = device
@@ -81,7 +81,7 @@ class Evaluator:
         test = prepare_split(data.test, device, settings)
         sample = next(iter_batches(test, 8))[0]
         cache_bytes = int(settings.cache_gb * 2 ** 30)
-        self.staged_batch, self.eval_batch = eval_batches(settings.batch, self.model, sample, device, cache_bytes)
+        self.staged_batch, self.eval_batch = eval_batches(settings.eval_batch, self.model, sample, device, cache_bytes)
         self.stages = StageCache(self.model, self.quantizer.names, cache_bytes)
         self.stages.count_macs(sample[:2])
         self.test = self._fp_order = hardest_first(self.model, test, device, self.eval_batch)

@@ -69,7 +69,6 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     """Space, FP reference, sampler, pruner and the (created or resumed) study (on ``storage``,
     else one opened from ``settings.storage_url``). ``read_only``: the study must exist and was
     made with these settings; nothing is written to it (report, finetune)."""
-    settings.validate()
     check_delta(settings.delta, evaluator)
     pruning = settings.pruner_settings
     definition = getattr(pruning, "definition", "logit")  # the drift every trial records

@@ -31,6 +31,7 @@ from aqsvit.registry import Registry, build_options, is_settings_class
 from aqsvit.search.stepwise import BeamSampler, GreedySampler
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.study import quiet_experimental
+from aqsvit.settings import SearchSettings
 
 SAMPLERS: Registry[type] = Registry("sampler.name", "a settings dataclass with a build(ctx) method", is_settings_class)
 
@@ -46,7 +47,7 @@ class SamplerContext:
 
     space: SearchSpace
     seed: int = 0
-    start: str = "auto"                       # search.start, for the stepwise samplers
+    start: str = SearchSettings.start          # search.start, for the stepwise samplers (its one default)
     on_wait: Callable[..., Any] | None = None  # called while a stepwise sampler waits on other workers
 
 

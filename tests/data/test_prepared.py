@@ -119,20 +119,19 @@ def test_loader_processes_decode_the_same_images(folder_data):
 
 def test_eval_settings_are_checked():
     from aqsvit.errors import AqsvitError
-    for bad, field in ((EvalSettings(batch=0), "search.eval_batch"), (EvalSettings(memory_gb=-1), "search.eval_memory_gb"),
-                       (EvalSettings(cache_gb=-0.5), "search.cache_gb"),
-                       (EvalSettings(loader_workers="many"), "search.loader_workers")):
+    for bad, field in (({"eval_batch": 0}, "search.eval_batch"), ({"eval_memory_gb": -1}, "search.eval_memory_gb"),
+                       ({"cache_gb": -0.5}, "search.cache_gb"), ({"loader_workers": "many"}, "search.loader_workers")):
         with pytest.raises(AqsvitError, match=field):
-            bad.validate()
+            EvalSettings(**bad)  # checked when built
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_on_a_gpu_the_split_is_resident_and_results_match_the_cpu(folder_data, model, reference):
-    cpu = Evaluator(model, folder_data, None, device="cpu", settings=EvalSettings(loader_workers=0, batch=16))
-    gpu = Evaluator(reference.build(), folder_data, None, device="cuda", settings=EvalSettings(loader_workers=0, batch=16))
+    cpu = Evaluator(model, folder_data, None, device="cpu", settings=EvalSettings(loader_workers=0, eval_batch=16))
+    gpu = Evaluator(reference.build(), folder_data, None, device="cuda", settings=EvalSettings(loader_workers=0, eval_batch=16))
     assert gpu.test.resident and gpu.test.images.device.type == "cuda"
     assert abs(gpu.fp_accuracy - cpu.fp_accuracy) <= 100 / len(folder_data.test)  # float sums may differ by a spike
-    pinned = prepare_split(folder_data.calib, "cuda", EvalSettings(memory_gb=0, loader_workers=0))
+    pinned = prepare_split(folder_data.calib, "cuda", EvalSettings(eval_memory_gb=0, loader_workers=0))
     assert not pinned.resident and pinned.images.is_pinned()
     x, _ = next(iter_batches(pinned, 4))
     assert x.device.type == "cuda"
