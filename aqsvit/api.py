@@ -19,6 +19,7 @@ from spikingjelly.activation_based import functional
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from aqsvit.hardware import TARGETS
 from aqsvit.data import DataBundle, iter_batches
 from aqsvit.errors import AqsvitError
 from aqsvit.models import ModelSpec
@@ -68,15 +69,21 @@ class QuantizationResult:
         return self.measurement.effective_bits
 
     def export(self, path: str | Path) -> Path:
-        """Write the packed quantized model (``model.aqsv``, as ``aqsvit report`` does); read it
-        back with ``aqsvit.report.export.load_packed(path, model)``."""
+        """Write the quantized model to ``path`` as its hardware target takes it: the packed model
+        (``.aqsv``, target ``any``; read back with ``aqsvit.report.export.load_packed(path, model)``)
+        or the chip export (a NumPy archive; ``aqsvit.report.chip_export.load_for_target(path, model)``)."""
+        from aqsvit.report.chip_export import save_for_target
         from aqsvit.report.export import save_packed
-        quantizer = self.search.evaluator.quantizer
-        return save_packed(path, self.search.evaluator.model, self.assignment, split_qkv=quantizer.split_qkv)
+        evaluator = self.search.evaluator
+        split_qkv = evaluator.quantizer.split_qkv
+        if evaluator.target.name == "any":
+            return save_packed(path, evaluator.model, self.assignment, split_qkv=split_qkv)
+        return save_for_target(path, evaluator.model, self.assignment, evaluator.target, split_qkv=split_qkv)
 
     def apply(self, model: nn.Module) -> nn.Module:
         """Quantize ``model``'s weights in place (the searched model or one of its architecture)."""
-        quantizer = LayerQuantizer(model, split_qkv=self.search.evaluator.quantizer.split_qkv)
+        evaluator = self.search.evaluator
+        quantizer = LayerQuantizer(model, split_qkv=evaluator.quantizer.split_qkv, target=evaluator.target)
         modules = dict(model.named_modules())
         with torch.no_grad():
             for layer in quantizer.layers:
@@ -126,7 +133,7 @@ def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None
     the staged evaluation and the screen are off). Data: ``(images, labels)`` tensors, a
     ``Dataset`` or a ``DataLoader`` (read into memory once). ``settings`` are every further
     setting of a search, named as the CLI's keys without their group (:mod:`aqsvit.settings`):
-    :class:`~aqsvit.settings.SearchSettings` fields (``granularity``, ``schemes``, ``bits``,
+    :class:`~aqsvit.settings.SearchSettings` fields (``target`` such as ``"loihi2"``, ``granularity``, ``schemes``, ``bits``,
     ``sampler_options`` such as ``{"width": 2}`` for beam, ``n_trials``, ``screen``, ``start``, ...) and
     :class:`~aqsvit.settings.EvalSettings` ones (``eval_batch``, ``eval_memory_gb``, ``cache_gb``,
     ``loader_workers``); all are checked before any work. The study ``study_name`` (default
@@ -156,7 +163,8 @@ def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None
         model.spec = ModelSpec(name, {}, None, shape)
     fingerprint = _digest(*calib.tensors, *test.tensors)
     data = DataBundle(f"data-{fingerprint[:8]}", calib, calib, test, classes, shape, fingerprint)
-    evaluator = Evaluator(model, data, split_qkv=split_qkv, device=device, settings=eval_settings, evaluate=evaluate)
+    evaluator = Evaluator(model, data, split_qkv=split_qkv, device=device, settings=eval_settings, evaluate=evaluate,
+                          target=TARGETS[search_settings.target])
     weights = _digest(*(t for t in model.state_dict().values() if t.is_floating_point()))
     key = f"{weights}-{fingerprint}" + ("-callable" if evaluate is not None else "")
     logging.getLogger("optuna").setLevel(logging.WARNING)

@@ -32,10 +32,17 @@ def _model_id(name: str, target: str | None = None) -> str:
     return target_name(target) if target else name
 
 
+def _target_suffix(name: str) -> str:
+    """``${aqsvit_target:${target.name}}``: ``-<target>`` in a study name, nothing for ``any`` (so a
+    search for a chip is its own study, and studies named before targets keep their names)."""
+    return "" if name == "any" else f"-{name}"
+
+
 def _register_configs() -> None:
     """The schema's structured config (conf/config.yaml lists it first) and the study name's resolver."""
     from omegaconf import OmegaConf
     OmegaConf.register_new_resolver("aqsvit_model", _model_id, replace=True)
+    OmegaConf.register_new_resolver("aqsvit_target", _target_suffix, replace=True)
     register_configs()
 
 
@@ -96,11 +103,14 @@ def search_command(s: Settings) -> None:
     log.info("study %s on %s", settings.study_name, redact(settings.storage_url))
     run(search, progress=s.progress)
     summary = summarize(search)
-    print(f"\n{settings.sampler} search, {spec.name} on {data.name}, FP accuracy {evaluator.fp_accuracy:.2f}%, "
+    target = "" if settings.target == "any" else f", for {evaluator.target.describe()}"
+    print(f"\n{settings.sampler} search, {spec.name} on {data.name}{target}, FP accuracy {evaluator.fp_accuracy:.2f}%, "
           f"delta {settings.delta} points, study {settings.study_name!r} at {redact(settings.storage_url)}\n")
     if summary.choices is None:
-        print("no feasible assignment found")
-        return
+        holds = "" if settings.target == "any" else f" target {settings.target} holds"
+        raise AqsvitError(f"delta: no assignment{holds} keeps the accuracy within {settings.delta} points of the FP "
+                          f"{evaluator.fp_accuracy:.2f}% (study {settings.study_name!r}); allowed: a larger delta"
+                          f"{'' if settings.target == 'any' else ', or another target'}")
     print(markdown_table(("unit", "scheme", "bits"),
                          [(u.name, *summary.choices[u.name]) for u in search.space.units]))
     print()
@@ -135,7 +145,7 @@ def _finetune_study(s: Settings, search) -> None:
 def _finetune_and_export(s: Settings, evaluator, assignments, name: str) -> None:
     from aqsvit.finetune import FinetuneSettings, finetune_front
     from aqsvit.report import MEASUREMENT_HEADERS, markdown_table, measurement_cells
-    from aqsvit.report.export import assignment_json, save_packed
+    from aqsvit.report.export import assignment_json, save_model
 
     settings = FinetuneSettings(s.finetune.epochs, s.finetune.lr, s.train.batch_size, s.seed)
     delta = s.final_delta
@@ -152,11 +162,12 @@ def _finetune_and_export(s: Settings, evaluator, assignments, name: str) -> None
     out.mkdir(parents=True, exist_ok=True)
     spec = evaluator.model.spec
     (out / "assignment.json").write_text(assignment_json(spec, best.assignment, best.after.as_dict()))
-    save_packed(out / "model.aqsv", best.evaluator.model, best.assignment, split_qkv=evaluator.quantizer.split_qkv)
-    (out / "summary.md").write_text(f"# Fine-tuned {name}\n\nfinal delta {delta}\n\n{table}\n")
+    model = save_model(out, best.evaluator.model, best.assignment, evaluator.target, evaluator.quantizer.split_qkv)
+    (out / "summary.md").write_text(f"# Fine-tuned {name}\n\nhardware target: {evaluator.target.describe()}\n\n"
+                                    f"final delta {delta}\n\n{table}\n")
     m = best.after
     print(f"chosen: #{tried.index(best) + 1}, {m.effective_bits:.2f} effective bits ({m.weight_compression:.2f}x), "
-          f"accuracy {m.accuracy:.2f}% (drop {m.drop:.2f}); wrote {out}/assignment.json, model.aqsv, summary.md")
+          f"accuracy {m.accuracy:.2f}% (drop {m.drop:.2f}); wrote {out}/assignment.json, {model.name}, summary.md")
 
 
 def finetune_command(s: Settings) -> None:

@@ -63,12 +63,13 @@ def finetune(reference: Evaluator, assignment: Assignment, settings: FinetuneSet
     before = reference.measure(assignment)
     started = time.perf_counter()
     model = copy.deepcopy(reference.model)
-    with fake_quantized(model, assignment, split_qkv=reference.quantizer.split_qkv):
+    with fake_quantized(model, assignment, split_qkv=reference.quantizer.split_qkv, target=reference.target):
         train(model, reference.data, epochs=settings.epochs, lr=settings.lr, batch_size=settings.batch_size,
               seed=settings.seed, device=reference.device, progress=progress)
     seconds = time.perf_counter() - started
     tuned = Evaluator(model, reference.data, reference.fp_accuracy, split_qkv=reference.quantizer.split_qkv,
-                      device=reference.device, settings=reference.settings)  # the same prepared split
+                      device=reference.device, settings=reference.settings,  # the same prepared split
+                      target=reference.target)
     return Finetuned(assignment, before, tuned.measure(assignment), seconds, tuned)
 
 

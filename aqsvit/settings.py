@@ -98,6 +98,7 @@ class SearchSettings:
     workers: int = 1                           # processes sharing the study (SQLite allows 1): `-m workers=4`
     grace_period: float = 20                  # seconds without heartbeat before a worker's trial is failed
     force_new_study: bool = False              # delete the named study first (or: aqsvit search --force-new-study)
+    target: str = "any"                        # target=<name>: the hardware target (aqsvit.hardware.TARGETS)
     sampler_settings: Any = field(init=False, repr=False, compare=False)  # built from sampler_options, once
     pruner_settings: Any = field(init=False, repr=False, compare=False)   # built from pruner_options, once
 
@@ -108,9 +109,11 @@ class SearchSettings:
         from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
         from aqsvit.search.storages import scheme_of
 
+        from aqsvit.hardware import TARGETS
+
         _set(self, "schemes", tuple(self.schemes))
         _set(self, "bits", tuple(self.bits))
-        SearchSpace.from_units({"check": 1}, self.schemes, self.bits)
+        SearchSpace.from_units({"check": 1}, self.schemes, self.bits, TARGETS[self.target])
         _set(self, "sampler_options", dict(self.sampler_options))
         _set(self, "pruner_options", dict(self.pruner_options))
         _set(self, "sampler_settings", sampler_options(self.sampler, self.sampler_options))  # validated
@@ -335,11 +338,14 @@ class Settings:
         bits = _list("quant.bits", quant.pop("bits", SearchSettings.bits), "[8, 4, 2]")
         report = ReportSettings(**_known(ReportSettings, c["report"]))
         evaluation = {k: search.pop(k) for k in EVAL_KEYS if k in search}
-        sampler, pruner = dict(c["sampler"]), dict(c["pruner"])
+        sampler, pruner, target = dict(c["sampler"]), dict(c["pruner"]), dict(c.get("target") or {"name": "any"})
+        target_name = target.pop("name", None)
+        if target:  # a profile is its registration in Python (aqsvit.hardware), not config values
+            raise AqsvitError(f"target.{next(iter(target))}: not an option of target {target_name!r}; allowed: name")
         run = SearchSettings(
             sampler=sampler.pop("name"), sampler_options=sampler, pruner=pruner.pop("name"), pruner_options=pruner,
             schemes=schemes, bits=bits, delta=c["delta"], seed=c["seed"], workers=c["workers"],
-            grace_period=c["grace_period"], storage_url=environ.get("AQSVIT_STORAGE") or c["storage"]["url"],
+            grace_period=c["grace_period"], target=target_name, storage_url=environ.get("AQSVIT_STORAGE") or c["storage"]["url"],
             **{k: v for k, v in search.items() if k in SEARCH_KEYS})
         model, dataset = c["model"], c["dataset"]
         return cls(
@@ -356,7 +362,7 @@ EVAL_KEYS = tuple(f.name for f in dataclasses.fields(EvalSettings) if f.name != 
 SEARCH_KEYS = ("granularity", "order", "start", "calib_images", "calib_batch", "staged", "screen", "n_trials",
                "study_name", "force_new_study")  # search.<key> -> SearchSettings.<key>
 ROOT_SEARCH_KEYS = ("delta", "seed", "workers", "grace_period")  # <key> -> SearchSettings.<key>
-PLUGIN_GROUPS = ("model", "dataset", "sampler", "pruner", "storage")  # chosen in the defaults list
+PLUGIN_GROUPS = ("model", "dataset", "sampler", "pruner", "storage", "target")  # chosen in the defaults list
 
 
 def _defaults(cls: type, names: tuple[str, ...] | None = None) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import optuna
 
-from aqsvit.report.export import assignment_json, save_packed
+from aqsvit.report.export import assignment_json, save_model
 from aqsvit.report.figures import drift_figure, layer_map_figure, pareto_figure, progress_figure, write_html, write_pngs
 from aqsvit.report.tables import MEASUREMENT_HEADERS, markdown_table, measurement_cells
 
@@ -35,8 +35,9 @@ def summary_block(summary, delta: float) -> str:
 
 
 def write_report(search, summary, baselines, out: str | Path, compare: list[optuna.Study] | None = None) -> dict[str, Path]:
-    """Write ``report.html``, one PNG per figure, ``summary.md``, ``assignment.json`` and
-    ``model.aqsv`` (the packed quantized model) into ``out``; returns their paths by name."""
+    """Write ``report.html``, one PNG per figure, ``summary.md``, ``assignment.json`` and the quantized
+    model as its hardware target takes it (:func:`~aqsvit.report.export.save_model`) into ``out``;
+    returns their paths by name."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     study, space, ev = search.study, search.space, search.evaluator
@@ -55,7 +56,7 @@ def write_report(search, summary, baselines, out: str | Path, compare: list[optu
                                 summary_block(summary, search.settings.delta))}
     for png in write_pngs(out, figures):
         paths[png.stem] = png
-    lines = [f"# {study.study_name}", "",
+    lines = [f"# {study.study_name}", "", f"Hardware target: {ev.target.describe()}.", "",
              f"{summary.trials} trials ({summary.probes} probes), {summary.pruned} stopped early, "
              f"{summary.screened} accepted on the screen, "
              f"{summary.full_evaluations} fully evaluated, "
@@ -68,7 +69,7 @@ def write_report(search, summary, baselines, out: str | Path, compare: list[optu
         assignment = space.assignment(summary.choices)
         (out / "assignment.json").write_text(assignment_json(ev.model.spec, assignment, m.as_dict()))
         paths["assignment"] = out / "assignment.json"
-        paths["model"] = save_packed(out / "model.aqsv", ev.model, assignment, split_qkv=ev.quantizer.split_qkv)
+        paths["model"] = save_model(out, ev.model, assignment, ev.target, split_qkv=ev.quantizer.split_qkv)
     lines += ["", "One scheme and width for all layers:", "",
               markdown_table(("scheme", "bits", *MEASUREMENT_HEADERS), [(s, b, *measurement_cells(m)) for s, b, m in baselines])]
     (out / "summary.md").write_text("\n".join(lines) + "\n")

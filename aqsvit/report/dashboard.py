@@ -29,7 +29,8 @@ def study_note(study: optuna.Study) -> str:
              "| | |", "|---|---|"]
     for label, key in (("model", "model"), ("data", "dataset"), ("FP accuracy %", "fp_accuracy"),
                        ("delta (points)", "delta"), ("tau", "tau"), ("sampler", "sampler"),
-                       ("granularity", "granularity"), ("quantizable layers", "layers")):
+                       ("granularity", "granularity"), ("quantizable layers", "layers"),
+                       ("hardware target", "target")):
         lines.append(f"| {label} | {ctx.get(key, '-')} |")
     lines += ["", "Objectives: accuracy (maximize), memory_bytes (minimize). Constraints: the first is "
               "drop - delta (<= 0: feasible); a second one (1) marks a result decided on the screen only "

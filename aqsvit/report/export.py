@@ -21,10 +21,12 @@ import torch
 from torch import nn
 
 from aqsvit.errors import AqsvitError
+from aqsvit.hardware import ANY, HardwareTarget
 from aqsvit.models import ModelSpec, create_model
 from aqsvit.models.records import recorded_spec
 from aqsvit.quant import LayerQuantizer
 from aqsvit.quant.quantizers import pot_exponents, uniform_levels
+from aqsvit.report.chip_export import save_for_target
 
 ASSIGNMENT_FORMAT = "aqsvit-assignment/1"
 PACKED_MAGIC = b"AQSV1\n"
@@ -176,3 +178,13 @@ def load_packed(path: str | Path, model: nn.Module | None = None, *,
     model.load_state_dict(state)
     return model.eval(), assignment
 
+
+
+def save_model(folder: str | Path, model: nn.Module, assignment: Mapping[str, tuple[str, int]],
+               target: HardwareTarget = ANY, split_qkv: bool = True) -> Path:
+    """The quantized model as its target takes it: ``model.aqsv`` (packed codes, per-channel FP32
+    scales) for ``any``, else ``model.<target>.npz``, the chip export (:mod:`aqsvit.report.chip_export`)."""
+    folder = Path(folder)
+    if target.name == "any":
+        return save_packed(folder / "model.aqsv", model, assignment, split_qkv=split_qkv)
+    return save_for_target(folder / f"model.{target.name}.npz", model, assignment, target, split_qkv=split_qkv)

@@ -18,6 +18,7 @@ from aqsvit.data.bundle import select
 from aqsvit.data.prepared import prepare_split
 from aqsvit.evaluation import EVAL_BATCH, accuracy, eval_batches
 from aqsvit.proxy.staged import StagedResult, allowed_errors, staged_accuracy
+from aqsvit.hardware import ANY, HardwareTarget
 from aqsvit.quant import Assignment, LayerQuantizer, energy_pj, measure_activity, size_report
 from aqsvit.search.stage_cache import StageCache
 from aqsvit.settings import EvalSettings
@@ -70,13 +71,14 @@ class Evaluator:
 
     def __init__(self, model: nn.Module, data: DataBundle, fp_accuracy: float | None = None,
                  split_qkv: bool = True, device: str = "cpu", settings: EvalSettings | None = None,
-                 evaluate: Callable[[nn.Module], float] | None = None) -> None:
+                 evaluate: Callable[[nn.Module], float] | None = None, target: HardwareTarget = ANY) -> None:
         self.settings = settings = settings or EvalSettings()
         self.model = model.eval().to(device)
         self.data = data
         self.device = device
         self.evaluate = evaluate
-        self.quantizer = LayerQuantizer(self.model, split_qkv=split_qkv)
+        self.target = target  # what the chip holds: quantizers, memory and the space follow it
+        self.quantizer = LayerQuantizer(self.model, split_qkv=split_qkv, target=target)
         self.layers = self.quantizer.layers
         test = prepare_split(data.test, device, settings)
         sample = next(iter_batches(test, 8))[0]
@@ -163,7 +165,7 @@ class Evaluator:
         return ScreenOrder(None, images, measured)
 
     def _measurement(self, assignment: Assignment, acc: float) -> Measurement:
-        size = size_report(self.model, self.layers, assignment)
+        size = size_report(self.model, self.layers, assignment, self.target)
         return Measurement(acc, self.fp_accuracy - acc, size.memory_bytes, size.model_compression,
                            size.weight_compression, size.effective_bits,
                            energy_pj(self.activity, assignment) / 1e3)

@@ -19,6 +19,8 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
     """What makes two runs' trials comparable: model, reference weights and data, space, delta, sampler."""
     spec = evaluator.model.spec
     start = walk_start(settings.start).resolve(space)  # "auto" is recorded as what it chose
+    # the hardware target, when not ``any`` (studies made before targets existed resume as any)
+    target = {} if space.target.name == "any" else {"target": space.target.describe()}
     return {
         "model": spec.describe(),
         REFERENCE_KEY: reference_key,
@@ -32,6 +34,7 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
         "pruner": f"{describe(settings.pruner, settings.pruner_settings)} "
                   f"calib={settings.calib_images}/{settings.calib_batch} staged={settings.staged}"
                   f"{f' screen={settings.screen}' if settings.screen < 1 else ''}",
+        **target,
     }
 
 

@@ -63,6 +63,10 @@ class QuantizationObjective:
     def __call__(self, trial: optuna.Trial) -> tuple[float, float]:
         started = time.perf_counter()
         choices = self.space.suggest(trial)
+        unheld = next((c for c in choices.values() if not self.space.target.holds(*c)), None)
+        if unheld is not None:  # Optuna's own samplers pick scheme and bits apart: a pair the chip cannot store
+            trial.set_user_attr("pruned_by", "target")
+            raise optuna.TrialPruned(f"target {self.space.target.name} does not hold {unheld[0]} {unheld[1]}-bit codes")
         assignment = self.space.assignment(choices)
         cost = self.evaluator.cost(assignment)
         for name in COST_ATTRS:

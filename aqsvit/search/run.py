@@ -78,7 +78,11 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
                               images=settings.calib_images, batch_size=settings.calib_batch,
                               layer_inputs=layer_inputs, cache_dir=cache_dir)
     layers = {layer.name: layer for layer in evaluator.layers}
-    space = SearchSpace.from_layers(evaluator.layers, settings.schemes, settings.bits, settings.granularity)
+    if evaluator.target.name != settings.target:
+        raise AqsvitError(f"target: the evaluator quantizes for {evaluator.target.name}, the settings name "
+                          f"{settings.target}")
+    space = SearchSpace.from_layers(evaluator.layers, settings.schemes, settings.bits, settings.granularity,
+                                    evaluator.target)
     space = space.with_weight_noise(lambda name: evaluator.quantizer.fp_weight(layers[name]))
     space = order_units(space, settings.order, evaluator, reference)
     pruner = make_pruner(settings.pruner, pruning, settings.delta)
@@ -93,7 +97,8 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
         study = open_study(storage, settings, build_sampler(settings, space), current, {
             "model": evaluator.model.spec.name, "dataset": evaluator.data.name,
             "fp_accuracy": round(evaluator.fp_accuracy, 3), "delta": settings.delta, "tau": _tau_label(pruning),
-            "sampler": settings.sampler, "granularity": settings.granularity, "layers": len(evaluator.layers)})
+            "sampler": settings.sampler, "granularity": settings.granularity, "layers": len(evaluator.layers),
+            "target": evaluator.target.describe()})
     # a screen decides candidates on part of the split: only the stepwise samplers verify the result
     screen = settings.screen if settings.stepwise else 1.0
     screened = screen < 1 and settings.staged and not read_only

@@ -24,6 +24,7 @@ from optuna.storages import BaseStorage
 from aqsvit.data import DataBundle, load_dataset
 from aqsvit.data.preprocess import resolve_preprocess
 from aqsvit.devices import pin_worker
+from aqsvit.hardware import TARGETS
 from aqsvit.models import Checkpoint, ModelInfo, ModelSpec, create_model, model_info
 from aqsvit.models.target import check_classifier
 from aqsvit.search.evaluator import Evaluator
@@ -51,7 +52,8 @@ class Reference:
     def evaluator(self, settings: Settings, device: str) -> Evaluator:
         """The evaluator over the reference model (``quant.split_qkv``, ``search.eval_*``)."""
         return Evaluator(self.checkpoint.build(), self.data, self.checkpoint.fp_accuracy,
-                         split_qkv=settings.quant.split_qkv, device=device, settings=settings.eval)
+                         split_qkv=settings.quant.split_qkv, device=device, settings=settings.eval,
+                         target=TARGETS[settings.search.target])
 
 
 def reference(settings: Settings, device: str = "cpu", searchable: bool = True, spec: ModelSpec | None = None,

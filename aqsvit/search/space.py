@@ -170,10 +170,15 @@ class SearchSpace:
         return {u.name: (str(params[f"{u.name}.scheme"]), int(params[f"{u.name}.bits"])) for u in self.units}
 
     def distributions(self) -> dict[str, CategoricalDistribution]:
+        """Each unit's two categorical parameters: the schemes and the widths of which the target
+        holds at least one pair (a pair it does not hold is pruned by the objective)."""
+        schemes = [s for s in self.schemes if s == "fp32" and self.target.holds(s, 32)
+                   or any(self.target.holds(s, b) for b in self.bits)]
+        bits = [b for b in self.bits if any(self.target.holds(s, b) for s in self.schemes if s != "fp32")]
         out: dict[str, CategoricalDistribution] = {}
         for u in self.units:
-            out[f"{u.name}.scheme"] = CategoricalDistribution(list(self.schemes))
-            out[f"{u.name}.bits"] = CategoricalDistribution(list(self.bits))
+            out[f"{u.name}.scheme"] = CategoricalDistribution(schemes)
+            out[f"{u.name}.bits"] = CategoricalDistribution(bits or list(self.bits))
         return out
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Choice]:
