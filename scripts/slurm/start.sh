@@ -99,6 +99,7 @@ ReturnToService=2
 SchedulerType=sched/backfill
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
+DefMemPerCPU=1000
 SlurmdParameters=config_overrides
 GresTypes=gpu
 JobRequeue=1
