@@ -40,11 +40,11 @@ def single_worker(reference, tmp_path_factory):
     return run_to_end(*SEARCH, f"storage.url=sqlite:///{folder}/one.db", "search.study_name=one")
 
 
-def slurm_search(url: str, name: str, sweep: Path, partition: str) -> subprocess.Popen:
+def slurm_search(url: str, name: str, sweep: Path, partition: str, workers: int = WORKERS) -> subprocess.Popen:
     """The docs' command (``-m workers=N hydra/launcher=slurm storage=postgres``) with a small
     search and small jobs; the jobs run this python with this checkout first on PYTHONPATH."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
-    command = [sys.executable, "-m", "aqsvit.cli", "search", "-m", f"workers={WORKERS}", "hydra/launcher=slurm",
+    command = [sys.executable, "-m", "aqsvit.cli", "search", "-m", f"workers={workers}", "hydra/launcher=slurm",
                "storage=postgres", f"storage.url={url}", f"search.study_name={name}", *SEARCH,
                f"hydra.sweep.dir={sweep}", f"hydra.launcher.partition={partition}",
                "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=2",
@@ -53,21 +53,23 @@ def slurm_search(url: str, name: str, sweep: Path, partition: str) -> subprocess
 
 
 def job_folders(sweep: Path) -> dict[str, Path]:
-    """Each Slurm job's submitit folder (``<array>_<index>``), by job id."""
-    return {p.name: p for p in sorted((sweep / ".submitit").glob("*_*")) if p.is_dir()}
+    """Each Slurm job's submitit folder (``<array>_<index>``, or ``<job>`` for a lone job), by job id."""
+    return {p.parent.name: p.parent for p in sorted((sweep / ".submitit").glob("*/*_submitted.pkl"))}
 
 
 def job_output(folder: Path) -> str:
     return "".join(p.read_text() for p in sorted(folder.glob("*_log.out")))
 
 
-def sacct(job_id: str) -> list[dict[str, str]]:
-    """The accounting records of a job array (one per job, steps left out), once every job ended
-    (a job whose result submitit already read may still be COMPLETING for a moment)."""
+def sacct(job_id: str, history: bool = False) -> list[dict[str, str]]:
+    """The accounting records of a job array (one per job, steps left out; with ``history`` each
+    run of a requeued job too), once every job ended (a job whose result submitit already read
+    may still be RUNNING or COMPLETING for a moment)."""
     fields = ("JobID", "State", "AllocTRES", "Timelimit", "Partition", "ExitCode")
     deadline = time.time() + 60
     while True:
-        out = subprocess.run(["sacct", "-X", "-n", "-P", "-j", job_id, "-o", ",".join(fields)],
+        out = subprocess.run(["sacct", "-X", *(["-D"] if history else []), "-n", "-P", "-j", job_id,
+                              "-o", ",".join(fields)],
                              capture_output=True, text=True, check=True, timeout=30).stdout
         records = [dict(zip(fields, line.split("|"))) for line in out.splitlines() if line.strip()]
         if time.time() > deadline or not any(r["State"] in ("PENDING", "RUNNING", "COMPLETING") for r in records):
@@ -178,4 +180,48 @@ def test_scancel_loses_nothing(slurm_cluster, single_worker, reference, tmp_path
         # it holds then is failed by the survivor once its heartbeat is grace_period old
         assert fails, "no trial of the cancelled job ended FAIL"
         print(f"slurm scancel {victim}: trials {len(study.trials)}, FAIL {failed} ({lost} not needed again), "
+              "duplicates 0, final assignment identical")
+
+
+def test_time_limit_requeues_and_the_requeued_job_finishes(slurm_cluster, single_worker, reference, tmp_path):
+    """One worker's job gets Slurm's time-limit warning (USR2, what ``--signal=USR2@<signal_delay_s>``
+    sends before ``--time`` runs out; sent here with ``scancel --signal`` once a trial runs, as
+    submitit's own tests do): submitit requeues it (``scontrol requeue``, max_num_timeout), the
+    trial it held ends FAIL, and the requeued job resumes the study and finishes the search."""
+    name = f"requeue-{uuid.uuid4().hex[:8]}"
+    sweep = tmp_path / "sweep"
+    with new_pg_database() as url:
+        proc = slurm_search(url, name, sweep, slurm_cluster, workers=1)
+        try:
+            deadline, running = time.time() + 300, set()
+            while time.time() < deadline and proc.poll() is None and not running:
+                running = running_trials(name, url)
+                time.sleep(0.1)
+            assert running, "the job never started a trial"
+            (job,) = job_folders(sweep)
+            subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
+            # Slurm holds a requeued job for about 2 minutes (its BeginTime); the test lets it start now
+            while time.time() < deadline and proc.poll() is None:
+                state = subprocess.run(["squeue", "-h", "-j", job, "-o", "%T %r"], capture_output=True,
+                                       text=True, timeout=30).stdout.split()
+                if state[:2] == ["PENDING", "BeginTime"]:
+                    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+                    break
+                time.sleep(0.5)
+            out, err = wait(proc)
+        except BaseException:
+            cancel_all(sweep)
+            raise
+        assert proc.returncode == 0, (out + err)[-3000:]
+        log = job_output(sweep / ".submitit" / job)
+        assert "timed-out" in log and "Requeued job" in log, log[-3000:]
+        assert final_table(log) == single_worker, log[-3000:]
+        runs = sacct(job, history=True)
+        assert [r["State"] for r in runs] == ["REQUEUED", "COMPLETED"], runs
+        study = optuna.load_study(study_name=name, storage=url)
+        walker = walker_of(reference, "greedy", SPACE["quant.schemes"], SPACE["quant.bits"],
+                           SPACE["search.granularity"])
+        failed, lost = check_finished(study, walker)
+        assert failed >= 1, "the interrupted trial did not end FAIL"
+        print(f"slurm requeue {job}: trials {len(study.trials)}, FAIL {failed} ({lost} not needed again), "
               "duplicates 0, final assignment identical")
