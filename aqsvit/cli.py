@@ -217,7 +217,7 @@ def dashboard_command(s: Settings) -> None:
     serve(study._storage, study.study_name, s.dashboard.host, s.dashboard.port, where=redact(s.search.storage_url))
 
 
-COMMANDS: dict[str, Callable[[Any], None]] = {
+COMMANDS: dict[str, Callable[[Settings], None]] = {
     "search": search_command, "report": report_command, "dashboard": dashboard_command,
     "train": train_command, "baseline": baseline_command, "finetune": finetune_command}
 
