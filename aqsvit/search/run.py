@@ -270,6 +270,8 @@ def summarize(search: Search) -> SearchSummary:
             measurement = replace(cost, accuracy=acc, drop=search.evaluator.fp_accuracy - acc)
         else:
             measurement = search.evaluator.measure(space.assignment(choices))
+        if measurement.drop > search.settings.delta:  # the walk ended where it started, and even that is not
+            choices, measurement = None, None        # within delta: there is no result
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0

@@ -64,9 +64,14 @@ class SearchSpace:
             check_int("quant.bits", b, MIN_BITS, MAX_BITS)
         if not self.units:
             raise AqsvitError("search space: the model has no quantizable layers")
-        if not any(self.target.holds(s, b) for s in self.schemes for b in self.bits):
+        held = [(s, b) for s in self.schemes for b in self.bits if self.target.holds(s, b)]
+        if not held:
             raise AqsvitError(f"target {self.target.name} holds none of quant.schemes {list(self.schemes)} x "
                               f"quant.bits {list(self.bits)}; it holds {self.target.describe()}")
+        if len(held) == 1:  # one assignment, nothing to choose (and Optuna never asks a sampler for it)
+            raise AqsvitError(f"quant.bits: got {list(self.bits)} with quant.schemes {list(self.schemes)}: one "
+                              "choice per layer leaves nothing to search; allowed: at least two (scheme, bits) "
+                              f"pairs target {self.target.name} holds")
 
     @classmethod
     def from_layers(cls, layers: Sequence[QuantLayer], schemes: Sequence[str], bits: Sequence[int],

@@ -55,14 +55,15 @@ def test_search_for_a_chip_chooses_only_held_codes_and_its_export_reproduces_the
 
 @pytest.mark.parametrize("args,message", [
     (("target=nope",), "target: got 'nope'; allowed: akida, any, int_bytes"),
-    (("target=akida", "quant.bits=[3]", "quant.schemes=[uniform]", "delta=0.01"), None),
+    (("target=akida", "quant.bits=[4,3]", "quant.schemes=[uniform]", "delta=0.01", "search.granularity=network"), None),
+    (("quant.bits=[3]", "quant.schemes=[uniform]"), "one choice per layer leaves nothing to search"),
     (("target=speck", "quant.schemes=[pot]", "quant.bits=[8,6,5]"), "target speck holds none of quant.schemes"),
-    (("target.width=4",), "target.width: not an option of target 'any'; allowed: name"),
+    (("+target.width=4",), "target.width: not an option of target 'any'; allowed: name"),
 ])
 def test_bad_targets_are_one_line_and_exit_2(args, message, reference, tmp_path):
     result = aqsvit("search", *args, f"storage.url=sqlite:///{tmp_path}/s.db")
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 2 and len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
     assert message is None or message in lines[0], lines
-    if message is None:  # akida stores a 3-bit code in 4 bits: nothing it holds keeps 0.01 points
+    if message is None:  # akida: 3-bit codes take 4 bits like 4-bit ones; 4 bits everywhere drops more than 0.01
         assert "no assignment" in lines[0] and "akida" in lines[0]
