@@ -364,7 +364,8 @@ def dashboard_command(cfg) -> None:
     """Serve optuna-dashboard on the study's storage (127.0.0.1 unless dashboard.host says otherwise)."""
     from aqsvit.report.dashboard import serve
     from aqsvit.search.existing import load_existing, open_existing
-    from aqsvit.search.fingerprint import FINGERPRINT_ATTR, compare_fingerprint
+    from aqsvit.search.fingerprint import compare_fingerprint
+    from aqsvit.search.vocabulary import FINGERPRINT_ATTR
     from aqsvit.search.storages import redact
 
     settings = search_settings(cfg)

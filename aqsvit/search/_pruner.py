@@ -10,7 +10,7 @@ from optuna.trial import TrialState
 from aqsvit.errors import invalid
 from aqsvit.proxy.calibrate import calibrate_tau, drop_lower_bound
 from aqsvit.proxy.drift import DEFINITIONS, DriftStep
-from aqsvit.search.trials import OUTRANKED
+from aqsvit.search.vocabulary import CALIBRATION_ACCURACY, DRIFT_ATTR, DRIFT_GATE, DRIFT_STEPS_ATTR, DROP_ATTR, OUTRANKED
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -75,9 +75,9 @@ class DriftPruner(BasePruner):
             return self.tau
         if not self.calibrate:
             return math.inf
-        points = [(t.user_attrs["drift"], t.user_attrs["drop"])
+        points = [(t.user_attrs[DRIFT_ATTR], t.user_attrs[DROP_ATTR])
                   for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-                  if "drift" in t.user_attrs and "drop" in t.user_attrs]
+                  if DRIFT_ATTR in t.user_attrs and DROP_ATTR in t.user_attrs]
         if len(points) < self.min_evaluated:
             return math.inf
         drifts, drops = zip(*points)
@@ -91,16 +91,16 @@ class DriftPruner(BasePruner):
         ``outranked(choices, drift)`` method, as :class:`~aqsvit.search.BeamSampler`) may also rule
         that the drift makes it lose every place it could take: pruned as ``outranked``."""
         if drop_lower_bound(step.lost, step.gained, step.images, self.z) > self.delta:
-            return "calibration accuracy"
+            return CALIBRATION_ACCURACY
         if last and step.values[self.definition] > self.current_tau(study):
-            return "drift"
+            return DRIFT_GATE
         outranked = getattr(study.sampler, "outranked", None)
         if last and choices is not None and outranked is not None and outranked(choices, step.values[self.definition]):
             return OUTRANKED
         return None
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:
-        steps = trial.user_attrs.get("drift_steps")
+        steps = trial.user_attrs.get(DRIFT_STEPS_ATTR)
         if not steps:
             return False
         s = steps[-1]

@@ -56,8 +56,10 @@ from optuna.trial import FrozenTrial, TrialState
 from aqsvit.errors import invalid
 from aqsvit.search._sensitivity import SensitivityProgram, probes, sensitivity_start
 from aqsvit.search.space import Choice, SearchSpace
-from aqsvit.search.trials import (IDLE_ATTR, KEY_ATTR, OUTRANKED, PARAMS_ATTR, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR,
-                                  VERIFY_PREFIX, is_feasible)
+from aqsvit.search.trials import is_feasible
+from aqsvit.search.vocabulary import (BUDGET_ATTR, DRIFT_ATTR, ERRORS_ATTR, FIXED_PARAMS_ATTR, IDLE_ATTR, KEY_ATTR,
+                                      OUTRANKED, PARAMS_ATTR, PROBE_ATTR, PROBE_PREFIX, PRUNED_BY_ATTR, SCREENED_ATTR,
+                                      SENSITIVITY_ATTR, VERIFY_ATTR, VERIFY_PREFIX)
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -123,7 +125,7 @@ def trial_key(trial: FrozenTrial, space: SearchSpace) -> str | None:
     """The assignment key a trial evaluates: its claim, or its fixed (enqueued) params."""
     if KEY_ATTR in trial.system_attrs:
         return trial.system_attrs[KEY_ATTR]
-    fixed = trial.system_attrs.get("fixed_params")
+    fixed = trial.system_attrs.get(FIXED_PARAMS_ATTR)
     if fixed and all(name in fixed for name in space.distributions()):
         return space.key(space.choices_from_params(fixed))
     return None
@@ -203,14 +205,14 @@ class StepwiseSampler(BaseSampler):
                 continue
             claims[key] = t._trial_id
             feasible = is_feasible(t)
-            drift = float(t.user_attrs.get("drift", 0.0))
+            drift = float(t.user_attrs.get(DRIFT_ATTR, 0.0))
             if key.startswith(PROBE_PREFIX):  # measured for its drift only, whatever its state
-                outcomes[key] = Outcome(feasible, drift, sensitivity=float(t.user_attrs.get("sensitivity", drift)))
+                outcomes[key] = Outcome(feasible, drift, sensitivity=float(t.user_attrs.get(SENSITIVITY_ATTR, drift)))
             elif key.startswith(VERIFY_PREFIX):
-                verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get("errors"))
-            elif feasible and t.user_attrs.get("screened"):
-                screened[key] = (int(t.user_attrs["errors"]), int(t.user_attrs["budget"]), drift)
-            elif t.user_attrs.get("pruned_by") == OUTRANKED:
+                verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get(ERRORS_ATTR))
+            elif feasible and t.user_attrs.get(SCREENED_ATTR):
+                screened[key] = (int(t.user_attrs[ERRORS_ATTR]), int(t.user_attrs[BUDGET_ATTR]), drift)
+            elif t.user_attrs.get(PRUNED_BY_ATTR) == OUTRANKED:
                 outranked[key] = drift
             else:
                 outcomes[key] = Outcome(feasible, drift)
@@ -271,7 +273,7 @@ class StepwiseSampler(BaseSampler):
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         self._independent_sampler.before_trial(study, trial)
-        fixed = trial.system_attrs.get("fixed_params")
+        fixed = trial.system_attrs.get(FIXED_PARAMS_ATTR)
         if not fixed:
             return
         key = trial_key(trial, self.space)
@@ -282,10 +284,10 @@ class StepwiseSampler(BaseSampler):
         # twice. Optuna reads the fixed params from this very object after before_trial, so clear
         # them here as well as in storage.
         try:
-            study._storage.set_trial_system_attr(trial._trial_id, "fixed_params", {})
+            study._storage.set_trial_system_attr(trial._trial_id, FIXED_PARAMS_ATTR, {})
         except UpdateFinishedTrialError:  # another worker failed it meanwhile: its objective's first write ends it
             return
-        trial.system_attrs.pop("fixed_params", None)
+        trial.system_attrs.pop(FIXED_PARAMS_ATTR, None)
 
     def _claim_next(self, study: Study, trial_id: int) -> None:
         """Claim the first proposal of the plan nobody holds, waiting while other workers hold them

@@ -11,8 +11,8 @@ from aqsvit.search._stepwise import resolve_start
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
+from aqsvit.search.vocabulary import FINGERPRINT_ATTR
 
-FINGERPRINT_ATTR = "aqsvit:fingerprint"
 REFERENCE_KEY = "reference (checkpoint, data)"
 
 
