@@ -20,7 +20,7 @@ import aqsvit  # noqa: F401  (silences spikingjelly's import-time warning first)
 from aqsvit.errors import AqsvitError, check_flag, check_int, check_number, check_text, invalid
 
 log = logging.getLogger("aqsvit")
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # package data: ships in the wheel
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
@@ -520,7 +520,7 @@ def check_overrides(args: list[str]) -> None:
             top = OmegaConf.load(Path(CONF_DIR) / "config.yaml")
             keys = sorted(k for k in top if k not in ("defaults", "hydra")) + ["dataset", "model", "pruner", "sampler", "storage"]
             raise AqsvitError(f"{unknown.group(1)}: not a config key; allowed: {', '.join(sorted(keys))} "
-                              "(and their sub-keys, see conf/)") from exc
+                              "(and their sub-keys: aqsvit search --cfg job)") from exc
         first = next((line.strip() for line in message.splitlines() if line.strip()), type(exc).__name__)
         raise AqsvitError(f"overrides: {first}") from exc
 

@@ -306,7 +306,7 @@ def targets(runs: list[Run], delta: float) -> list[str]:
 
 
 def default_methods(start: str) -> list[str]:
-    """The rows of the default greedy and beam (beam B=3, conf/sampler/beam.yaml) for the start
+    """The rows of the default greedy and beam (beam B=3, aqsvit/conf/sampler/beam.yaml) for the start
     ``search.start=auto`` resolves to."""
     return [name for name, sampler, width, s in STEPWISE_METHODS if s == start and (sampler == "greedy" or width == 3)]
 

@@ -7,6 +7,6 @@ Adding an architecture: a module here whose models keep the authors' parameter n
 ``map_reference_state``), set ``unused_reference_keys`` (a regex of published keys their forward never
 uses), register each published configuration with
 ``@register_model(reference="owner/repo@commit path", preprocess=...)``, import it below, add a
-``conf/model/<name>.yaml`` per configuration and a parity case module in ``benchmarks/parity/``.
+``aqsvit/conf/model/<name>.yaml`` per configuration and a parity case module in ``benchmarks/parity/``.
 """
 from aqsvit.models.published import qkformer, sdt, spikformer  # noqa: F401  (registers the builders)
