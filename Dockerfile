@@ -3,8 +3,8 @@ FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY aqsvit ./aqsvit
-COPY conf ./conf
-RUN pip install --no-cache-dir "torch==2.13.0" -e ".[postgres]"
+# not editable: the config ships inside the package (aqsvit/conf), as in the wheel
+RUN pip install --no-cache-dir "torch==2.13.0" ".[postgres]"
 ENV PYTHONUNBUFFERED=1
 ENTRYPOINT ["aqsvit"]
 CMD ["search"]

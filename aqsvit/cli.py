@@ -21,7 +21,7 @@ from aqsvit.errors import AqsvitError, check_text, invalid
 from aqsvit.settings import Settings, config_keys, register_configs
 
 log = logging.getLogger("aqsvit")
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+CONF_DIR = str(Path(__file__).resolve().parent / "conf")  # package data: ships in the wheel
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as a shell reports a Ctrl-C
 
@@ -359,7 +359,7 @@ def check_overrides(args: list[str]) -> None:
         unknown = re.search(r"Could not override '([^']+)'", message)
         if unknown:
             raise AqsvitError(f"{unknown.group(1)}: not a config key; allowed: {', '.join(config_keys())} "
-                              "(and their sub-keys, see conf/)") from exc
+                              "(and their sub-keys: aqsvit search --cfg job)") from exc
         first = next((line.strip() for line in message.splitlines() if line.strip()), type(exc).__name__)
         raise AqsvitError(f"overrides: {first}") from exc
 

@@ -22,6 +22,7 @@ from aqsvit.quant import Assignment, fake_quantized
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.trials import is_feasible
 from aqsvit.settings import FinetuneOptions, SearchSettings, TrainSettings
+from aqsvit.search.vocabulary import SCREENED_ATTR
 from aqsvit.training import train
 
 
@@ -86,7 +87,7 @@ def front_candidates(study: optuna.Study, count: int, fp_accuracy: float, delta:
         if is_feasible(t) and t.values[0] > best:
             front.append(t)
             best = t.values[0]
-    anchor = next((t for t in front if not t.user_attrs.get("screened") and fp_accuracy - t.values[0] <= delta), None)
+    anchor = next((t for t in front if not t.user_attrs.get(SCREENED_ATTR) and fp_accuracy - t.values[0] <= delta), None)
     smaller = [t for t in front if anchor is None or t.values[1] < anchor.values[1]][:count]
     return smaller + ([anchor] if anchor is not None else [])
 
@@ -96,7 +97,7 @@ def _measured_once(study: optuna.Study) -> list[FrozenTrial]:
     kept: dict[tuple, FrozenTrial] = {}
     for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
         key = tuple(sorted(t.params.items()))
-        if key not in kept or (kept[key].user_attrs.get("screened") and not t.user_attrs.get("screened")):
+        if key not in kept or (kept[key].user_attrs.get(SCREENED_ATTR) and not t.user_attrs.get(SCREENED_ATTR)):
             kept[key] = t
     return list(kept.values())
 

@@ -44,6 +44,7 @@ from aqsvit.search.stepwise import AutoStart
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search import setup
 from aqsvit.search.space import SearchSpace
+from aqsvit.search.vocabulary import DROP_ATTR, IDLE_ATTR, SCREENED_ATTR
 from aqsvit.settings import ModelSettings, SearchSettings, Settings
 
 RESULTS = Path(__file__).parent / "results"
@@ -95,14 +96,14 @@ def optuna_run(evaluator: Evaluator, key: str, method: str, sampler: str, seed: 
                           gc_after_trial=False)
     run, record = Run(method, seed), 0.0
     for t in sorted(search.study.trials, key=lambda t: t.datetime_complete or t.datetime_start):
-        if t.system_attrs.get("aqsvit:idle") or t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
+        if t.system_attrs.get(IDLE_ATTR) or t.state not in (TrialState.COMPLETE, TrialState.PRUNED):
             continue
         run.trials += 1
         run.pruned += t.state == TrialState.PRUNED
         if t.state != TrialState.COMPLETE:
             continue
-        x, drop = t.user_attrs["weight_compression"], t.user_attrs["drop"]
-        if t.user_attrs.get("screened"):
+        x, drop = t.user_attrs["weight_compression"], t.user_attrs[DROP_ATTR]
+        if t.user_attrs.get(SCREENED_ATTR):
             # accepted on the screen at this time; whether rightly, the whole split says (measured
             # here, outside the timed run). Only a new record can change a best-so-far figure, so
             # the others are left unmeasured (NaN: never counted as feasible).
@@ -302,7 +303,7 @@ def targets(runs: list[Run], delta: float) -> list[str]:
 
 
 def default_methods(start: str) -> list[str]:
-    """The rows of the default greedy and beam (beam B=3, conf/sampler/beam.yaml) for the start
+    """The rows of the default greedy and beam (beam B=3, aqsvit/conf/sampler/beam.yaml) for the start
     ``search.start=auto`` resolves to."""
     return [name for name, sampler, width, s in STEPWISE_METHODS if s == start and (sampler == "greedy" or width == 3)]
 

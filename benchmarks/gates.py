@@ -26,7 +26,8 @@ from aqsvit.report import markdown_table
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.run import run, summarize
 from aqsvit.search.setup import assemble, reference
-from aqsvit.search.trials import OUTRANKED, is_feasible
+from aqsvit.search.trials import is_feasible
+from aqsvit.search.vocabulary import OUTRANKED, PRUNED_BY_ATTR, SCREENED_ATTR, VERIFY_ATTR
 from aqsvit.settings import ModelSettings, SearchSettings, Settings
 
 RESULTS = Path(__file__).parent / "results"
@@ -46,12 +47,12 @@ def search(evaluator: Evaluator, key: str, sampler: str, gate: dict) -> tuple:
     s = assemble(evaluator, settings, key, storage=optuna.storages.InMemoryStorage())
     run(s, progress=False)
     summary = summarize(s)
-    trials = [t for t in s.study.trials if t.params and not t.system_attrs.get("aqsvit:verify")]
+    trials = [t for t in s.study.trials if t.params and not t.system_attrs.get(VERIFY_ATTR)]
     keys = {t.number: s.space.key(s.space.choices_from_params(t.params)) for t in trials}
     # a child pruned because its drift lost the beam's tie could not enter the beam: not a rejection
     rejected = {keys[t.number] for t in trials if t.state == TrialState.PRUNED
-                and t.user_attrs.get("pruned_by") != OUTRANKED}
-    feasible = {keys[t.number] for t in trials if is_feasible(t) and not t.user_attrs.get("screened")}
+                and t.user_attrs.get(PRUNED_BY_ATTR) != OUTRANKED}
+    feasible = {keys[t.number] for t in trials if is_feasible(t) and not t.user_attrs.get(SCREENED_ATTR)}
     return summary, s.setup_images, rejected, feasible, time.perf_counter() - started
 
 

@@ -31,7 +31,7 @@ import aqsvit  # noqa: F401
 from aqsvit.report import markdown_table
 from aqsvit.search import BeamSampler, SearchSpace
 from aqsvit.search.storages import create_storage
-from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR
+from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR
 
 RESULTS = Path(__file__).parent / "results"
 UNITS = 48

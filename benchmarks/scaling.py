@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 
 import aqsvit  # noqa: F401
 from aqsvit.report import markdown_table
-from aqsvit.search.trials import IDLE_ATTR
+from aqsvit.search.vocabulary import IDLE_ATTR
 
 RESULTS = Path(__file__).parent / "results"
 

@@ -16,7 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from aqsvit.search import Outcome, StepwiseSampler
-from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR
+from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR
 
 PG_URL = os.environ.get("AQSVIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 AQSVIT = ("-m", "aqsvit.cli")

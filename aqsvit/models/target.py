@@ -19,7 +19,7 @@ from spikingjelly.activation_based import functional
 from torch import nn
 
 from aqsvit.errors import AqsvitError, check_int, invalid
-from aqsvit.models.registry import ModelSpec
+from aqsvit.models.spec import ModelSpec
 
 FIELD = "model.target"
 

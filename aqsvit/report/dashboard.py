@@ -15,11 +15,10 @@ from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
 from optuna.trial import FrozenTrial
 
 from aqsvit.errors import AqsvitError, invalid
+from aqsvit.search.vocabulary import CONTEXT_ATTR
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
-
-CONTEXT_ATTR = "aqsvit:context"
 
 
 def study_note(study: optuna.Study) -> str:

@@ -11,7 +11,8 @@ from optuna.trial import TrialState
 from plotly.subplots import make_subplots
 
 from aqsvit.proxy.calibrate import calibrate_tau
-from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, VERIFY_PREFIX, is_feasible
+from aqsvit.search.trials import is_feasible
+from aqsvit.search.vocabulary import DRIFT_ATTR, DROP_ATTR, IDLE_ATTR, KEY_ATTR, SCREENED_ATTR, VERIFY_PREFIX
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -29,8 +30,8 @@ def pareto_figure(study: optuna.Study, chosen_key: str | None, fp: tuple[float, 
     With ``delta``, the accuracy axis opens on the feasible band (FP - 2 delta .. FP + delta/2); the
     trials below it stay on the plot (plotly's Autoscale shows them)."""
     done = [t for t in _trials(study) if t.state == TrialState.COMPLETE]
-    groups = {"feasible trials": ("#2ca02c", lambda t: is_feasible(t) and not t.user_attrs.get("screened")),
-              "accepted on the screen (accuracy: upper bound)": ("#98df8a", lambda t: bool(t.user_attrs.get("screened"))),
+    groups = {"feasible trials": ("#2ca02c", lambda t: is_feasible(t) and not t.user_attrs.get(SCREENED_ATTR)),
+              "accepted on the screen (accuracy: upper bound)": ("#98df8a", lambda t: bool(t.user_attrs.get(SCREENED_ATTR))),
               "infeasible trials": ("#d62728", lambda t: not is_feasible(t))}
     fig = go.Figure()
     for name, (color, member) in groups.items():
@@ -40,7 +41,7 @@ def pareto_figure(study: optuna.Study, chosen_key: str | None, fp: tuple[float, 
                                  text=[f"trial {t.number}" for t in pts]))
     # the chosen assignment as measured on the whole split (its verification, when it was screened)
     chosen = sorted((t for t in done if t.system_attrs.get(KEY_ATTR) in (chosen_key, VERIFY_PREFIX + str(chosen_key))),
-                    key=lambda t: bool(t.user_attrs.get("screened")))
+                    key=lambda t: bool(t.user_attrs.get(SCREENED_ATTR)))
     if chosen:
         fig.add_trace(go.Scatter(x=[chosen[0].values[1] / 1024], y=[chosen[0].values[0]], mode="markers",
                                  name="chosen", marker=dict(symbol="star", size=18, color="gold",
@@ -103,10 +104,10 @@ def progress_figure(studies: Sequence[optuna.Study]) -> go.Figure:
 def drift_figure(study: optuna.Study, delta: float, tau: float | None, calibrated: bool = False) -> go.Figure:
     """Drift against accuracy drop for every trial that measured both, with delta drawn, and tau
     when the pruner used one (a fixed ``tau``, or ``calibrated`` online: then as calibrated now)."""
-    pts = [t for t in _trials(study) if "drift" in t.user_attrs and "drop" in t.user_attrs]
+    pts = [t for t in _trials(study) if DRIFT_ATTR in t.user_attrs and DROP_ATTR in t.user_attrs]
     if tau is None and calibrated and pts:
-        tau = calibrate_tau([t.user_attrs["drift"] for t in pts], [t.user_attrs["drop"] for t in pts], delta)
-    fig = go.Figure(go.Scatter(x=[t.user_attrs["drift"] for t in pts], y=[t.user_attrs["drop"] for t in pts],
+        tau = calibrate_tau([t.user_attrs[DRIFT_ATTR] for t in pts], [t.user_attrs[DROP_ATTR] for t in pts], delta)
+    fig = go.Figure(go.Scatter(x=[t.user_attrs[DRIFT_ATTR] for t in pts], y=[t.user_attrs[DROP_ATTR] for t in pts],
                                mode="markers", name="trials", text=[f"trial {t.number}: {t.state.name}" for t in pts]))
     fig.add_hline(y=delta, line_dash="dash", annotation_text=f"delta = {delta}")
     if tau is not None and tau != float("inf"):

@@ -11,7 +11,7 @@ from aqsvit.proxy.calibrate import calibrate_tau, drop_lower_bound
 from aqsvit.proxy.drift import DEFINITIONS, DriftStep
 from aqsvit.search.step_pruner import StepPruner
 from aqsvit.search.stepwise.base import StepwiseSampler
-from aqsvit.search.trials import OUTRANKED
+from aqsvit.search.vocabulary import CALIBRATION_ACCURACY, DRIFT_ATTR, DRIFT_GATE, DRIFT_STEPS_ATTR, DROP_ATTR, OUTRANKED
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -76,9 +76,9 @@ class DriftPruner(StepPruner):
             return self.tau
         if not self.calibrate:
             return math.inf
-        points = [(t.user_attrs["drift"], t.user_attrs["drop"])
+        points = [(t.user_attrs[DRIFT_ATTR], t.user_attrs[DROP_ATTR])
                   for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
-                  if "drift" in t.user_attrs and "drop" in t.user_attrs]
+                  if DRIFT_ATTR in t.user_attrs and DROP_ATTR in t.user_attrs]
         if len(points) < self.min_evaluated:
             return math.inf
         drifts, drops = zip(*points)
@@ -92,9 +92,9 @@ class DriftPruner(StepPruner):
         (:meth:`StepwiseSampler.outranked`, as :class:`~aqsvit.search.BeamSampler`) may also rule
         that the drift makes it lose every place it could take: pruned as ``outranked``."""
         if drop_lower_bound(step.lost, step.gained, step.images, self.z) > self.delta:
-            return "calibration accuracy"
+            return CALIBRATION_ACCURACY
         if last and step.values[self.definition] > self.current_tau(study):
-            return "drift"
+            return DRIFT_GATE
         sampler = study.sampler
         if last and choices is not None and isinstance(sampler, StepwiseSampler) \
                 and sampler.outranked(choices, step.values[self.definition]):
@@ -102,7 +102,7 @@ class DriftPruner(StepPruner):
         return None
 
     def prune(self, study: Study, trial: FrozenTrial) -> bool:
-        steps = trial.user_attrs.get("drift_steps")
+        steps = trial.user_attrs.get(DRIFT_STEPS_ATTR)
         if not steps:
             return False
         s = steps[-1]

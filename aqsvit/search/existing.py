@@ -7,7 +7,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from aqsvit.errors import AqsvitError, invalid
-from aqsvit.search.fingerprint import FINGERPRINT_ATTR
+from aqsvit.search.vocabulary import FINGERPRINT_ATTR
 from aqsvit.search.storages import STORAGES, create_storage, file_path, redact, scheme_of
 
 

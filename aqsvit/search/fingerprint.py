@@ -10,8 +10,8 @@ from aqsvit.search.stepwise import walk_start
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
+from aqsvit.search.vocabulary import FINGERPRINT_ATTR
 
-FINGERPRINT_ATTR = "aqsvit:fingerprint"
 REFERENCE_KEY = "reference (checkpoint, data)"
 
 

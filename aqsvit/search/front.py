@@ -9,11 +9,13 @@ from collections.abc import Iterable
 
 from optuna.trial import FrozenTrial, TrialState
 
+from aqsvit.search.vocabulary import DROP_ATTR, SCREENED_ATTR
+
 
 def measured(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
     """COMPLETE trials whose accuracy was measured on the whole evaluation split."""
     return [t for t in trials if t.state == TrialState.COMPLETE and t.values is not None
-            and not t.user_attrs.get("screened") and "drop" in t.user_attrs]
+            and not t.user_attrs.get(SCREENED_ATTR) and DROP_ATTR in t.user_attrs]
 
 
 def front(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
@@ -31,5 +33,5 @@ def front(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
 def pick(trials: Iterable[FrozenTrial], delta: float) -> FrozenTrial | None:
     """The least-memory measured trial whose accuracy drop is at most ``delta`` points (ties: the more
     accurate); None when the study holds none."""
-    within = [t for t in measured(trials) if float(t.user_attrs["drop"]) <= delta]
+    within = [t for t in measured(trials) if float(t.user_attrs[DROP_ATTR]) <= delta]
     return min(within, key=lambda t: (t.values[1], -t.values[0], t.number), default=None)

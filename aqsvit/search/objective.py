@@ -19,11 +19,14 @@ from aqsvit.quant import Assignment
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.step_pruner import StepPruner
-from aqsvit.search.trials import (DASHBOARD_CONSTRAINTS, PROBE_ATTR, PROBED, VERIFY_ATTR,
-                                  dashboard_constraints, set_dashboard_constraints)
+from aqsvit.search.trials import dashboard_constraints, set_dashboard_constraints
+from aqsvit.search.vocabulary import (ACCURACY_ATTR, BUDGET_ATTR, COST_ATTRS, DASHBOARD_CONSTRAINTS, DRIFT_ALL_ATTR,
+                                      DRIFT_ATTR, DRIFT_LAYERS_ATTR, DRIFT_STEPS_ATTR, DROP_ATTR, ERRORS_ATTR,
+                                      IMAGES_ATTR, MACS_ATTR, MEASURED_BY_ATTR, PROBE_ATTR, PROBED, PRUNED_BY_ATTR,
+                                      SCREENED_ATTR, SECONDS_ATTR, SENSITIVITY_ATTR, STAGED_ACCURACY, TARGET_GATE,
+                                      VERIFIED_ATTR, VERIFY_ATTR)
 
 METRIC_NAMES = ("accuracy", "memory_bytes")
-COST_ATTRS = ("memory_bytes", "model_compression", "weight_compression", "effective_bits", "energy_nj")
 DIRECTIONS = ("maximize", "minimize")
 
 
@@ -65,7 +68,7 @@ class QuantizationObjective:
         choices = self.space.suggest(trial)
         unheld = next((c for c in choices.values() if not self.space.target.holds(*c)), None)
         if unheld is not None:  # Optuna's own samplers pick scheme and bits apart: a pair the chip cannot store
-            trial.set_user_attr("pruned_by", "target")
+            trial.set_user_attr(PRUNED_BY_ATTR, TARGET_GATE)
             raise optuna.TrialPruned(f"target {self.space.target.name} does not hold {unheld[0]} {unheld[1]}-bit codes")
         assignment = self.space.assignment(choices)
         cost = self.evaluator.cost(assignment)
@@ -96,10 +99,10 @@ class QuantizationObjective:
                 if reason or last:
                     self._record_drift(trial, steps, step)
                 if reason:
-                    trial.set_user_attr("pruned_by", reason)
-                    trial.set_user_attr("images", step.images)
-                    trial.set_user_attr("macs", macs(step.images))
-                    trial.set_user_attr("seconds", time.perf_counter() - started)
+                    trial.set_user_attr(PRUNED_BY_ATTR, reason)
+                    trial.set_user_attr(IMAGES_ATTR, step.images)
+                    trial.set_user_attr(MACS_ATTR, macs(step.images))
+                    trial.set_user_attr(SECONDS_ATTR, time.perf_counter() - started)
                     raise optuna.TrialPruned(f"{reason} gate at calibration step {step.step}")
             if self.staged:
                 screen = None if verify else screen_size(len(ev.test), self.screen)
@@ -107,14 +110,14 @@ class QuantizationObjective:
             else:
                 result = StagedResult(ev.accuracy(model), len(ev.test))
         drift_images = steps[-1]["images"] if steps else 0
-        trial.set_user_attr("images", drift_images + result.images)
-        trial.set_user_attr("macs", macs(drift_images))
+        trial.set_user_attr(IMAGES_ATTR, drift_images + result.images)
+        trial.set_user_attr(MACS_ATTR, macs(drift_images))
         if verify:
-            trial.set_user_attr("verified", True)
+            trial.set_user_attr(VERIFIED_ATTR, True)
         attrs, constraint = self._outcome(result)
         for name, value in attrs.items():
             trial.set_user_attr(name, value)
-        trial.set_user_attr("seconds", time.perf_counter() - started)
+        trial.set_user_attr(SECONDS_ATTR, time.perf_counter() - started)
         if constraint is None:
             raise optuna.TrialPruned("staged accuracy: constraint out of reach")
         trial.set_constraint("accuracy", constraint)
@@ -137,20 +140,20 @@ class QuantizationObjective:
         ev, attrs = self.evaluator, {}
         total = len(ev.test)
         if self.staged:  # what the stepwise samplers judge screens and verifications by
-            attrs["errors"] = result.errors
-            attrs["budget"] = allowed_errors(total, ev.fp_accuracy, self.delta)
+            attrs[ERRORS_ATTR] = result.errors
+            attrs[BUDGET_ATTR] = allowed_errors(total, ev.fp_accuracy, self.delta)
         if result.screened:
-            attrs["screened"] = True
+            attrs[SCREENED_ATTR] = True
         if result.accuracy is None:
             # stopped once more answers were wrong than the constraint allows: the best accuracy
             # it could still have reached bounds its drop from below
             best = 100.0 * (total - allowed_errors(total, ev.fp_accuracy, self.delta) - 1) / total
-            attrs["drop"] = ev.fp_accuracy - best
-            attrs["pruned_by"] = "staged accuracy"
+            attrs[DROP_ATTR] = ev.fp_accuracy - best
+            attrs[PRUNED_BY_ATTR] = STAGED_ACCURACY
             return attrs, None
-        attrs["accuracy"] = result.accuracy
-        attrs["drop"] = ev.fp_accuracy - result.accuracy
-        return attrs, attrs["drop"] - self.delta
+        attrs[ACCURACY_ATTR] = result.accuracy
+        attrs[DROP_ATTR] = ev.fp_accuracy - result.accuracy
+        return attrs, attrs[DROP_ATTR] - self.delta
 
     def measured_trial(self, choices: dict[str, Choice], result: StagedResult, macs: float,
                        source: str) -> optuna.trial.FrozenTrial:
@@ -159,7 +162,7 @@ class QuantizationObjective:
         records, so a stepwise sampler reads it as that outcome (see ``StepwiseSampler.add_measured``)."""
         space, cost = self.space, self.evaluator.cost(self.space.assignment(choices))
         attrs: dict[str, object] = {name: getattr(cost, name) for name in COST_ATTRS}
-        attrs |= {"images": result.images, "macs": macs, "measured_by": source}
+        attrs |= {IMAGES_ATTR: result.images, MACS_ATTR: macs, MEASURED_BY_ATTR: source}
         outcome, constraint = self._outcome(result)
         attrs |= outcome
         system = {} if constraint is None else {DASHBOARD_CONSTRAINTS: dashboard_constraints(constraint, result.screened)}
@@ -180,11 +183,11 @@ class QuantizationObjective:
         if self._base_logits is None:
             self._base_logits = self._calibration_logits(self.space.assignment(self.space.uniform(self.space.start)))
         logits = self._calibration_logits(assignment)
-        trial.set_user_attr("sensitivity", float(summed_kl(self._base_logits, logits)) / len(batch))
-        trial.set_user_attr("pruned_by", PROBED)
-        trial.set_user_attr("images", len(batch))
-        trial.set_user_attr("macs", ev.stages.macs - counted)
-        trial.set_user_attr("seconds", time.perf_counter() - started)
+        trial.set_user_attr(SENSITIVITY_ATTR, float(summed_kl(self._base_logits, logits)) / len(batch))
+        trial.set_user_attr(PRUNED_BY_ATTR, PROBED)
+        trial.set_user_attr(IMAGES_ATTR, len(batch))
+        trial.set_user_attr(MACS_ATTR, ev.stages.macs - counted)
+        trial.set_user_attr(SECONDS_ATTR, time.perf_counter() - started)
         raise optuna.TrialPruned("a probe: its sensitivity is all the sampler asked for")
 
     @torch.no_grad()
@@ -196,10 +199,10 @@ class QuantizationObjective:
         return logits
 
     def _record_drift(self, trial: optuna.Trial, steps: list[dict], step) -> None:
-        trial.set_user_attr("drift_steps", steps)
-        trial.set_user_attr("drift", step.values[self.definition])
-        trial.set_user_attr("drift_all", step.values)
-        trial.set_user_attr("drift_layers", step.per_layer)
+        trial.set_user_attr(DRIFT_STEPS_ATTR, steps)
+        trial.set_user_attr(DRIFT_ATTR, step.values[self.definition])
+        trial.set_user_attr(DRIFT_ALL_ATTR, step.values)
+        trial.set_user_attr(DRIFT_LAYERS_ATTR, step.per_layer)
 
 
 class DriftView:

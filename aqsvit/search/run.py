@@ -15,18 +15,19 @@ from aqsvit.errors import AqsvitError
 from aqsvit.proxy import drift, get_reference
 from aqsvit.proxy.drift import needs_layer_inputs
 from aqsvit.proxy.staged import StagedResult
-from aqsvit.report.dashboard import CONTEXT_ATTR
 from aqsvit.search.stepwise import StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
-from aqsvit.search.fingerprint import FINGERPRINT_ATTR, check_fingerprint, compare_fingerprint, fingerprint
+from aqsvit.search.fingerprint import check_fingerprint, compare_fingerprint, fingerprint
 from aqsvit.search.pruners import make_pruner
 from aqsvit.search.samplers import SamplerContext, make_sampler
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.storages import create_storage
 from aqsvit.search.study import optimize, quiet_experimental, recover_stale, wait_hook
-from aqsvit.search.trials import IDLE_ATTR, PROBED, is_feasible
+from aqsvit.search.trials import is_feasible
+from aqsvit.search.vocabulary import (CONTEXT_ATTR, FINGERPRINT_ATTR, IDLE_ATTR, IMAGES_ATTR, MACS_ATTR, PROBED,
+                                      PRUNED_BY_ATTR, SCREENED_ATTR)
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ def least_verified(trials: Sequence[FrozenTrial], space: SearchSpace, choices: d
     trial behind, and the result must be a point of the verified front."""
     def rank(t: FrozenTrial) -> tuple[float, float]:
         return t.values[1], -t.values[0]
-    verified = [t for t in trials if is_feasible(t) and not t.user_attrs.get("screened")]
+    verified = [t for t in trials if is_feasible(t) and not t.user_attrs.get(SCREENED_ATTR)]
     chosen_key = space.key(choices)
     chosen = next((t for t in verified if space.key(space.choices_from_params(t.params)) == chosen_key), None)
     best = min(verified, key=rank, default=None)
@@ -262,7 +263,7 @@ def summarize(search: Search) -> SearchSummary:
     measurement = None
     if choices is not None:
         key = space.key(choices)
-        measured = next((t for t in trials if t.state == TrialState.COMPLETE and not t.user_attrs.get("screened")
+        measured = next((t for t in trials if t.state == TrialState.COMPLETE and not t.user_attrs.get(SCREENED_ATTR)
                          and space.key(space.choices_from_params(t.params)) == key), None)
         cost = search.evaluator.cost(space.assignment(choices))
         if measured is not None:
@@ -276,13 +277,13 @@ def summarize(search: Search) -> SearchSummary:
     ends = [t.datetime_complete for t in trials if t.datetime_complete]
     wall = (max(ends) - min(starts)).total_seconds() if starts and ends else 0.0
     finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    probes = sum(t.user_attrs.get("pruned_by") == PROBED for t in finished)
+    probes = sum(t.user_attrs.get(PRUNED_BY_ATTR) == PROBED for t in finished)
     return SearchSummary(
         choices, measurement, len(finished),
         sum(t.state == TrialState.PRUNED for t in finished) - probes,
-        sum(t.state == TrialState.COMPLETE and bool(t.user_attrs.get("screened")) for t in finished),
-        sum(t.state == TrialState.COMPLETE and not t.user_attrs.get("screened") for t in finished),
-        sum(int(t.user_attrs.get("images", 0)) for t in finished), wall,
+        sum(t.state == TrialState.COMPLETE and bool(t.user_attrs.get(SCREENED_ATTR)) for t in finished),
+        sum(t.state == TrialState.COMPLETE and not t.user_attrs.get(SCREENED_ATTR) for t in finished),
+        sum(int(t.user_attrs.get(IMAGES_ATTR, 0)) for t in finished), wall,
         search_cost(search, finished), probes)
 
 
@@ -290,5 +291,5 @@ def search_cost(search: Search, trials: Sequence[FrozenTrial]) -> float:
     """What ``trials`` and this process's setup cost, in full evaluations: their multiply-
     accumulates (user attr ``macs``) / those of one FP forward over the whole evaluation split."""
     ev = search.evaluator
-    macs = sum(float(t.user_attrs.get("macs", 0.0)) for t in trials) + search.setup_images * ev.stages.full_macs
+    macs = sum(float(t.user_attrs.get(MACS_ATTR, 0.0)) for t in trials) + search.setup_images * ev.stages.full_macs
     return macs / ev.full_evaluation_macs if ev.full_evaluation_macs else 0.0

@@ -19,9 +19,9 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
-log = logging.getLogger(__name__)
+from aqsvit.search.vocabulary import HEARTBEAT_ATTR
 
-HEARTBEAT_ATTR = "aqsvit:heartbeat"
+log = logging.getLogger(__name__)
 
 
 @contextmanager

@@ -1,22 +1,12 @@
-"""The trial vocabulary the search writes and the report, the dashboard and fine-tuning read:
-attribute names and what makes a trial feasible. One small public module, so none of them reaches
-into a sampler's internals."""
+"""What makes a trial feasible, and the constraints optuna-dashboard reads: one small public module
+the search, the report, the dashboard and fine-tuning share, so none of them reaches into a
+sampler's internals (the attribute names: :mod:`aqsvit.search.vocabulary`)."""
 from __future__ import annotations
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-KEY_ATTR = "aqsvit:key"
-PARAMS_ATTR = "aqsvit:params"
-IDLE_ATTR = "aqsvit:idle"
-VERIFY_ATTR = "aqsvit:verify"
-VERIFY_PREFIX = "verify:"
-PROBE_ATTR = "aqsvit:probe"  # the sampler wants only the sensitivity of this trial's assignment (first batch)
-PROBE_PREFIX = "probe:"
-PROBED = "probe"  # pruned_by: a probe, stopped on purpose once its sensitivity was measured
-OUTRANKED = "outranked"  # pruned_by: the drift lost every place the candidate could take (beam ties)
-DASHBOARD_CONSTRAINTS = "constraints"  # the list form optuna-dashboard 0.21 reads (Optuna reads it as "0", "1"...)
-SCREEN_ONLY = 1.0  # the dashboard's second constraint of a result decided on the screen only: apart from the front
+from aqsvit.search.vocabulary import DASHBOARD_CONSTRAINTS, SCREEN_ONLY
 
 
 def is_feasible(trial: FrozenTrial) -> bool:

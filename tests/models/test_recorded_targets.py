@@ -23,7 +23,7 @@ from aqsvit.models.checkpoint import FORMAT
 from aqsvit.models.target import target_spec
 from aqsvit.report.export import (ASSIGNMENT_FORMAT, PACKED_MAGIC, assignment_json, load_packed, read_assignment,
                                   save_packed)
-from aqsvit.search.fingerprint import FINGERPRINT_ATTR
+from aqsvit.search.vocabulary import FINGERPRINT_ATTR
 
 ROOT = Path(__file__).resolve().parents[2]
 HOSTILE = "os:system"

@@ -10,7 +10,8 @@ import pytest
 from optuna.trial import TrialState, create_trial
 
 from aqsvit.errors import AqsvitError
-from aqsvit.report.dashboard import CONTEXT_ATTR, serve, wsgi
+from aqsvit.report.dashboard import serve, wsgi
+from aqsvit.search.vocabulary import CONTEXT_ATTR
 from aqsvit.report.export import read_assignment
 
 

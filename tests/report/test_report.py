@@ -17,7 +17,7 @@ import pytest
 
 from aqsvit.evaluation import accuracy
 from aqsvit.report.export import load_packed, read_assignment
-from aqsvit.search.trials import KEY_ATTR
+from aqsvit.search.vocabulary import KEY_ATTR
 
 ARTIFACTS = Path("test-artifacts")
 

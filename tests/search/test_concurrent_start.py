@@ -14,7 +14,7 @@ from optuna.trial import TrialState
 
 from aqsvit.errors import AqsvitError
 from aqsvit.search import GreedySampler, SearchSpace
-from aqsvit.search.fingerprint import FINGERPRINT_ATTR
+from aqsvit.search.vocabulary import FINGERPRINT_ATTR
 from aqsvit.search.run import open_study
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.storages import _lost_creation_race, create_storage

@@ -18,7 +18,7 @@ from aqsvit.cli import CONF_DIR, check_config
 from aqsvit.data import DATASETS
 from aqsvit.proxy import DEFINITIONS
 from aqsvit.search.pruners import PRUNERS
-from aqsvit.search.fingerprint import FINGERPRINT_ATTR
+from aqsvit.search.vocabulary import FINGERPRINT_ATTR
 from aqsvit.search.samplers import SAMPLERS, SamplerContext
 from aqsvit.search.space import SearchSpace
 

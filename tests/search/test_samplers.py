@@ -8,7 +8,7 @@ from optuna.trial import TrialState
 from aqsvit.errors import AqsvitError
 from aqsvit.proxy.drift import DriftStep
 from aqsvit.search import BeamSampler, DriftPruner, GreedySampler, SearchSpace
-from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR, VERIFY_PREFIX
+from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR, VERIFY_PREFIX
 
 SIZES = {"stem": 40, "attn": 300, "mlp": 500, "head": 20}
 SENSITIVITY = {"stem": 2.0, "attn": 0.5, "mlp": 0.3, "head": 1.5}

@@ -6,7 +6,8 @@ from optuna.trial import TrialState
 
 from aqsvit.search.run import prepare, run, summarize
 from aqsvit.search.settings import SearchSettings
-from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, is_feasible
+from aqsvit.search.trials import is_feasible
+from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR
 
 
 def test_the_setups_one_width_measurements_are_trials_the_walk_reads_and_a_resume_adds_none(evaluator, tmp_path):

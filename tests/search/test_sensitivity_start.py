@@ -13,7 +13,7 @@ from spikingjelly.activation_based import functional
 from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.run import prepare, run, summarize
 from aqsvit.search.settings import SearchSettings
-from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, PROBE_PREFIX, PROBED
+from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR, PROBE_PREFIX, PROBED
 
 
 @torch.no_grad()

@@ -172,7 +172,7 @@ def test_a_search_walks_the_same_trials_with_the_cache_at_a_lower_cost(reference
     from aqsvit.search.evaluator import Evaluator
     from aqsvit.search.run import prepare, run, summarize
     from aqsvit.search.settings import SearchSettings
-    from aqsvit.search.trials import IDLE_ATTR
+    from aqsvit.search.vocabulary import IDLE_ATTR
 
     outcomes = {}
     for cache_gb in (0.0, 1.0):

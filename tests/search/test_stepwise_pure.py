@@ -18,7 +18,7 @@ from aqsvit.search.space import SearchSpace
 from aqsvit.search.stepwise import STARTS, AutoStart, OneWidthStart, PreciseStart, SensitivityStart, walk_start
 from aqsvit.search.stepwise.outcome import Outcome, Plan, Readings, first_feasible, judge, read_trials
 from aqsvit.search.stepwise.sensitivity import SensitivityProgram, probes
-from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_PREFIX, VERIFY_PREFIX
+from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_PREFIX, VERIFY_PREFIX
 
 SPACE = SearchSpace.from_units({"a": 100, "b": 10, "c": 40}, ("uniform", "pot"), (8, 4, 2))
 

@@ -16,7 +16,7 @@ from optuna.trial import TrialState
 from aqsvit.search import GreedySampler, SearchSpace
 from aqsvit.search.storages import create_storage
 from aqsvit.search.study import optimize, wait_hook
-from aqsvit.search.trials import KEY_ATTR
+from aqsvit.search.vocabulary import KEY_ATTR
 from test_concurrent_start import measured
 from test_samplers import SIZES, make_objective, run
 from worker_tools import PG_URL, check_finished, need_pg

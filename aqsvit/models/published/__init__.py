@@ -9,6 +9,6 @@ uses), list each published configuration as a :class:`~aqsvit.models.published.c
 row of its ``PUBLISHED`` table (the name written out, the reference file, the preprocessing, the
 builder's defaults) and register the table with
 :func:`~aqsvit.models.published.configs.register_published`, import it below, add a
-``conf/model/<name>.yaml`` per configuration and a parity case module in ``benchmarks/parity/``.
+``aqsvit/conf/model/<name>.yaml`` per configuration and a parity case module in ``benchmarks/parity/``.
 """
 from aqsvit.models.published import qkformer, sdt, spikformer  # noqa: F401  (registers the builders)

@@ -56,7 +56,8 @@ from optuna.trial import FrozenTrial, TrialState
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.stepwise.outcome import LIVE, Outcome, Plan, judge, read_trials
 from aqsvit.search.stepwise.starts import WalkStart, walk_start
-from aqsvit.search.trials import IDLE_ATTR, KEY_ATTR, PARAMS_ATTR, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR, VERIFY_PREFIX
+from aqsvit.search.vocabulary import (FIXED_PARAMS_ATTR, IDLE_ATTR, KEY_ATTR, PARAMS_ATTR, PROBE_ATTR, PROBE_PREFIX,
+                                      VERIFY_ATTR, VERIFY_PREFIX)
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -67,7 +68,7 @@ def trial_key(trial: FrozenTrial, space: SearchSpace) -> str | None:
     """The assignment key a trial evaluates: its claim, or its fixed (enqueued) params."""
     if KEY_ATTR in trial.system_attrs:
         return trial.system_attrs[KEY_ATTR]
-    fixed = trial.system_attrs.get("fixed_params")
+    fixed = trial.system_attrs.get(FIXED_PARAMS_ATTR)
     if fixed and all(name in fixed for name in space.distributions()):
         return space.key(space.choices_from_params(fixed))
     return None
@@ -166,7 +167,7 @@ class StepwiseSampler(BaseSampler):
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         self._independent_sampler.before_trial(study, trial)
-        fixed = trial.system_attrs.get("fixed_params")
+        fixed = trial.system_attrs.get(FIXED_PARAMS_ATTR)
         if not fixed:
             return
         key = trial_key(trial, self.space)
@@ -177,10 +178,10 @@ class StepwiseSampler(BaseSampler):
         # twice. Optuna reads the fixed params from this very object after before_trial, so clear
         # them here as well as in storage.
         try:
-            study._storage.set_trial_system_attr(trial._trial_id, "fixed_params", {})
+            study._storage.set_trial_system_attr(trial._trial_id, FIXED_PARAMS_ATTR, {})
         except UpdateFinishedTrialError:  # another worker failed it meanwhile: its objective's first write ends it
             return
-        trial.system_attrs.pop("fixed_params", None)
+        trial.system_attrs.pop(FIXED_PARAMS_ATTR, None)
 
     def _claim_next(self, study: Study, trial_id: int) -> None:
         """Claim the first proposal of the plan nobody holds, waiting while other workers hold them

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.search.space import Choice
-from aqsvit.search.trials import IDLE_ATTR, OUTRANKED, PROBE_PREFIX, VERIFY_PREFIX, is_feasible
+from aqsvit.search.trials import is_feasible
+from aqsvit.search.vocabulary import (BUDGET_ATTR, DRIFT_ATTR, ERRORS_ATTR, IDLE_ATTR, OUTRANKED, PROBE_PREFIX,
+                                      PRUNED_BY_ATTR, SCREENED_ATTR, SENSITIVITY_ATTR, VERIFY_PREFIX)
 
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -67,14 +69,14 @@ def read_trials(trials: Iterable[FrozenTrial], key_of: Callable[[FrozenTrial], s
             continue
         out.claims[key] = t._trial_id
         feasible = is_feasible(t)
-        drift = float(t.user_attrs.get("drift", 0.0))
+        drift = float(t.user_attrs.get(DRIFT_ATTR, 0.0))
         if key.startswith(PROBE_PREFIX):  # measured for its drift only, whatever its state
-            out.decided[key] = Outcome(feasible, drift, sensitivity=float(t.user_attrs.get("sensitivity", drift)))
+            out.decided[key] = Outcome(feasible, drift, sensitivity=float(t.user_attrs.get(SENSITIVITY_ATTR, drift)))
         elif key.startswith(VERIFY_PREFIX):
-            out.verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get("errors"))
-        elif feasible and t.user_attrs.get("screened"):
-            out.screened[key] = (int(t.user_attrs["errors"]), int(t.user_attrs["budget"]), drift)
-        elif t.user_attrs.get("pruned_by") == OUTRANKED:
+            out.verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get(ERRORS_ATTR))
+        elif feasible and t.user_attrs.get(SCREENED_ATTR):
+            out.screened[key] = (int(t.user_attrs[ERRORS_ATTR]), int(t.user_attrs[BUDGET_ATTR]), drift)
+        elif t.user_attrs.get(PRUNED_BY_ATTR) == OUTRANKED:
             out.outranked[key] = drift
         else:
             out.decided[key] = Outcome(feasible, drift)

@@ -40,7 +40,7 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from aqsvit.search.space import Choice, SearchSpace, Unit
-from aqsvit.search.trials import PROBE_PREFIX
+from aqsvit.search.vocabulary import PROBE_PREFIX
 
 PROBE_MEASURE = "probes: KL from the precise outputs, scaled by weight noise"  # in the resume fingerprint:
 # sensitivities derived otherwise (before: every choice probed) are not mixed with these in one study
