@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from aqsvit.errors import check_int, check_number
+from aqsvit.errors import check_number
 from aqsvit.quant import Assignment, fake_quantized
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.trials import is_feasible
@@ -37,10 +37,9 @@ class FinetuneSettings:
     seed: int = SearchSettings.seed
 
     def __post_init__(self) -> None:
-        """One line naming the config field for a bad value."""
-        check_int("finetune.epochs", self.epochs, 1)
-        check_number("finetune.lr", self.lr, 0, lo_open=True)
-        check_int("train.batch_size", self.batch_size, 1)
+        """One line naming the config field for a bad value: the schema's own checks."""
+        FinetuneOptions(epochs=self.epochs, lr=self.lr)
+        TrainSettings(batch_size=self.batch_size)
 
 
 @dataclass(frozen=True)

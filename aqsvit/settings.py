@@ -359,9 +359,12 @@ class Settings:
 
 
 EVAL_KEYS = tuple(f.name for f in dataclasses.fields(EvalSettings) if f.name != "workers")  # search.<key>
-SEARCH_KEYS = ("granularity", "order", "start", "calib_images", "calib_batch", "staged", "screen", "n_trials",
-               "study_name", "force_new_study")  # search.<key> -> SearchSettings.<key>
 ROOT_SEARCH_KEYS = ("delta", "seed", "workers", "grace_period")  # <key> -> SearchSettings.<key>
+# SearchSettings fields the config holds elsewhere: its groups (sampler, pruner, target, storage) and quant.*
+ELSEWHERE = ("sampler", "sampler_options", "pruner", "pruner_options", "target", "storage_url", "schemes", "bits")
+# search.<key> -> SearchSettings.<key>: every other field, so a new search setting is one field
+SEARCH_KEYS = tuple(f.name for f in dataclasses.fields(SearchSettings)
+                    if f.init and f.name not in ELSEWHERE + ROOT_SEARCH_KEYS)
 PLUGIN_GROUPS = ("model", "dataset", "sampler", "pruner", "storage", "target")  # chosen in the defaults list
 
 
