@@ -1,6 +1,7 @@
 """Command line: ``aqsvit <command> [hydra overrides]``. The only module that knows Hydra.
 
-Commands: search (the main job), report (HTML report, PNGs, exports), dashboard (optuna-dashboard),
+Commands: search (the main job), report (HTML report, PNGs, exports), export (the result as its
+hardware target takes it, checked; NIR), dashboard (optuna-dashboard),
 train (the FP reference), baseline (one bit width for all), finetune (quantization-aware fine-tuning).
 Every mistake a user can make ends as one line on stderr and exit code 2; ``--debug`` shows the
 traceback instead.
@@ -207,6 +208,57 @@ def report_command(s: Settings) -> None:
         print(f"{name}: {path}")
 
 
+def export_command(s: Settings) -> None:
+    """Write a study's result (or, with export.delta, its smallest measured trial within that delta)
+    as its hardware target takes it, checked by the export's own forward; export.nir adds model.nir."""
+    import copy
+    from dataclasses import replace
+
+    from aqsvit.evaluation import accuracy
+    from aqsvit.report.export import assignment_json, load_model, save_model
+    from aqsvit.search import setup
+    from aqsvit.search.front import pick
+    from aqsvit.search.run import summarize
+
+    search = setup.search_for(s, "export")
+    space, evaluator = search.space, search.evaluator
+    if s.export.delta is None:
+        summary = summarize(search)
+        if summary.choices is None:
+            raise AqsvitError(f"study {search.settings.study_name!r} has no assignment within delta "
+                              f"{search.settings.delta}; allowed: export.delta=<a delta the study holds>")
+        choices, measurement = summary.choices, summary.measurement
+    else:
+        trial = pick(search.study.get_trials(deepcopy=False), s.export.delta)
+        if trial is None:
+            raise AqsvitError(f"export.delta: got {s.export.delta}; study {search.settings.study_name!r} holds no "
+                              "trial measured on the whole split within it; allowed: a larger delta")
+        choices = space.choices_from_params(trial.params)
+        measurement = replace(evaluator.cost(space.assignment(choices)), accuracy=trial.values[0],
+                              drop=evaluator.fp_accuracy - trial.values[0])
+    assignment = space.assignment(choices)
+    out = Path(s.export.dir) / search.settings.study_name
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "assignment.json").write_text(assignment_json(evaluator.model.spec, assignment, measurement.as_dict()))
+    model = save_model(out, evaluator.model, assignment, evaluator.target, evaluator.quantizer.split_qkv)
+    rebuilt = load_model(model, copy.deepcopy(evaluator.model))  # the written file, as a chip's toolchain reads it
+    exported = accuracy(rebuilt, evaluator.test, evaluator.eval_batch, evaluator.device)
+    print(f"{model}: {evaluator.target.describe()}; its own forward {exported:.2f}% on the evaluation split, "
+          f"the search measured {measurement.accuracy:.2f}%")
+    if exported != measurement.accuracy:
+        raise AqsvitError(f"export: {model} answers {exported:.2f}%, the search measured {measurement.accuracy:.2f}%")
+    print(f"assignment: {out / 'assignment.json'}")
+    if s.export.nir:
+        import nir
+
+        from aqsvit.data.bundle import iter_batches
+        from aqsvit.report.nir_export import to_nir
+        sample = next(iter_batches(evaluator.test, 8))[0]
+        nir.write(out / "model.nir", to_nir(evaluator.model, sample, assignment, evaluator.target,
+                                             evaluator.quantizer.split_qkv))
+        print(f"nir: {out / 'model.nir'}")
+
+
 def dashboard_command(s: Settings) -> None:
     """Serve optuna-dashboard on the study's storage (127.0.0.1 unless dashboard.host says otherwise)."""
     from aqsvit.report.dashboard import serve
@@ -218,7 +270,7 @@ def dashboard_command(s: Settings) -> None:
 
 
 COMMANDS: dict[str, Callable[[Settings], None]] = {
-    "search": search_command, "report": report_command, "dashboard": dashboard_command,
+    "search": search_command, "report": report_command, "dashboard": dashboard_command, "export": export_command,
     "train": train_command, "baseline": baseline_command, "finetune": finetune_command}
 
 USAGE = (f"usage: aqsvit {{{','.join(COMMANDS)},models}} [--debug] [--force-new-study] "

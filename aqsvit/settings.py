@@ -219,6 +219,21 @@ class ReportSettings:
 
 
 @dataclass(frozen=True)
+class ExportSettings:
+    """``export.*``: aqsvit export."""
+
+    dir: str = "studies/exports"               # writes <dir>/<study_name>/: assignment.json, the model as the target takes it
+    delta: float | None = None                 # null: the search's result; else the smallest measured trial within this delta
+    nir: bool = False                          # also model.nir (a chain NIR expresses: a spiking CNN, not attention)
+
+    def __post_init__(self) -> None:
+        check_text("export.dir", self.dir)
+        if self.delta is not None:
+            check_number("export.delta", self.delta, 0, 100, allowed="numbers 0..100 (accuracy points)")
+        check_flag("export.nir", self.nir)
+
+
+@dataclass(frozen=True)
 class FinetuneOptions:
     """``finetune.*``: aqsvit finetune (and, with ``delta`` set, after aqsvit search: aim lower)."""
 
@@ -288,6 +303,7 @@ class Settings:
     train: TrainSettings = field(default_factory=TrainSettings)
     quant: QuantSettings = field(default_factory=QuantSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    export: ExportSettings = field(default_factory=ExportSettings)
     finetune: FinetuneOptions = field(default_factory=FinetuneOptions)
     dashboard: DashboardSettings = field(default_factory=DashboardSettings)
     model: ModelSettings = field(default_factory=ModelSettings)
@@ -350,7 +366,8 @@ class Settings:
         model, dataset = c["model"], c["dataset"]
         return cls(
             search=run, eval=EvalSettings(**evaluation, workers=run.workers), train=TrainSettings(**_known(TrainSettings, c["train"])),
-            quant=QuantSettings(**_known(QuantSettings, quant)), report=report, finetune=FinetuneOptions(**_known(FinetuneOptions, c["finetune"])),
+            quant=QuantSettings(**_known(QuantSettings, quant)), report=report,
+            export=ExportSettings(**_known(ExportSettings, c["export"])), finetune=FinetuneOptions(**_known(FinetuneOptions, c["finetune"])),
             dashboard=DashboardSettings(**_known(DashboardSettings, c["dashboard"])),
             model=ModelSettings(model["name"], model.get("kwargs") or {}, model.get("target"), model.get("input_shape")),
             dataset=DatasetSettings(dataset["name"], dataset.get("kwargs") or {}, dataset.get("normalize")),
@@ -389,6 +406,7 @@ def config_defaults() -> dict[str, Any]:
         **{k: run[k] for k in ROOT_SEARCH_KEYS},
         "search": {**{k: run[k] for k in SEARCH_KEYS}, **_defaults(EvalSettings, EVAL_KEYS)},
         "report": _defaults(ReportSettings),
+        "export": _defaults(ExportSettings),
         "finetune": _defaults(FinetuneOptions),
         "dashboard": _defaults(DashboardSettings),
         **dict.fromkeys(PLUGIN_GROUPS),

@@ -21,8 +21,7 @@ import aqsvit  # noqa: F401
 from aqsvit.evaluation import accuracy
 from aqsvit.hardware import TARGETS
 from aqsvit.report import markdown_table
-from aqsvit.report.export import load_packed, save_model
-from aqsvit.report.chip_export import load_for_target
+from aqsvit.report.export import load_model, save_model
 from aqsvit.search.run import run, summarize
 from aqsvit.search.setup import assemble, reference
 from aqsvit.settings import ModelSettings, SearchSettings, Settings
@@ -47,8 +46,7 @@ def search(model: str, target: str, folder: Path) -> tuple:
     illegal = [name for name, choice in assignment.items() if not hardware.holds(*choice)]
     assert not illegal, f"{target}: {illegal[0]} holds {assignment[illegal[0]]}"
     path = save_model(folder / target, evaluator.model, assignment, hardware, evaluator.quantizer.split_qkv)
-    rebuilt = (load_packed(path, ref.checkpoint.build())[0] if target == "any"
-               else load_for_target(path, ref.checkpoint.build())[0])
+    rebuilt = load_model(path, ref.checkpoint.build())
     exported = accuracy(rebuilt, evaluator.test, evaluator.eval_batch)
     m = summary.measurement
     assert exported == m.accuracy, f"{target}: export {exported} != searched {m.accuracy}"

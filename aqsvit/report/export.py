@@ -26,7 +26,7 @@ from aqsvit.models import ModelSpec, create_model
 from aqsvit.models.records import recorded_spec
 from aqsvit.quant import LayerQuantizer
 from aqsvit.quant.quantizers import pot_exponents, uniform_levels
-from aqsvit.report.chip_export import save_for_target
+from aqsvit.report.chip_export import load_for_target, save_for_target
 
 ASSIGNMENT_FORMAT = "aqsvit-assignment/1"
 PACKED_MAGIC = b"AQSV1\n"
@@ -188,3 +188,10 @@ def save_model(folder: str | Path, model: nn.Module, assignment: Mapping[str, tu
     if target.name == "any":
         return save_packed(folder / "model.aqsv", model, assignment, split_qkv=split_qkv)
     return save_for_target(folder / f"model.{target.name}.npz", model, assignment, target, split_qkv=split_qkv)
+
+
+def load_model(path: str | Path, model: nn.Module) -> nn.Module:
+    """The quantized model a :func:`save_model` file holds, rebuilt into ``model`` (eval mode)."""
+    if Path(path).suffix == ".aqsv":
+        return load_packed(path, model)[0]
+    return load_for_target(path, model)[0]

@@ -52,6 +52,13 @@ def test_search_for_a_chip_chooses_only_held_codes_and_its_export_reproduces_the
     data = load_dataset("digits", model_spec("spikformer_digits").input_shape, seed=0)
     assert 100.0 * correct(model, data.test) / len(data.test) == pytest.approx(record["metrics"]["accuracy"], abs=1e-9)
 
+    exported = aqsvit("export", *common, f"export.dir={tmp_path}/exports")  # checks the file's own forward
+    assert exported.returncode == 0, exported.stderr
+    assert (tmp_path / "exports" / folder.name / f"model.{target}.npz").is_file()
+    with_nir = aqsvit("export", *common, f"export.dir={tmp_path}/exports", "export.nir=true")
+    lines = [line for line in with_nir.stderr.splitlines() if line.strip()]
+    assert with_nir.returncode == 2 and len(lines) == 1 and "NIR cannot express patch_embed" in lines[0]
+
 
 @pytest.mark.parametrize("args,message", [
     (("target=nope",), "target: got 'nope'; allowed: akida, any, int_bytes"),
