@@ -107,7 +107,10 @@ def search_command(s: Settings) -> None:
     target = "" if settings.target == "any" else f", for {evaluator.target.describe()}"
     print(f"\n{settings.sampler} search, {spec.name} on {data.name}{target}, FP accuracy {evaluator.fp_accuracy:.2f}%, "
           f"delta {settings.delta} points, study {settings.study_name!r} at {redact(settings.storage_url)}\n")
-    if summary.choices is None:
+    if summary.choices is None and not settings.stepwise:  # Optuna's samplers: none within their n_trials
+        print("no feasible assignment found")
+        return
+    if summary.choices is None:  # the walk's start, the most precise assignment, is not within delta
         holds = "" if settings.target == "any" else f" target {settings.target} holds"
         raise AqsvitError(f"delta: no assignment{holds} keeps the accuracy within {settings.delta} points of the FP "
                           f"{evaluator.fp_accuracy:.2f}% (study {settings.study_name!r}); allowed: a larger delta"
