@@ -18,6 +18,7 @@ from aqsvit.proxy.staged import StagedResult
 from aqsvit.search.stepwise import StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
+from aqsvit.search.front import measured, pick
 from aqsvit.search.fingerprint import check_fingerprint, compare_fingerprint, fingerprint
 from aqsvit.search.pruners import make_pruner
 from aqsvit.search.samplers import SamplerContext, make_sampler
@@ -223,17 +224,18 @@ def best_feasible(trials) -> optuna.trial.FrozenTrial | None:
     return min(feasible, key=lambda t: (t.values[1], -t.values[0]), default=None)
 
 
-def least_verified(trials: Sequence[FrozenTrial], space: SearchSpace, choices: dict[str, tuple[str, int]]
-                   ) -> dict[str, tuple[str, int]]:
-    """``choices``, or the feasible trial measured on the whole split that stores least (ties: more
-    accurate) when it beats them: a walk sent down another path by a failed verification can leave such a
-    trial behind, and the result must be a point of the verified front."""
+def least_verified(trials: Sequence[FrozenTrial], space: SearchSpace, choices: dict[str, tuple[str, int]],
+                   delta: float) -> dict[str, tuple[str, int]]:
+    """``choices``, or the trial measured on the whole split within ``delta`` that stores least (ties:
+    more accurate; :func:`aqsvit.search.front.pick`) when it beats them: a walk sent down another path
+    by a failed verification can leave such a trial behind, and the result must be a point of the
+    verified front."""
     def rank(t: FrozenTrial) -> tuple[float, float]:
         return t.values[1], -t.values[0]
-    verified = [t for t in trials if is_feasible(t) and not t.user_attrs.get(SCREENED_ATTR)]
     chosen_key = space.key(choices)
-    chosen = next((t for t in verified if space.key(space.choices_from_params(t.params)) == chosen_key), None)
-    best = min(verified, key=rank, default=None)
+    chosen = next((t for t in measured(trials) if space.key(space.choices_from_params(t.params)) == chosen_key
+                   and is_feasible(t)), None)
+    best = pick(trials, delta)
     if chosen is None or best is None or rank(chosen) <= rank(best):
         return choices  # a result not measured on the whole split is left to the sampler's word
     return space.choices_from_params(best.params)
@@ -264,15 +266,14 @@ def summarize(search: Search) -> SearchSummary:
     if choices is None and best is not None:
         choices = space.choices_from_params(best.params)
     elif choices is not None:
-        choices = least_verified(trials, space, choices)
+        choices = least_verified(trials, space, choices, search.settings.delta)
     measurement = None
     if choices is not None:
         key = space.key(choices)
-        measured = next((t for t in trials if t.state == TrialState.COMPLETE and not t.user_attrs.get(SCREENED_ATTR)
-                         and space.key(space.choices_from_params(t.params)) == key), None)
+        whole = next((t for t in measured(trials) if space.key(space.choices_from_params(t.params)) == key), None)
         cost = search.evaluator.cost(space.assignment(choices))
-        if measured is not None:
-            acc = measured.values[0]
+        if whole is not None:
+            acc = whole.values[0]
             measurement = replace(cost, accuracy=acc, drop=search.evaluator.fp_accuracy - acc)
         else:
             measurement = search.evaluator.measure(space.assignment(choices))
