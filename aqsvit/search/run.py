@@ -194,11 +194,6 @@ def run(search: Search, progress: bool = True) -> None:
 
     try:
         optimize(study, search.objective, n_trials, [on_trial], settings.grace_period / 4)
-    except KeyboardInterrupt:
-        if settings.workers == 1:  # every RUNNING trial is this process's: one Ctrl-C caught between
-            for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):  # Optuna's ask and
-                study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # its try is failed now
-        raise
     finally:
         bar.close()
     if stepwise:

@@ -8,12 +8,15 @@ failed under it; :func:`optimize` drops that trial and goes on.
 """
 from __future__ import annotations
 
+import _thread
 import logging
+import signal
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from types import CodeType, FrameType
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -89,6 +92,49 @@ def wait_hook(grace_period: float = 20.0):
     return on_wait
 
 
+STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "psycopg", "psycopg2", "redis")
+_RETRY_S = 0.05
+
+
+@contextmanager
+def interrupts_inside(objective_code: CodeType) -> Iterator[None]:
+    """Let a Ctrl-C strike Optuna's loop only inside the objective (whose code is
+    ``objective_code``) and never inside storage code; one that arrives elsewhere is held and
+    raised again every 50 ms until it lands there. Python raises KeyboardInterrupt at any
+    bytecode: inside SQLAlchemy's commit or session close it leaves the session half-done and
+    Optuna's tell then fails (SQLite: "database is locked"); between Optuna's ask and its try
+    (a slow sampler's ask too) nothing tells the trial. Either way the trial would stay RUNNING.
+    Inside the objective Optuna tells it FAIL and re-raises. Only where Python's own Ctrl-C
+    handler is installed (a user's handler is kept), and only in the main thread."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+
+    def hold() -> None:
+        timer = threading.Timer(_RETRY_S, _thread.interrupt_main, (signal.SIGINT,))
+        timer.daemon = True
+        timer.start()
+
+    def on_sigint(signum: int, frame: FrameType | None) -> None:
+        while frame is not None:
+            module = frame.f_globals.get("__name__", "")
+            if module.startswith(STORAGE_MODULES):
+                return hold()
+            if frame.f_code is objective_code:
+                raise KeyboardInterrupt
+            if module.startswith("optuna.study"):  # Optuna's loop outside the objective
+                return hold()
+            frame = frame.f_back
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class TrialTakenOver(BaseException):
     """Raised out of an objective whose trial another worker finished meanwhile (took this worker
     for dead). A BaseException, so that it leaves ``Study.optimize`` before Optuna tells the trial:
@@ -102,7 +148,10 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], object], n
     meanwhile (a worker slower than the grace period looks dead) is dropped with a warning, this
     worker going on with its next trial. Under Optuna's own loop it would end the worker: a write
     on the trial raises UpdateFinishedTrialError, and telling it ValueError or AssertionError
-    (optuna#5470). ``n_trials`` counts the dropped trials too."""
+    (optuna#5470). ``n_trials`` counts the dropped trials too.
+
+    A Ctrl-C ends it with this worker's trial failed by Optuna: it strikes only inside the
+    objective (:func:`interrupts_inside`)."""
     started = 0
 
     def run_trial(trial: optuna.Trial) -> object:
@@ -117,22 +166,21 @@ def optimize(study: optuna.Study, objective: Callable[[optuna.Trial], object], n
 
     while n_trials is None or started < n_trials:
         try:
-            study.optimize(run_trial, n_trials=None if n_trials is None else n_trials - started,
-                           callbacks=list(callbacks), gc_after_trial=False)
+            with interrupts_inside(run_trial.__code__):
+                study.optimize(run_trial, n_trials=None if n_trials is None else n_trials - started,
+                               callbacks=list(callbacks), gc_after_trial=False)
             return
         except BaseException as exc:
-            if not _finished_elsewhere(exc):
+            if not _caused_by(exc, (TrialTakenOver, UpdateFinishedTrialError)):
                 raise
             log.warning("a trial of this worker was finished by another worker that took it for dead (%s); "
                         "its evaluation is dropped", exc)
 
 
-def _finished_elsewhere(exc: BaseException | None) -> bool:
-    """Whether ``exc`` comes of a trial that another worker finished: TrialTakenOver, or an
-    UpdateFinishedTrialError from Optuna's ask or tell (which lost the same race after the
-    objective; telling, Optuna may end in an AssertionError raised while handling it)."""
+def _caused_by(exc: BaseException | None, kinds: tuple[type[BaseException], ...]) -> bool:
+    """Whether ``exc`` or an exception it was raised while handling is one of ``kinds``."""
     while exc is not None:
-        if isinstance(exc, (TrialTakenOver, UpdateFinishedTrialError)):
+        if isinstance(exc, kinds):
             return True
         exc = exc.__context__
     return False
