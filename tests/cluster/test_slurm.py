@@ -2,7 +2,7 @@
 against the real one-node Slurm cluster of ``scripts/slurm/start.sh``: the workers run as Slurm
 jobs (one GPU each by gres, the configured time limit, requeueable), share one study and end with
 the single worker's assignment; a job killed by ``scancel`` mid-search loses nothing (its trial
-ends FAIL, the other job finishes the search, no assignment is evaluated twice).
+ends FAIL, the other jobs finish the search, no assignment is evaluated twice).
 
 The small search of the fault-injection suite (tests/chaos/test_faults.py): about half a minute
 per Slurm search on 2 cores."""
@@ -24,6 +24,7 @@ from chaos.test_faults import SPACE
 from worker_tools import check_finished, final_table, new_pg_database, run_to_end, walker_of
 
 ROOT = Path(__file__).resolve().parents[2]
+HOLD = Path(__file__).resolve().with_name("hold")
 CACHE = os.environ.get("AQSVIT_TEST_CHECKPOINTS", "studies/checkpoints")
 WORKERS = 2
 TIME_LIMIT_MIN = 10
@@ -40,10 +41,14 @@ def single_worker(reference, tmp_path_factory):
     return run_to_end(*SEARCH, f"storage.url=sqlite:///{folder}/one.db", "search.study_name=one")
 
 
-def slurm_search(url: str, name: str, sweep: Path, partition: str, workers: int = WORKERS) -> subprocess.Popen:
+def slurm_search(url: str, name: str, sweep: Path, partition: str, workers: int = WORKERS,
+                 hold: str | None = None) -> subprocess.Popen:
     """The docs' command (``-m workers=N hydra/launcher=slurm storage=postgres``) with a small
-    search and small jobs; the jobs run this python with this checkout first on PYTHONPATH."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    search and small jobs; the jobs run this python with this checkout first on PYTHONPATH. With
+    ``hold`` (``<array task>:<n>:<file>``), that job holds its n-th trial until killed (``hold/``)."""
+    path = [str(HOLD)] if hold else []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [*path, str(ROOT), os.environ.get("PYTHONPATH")])),
+           **({"AQSVIT_HOLD": hold} if hold else {})}
     command = [sys.executable, "-m", "aqsvit.cli", "search", "-m", f"workers={workers}", "hydra/launcher=slurm",
                "storage=postgres", f"storage.url={url}", f"search.study_name={name}", *SEARCH,
                f"hydra.sweep.dir={sweep}", f"hydra.launcher.partition={partition}",
@@ -143,22 +148,25 @@ def running_trials(name: str, url: str) -> set[int]:
 
 
 def test_scancel_loses_nothing(slurm_cluster, single_worker, reference, tmp_path):
-    """One job is cancelled while both evaluate: its trial ends FAIL (no heartbeat for grace_period)
-    and the other job finishes the search with the single worker's assignment, 0 duplicates."""
+    """Of 3 jobs, one is cancelled while it evaluates a trial (it holds its 3rd trial until killed,
+    so the cancel always lands inside one): that trial ends FAIL (no heartbeat for grace_period), the
+    other two jobs finish the search, each with the single worker's assignment: 0 duplicates,
+    nothing lost, nothing left RUNNING."""
     name = f"scancel-{uuid.uuid4().hex[:8]}"
     sweep = tmp_path / "sweep"
+    held_file = tmp_path / "held"
     with new_pg_database() as url:
-        proc = slurm_search(url, name, sweep, slurm_cluster)
+        proc = slurm_search(url, name, sweep, slurm_cluster, workers=3, hold=f"1:3:{held_file}")
         try:
-            deadline, running = time.time() + 300, set()
-            while time.time() < deadline and proc.poll() is None:  # both jobs evaluating
-                running = running_trials(name, url)
-                if len(running) >= WORKERS:
-                    break
+            deadline = time.time() + 300
+            while time.time() < deadline and proc.poll() is None and not held_file.exists():
                 time.sleep(0.1)
-            assert len(running) >= WORKERS, "the two jobs never evaluated at once"
-            jobs = sorted(job_folders(sweep))
-            victim, survivor = jobs[-1], jobs[0]
+            assert held_file.exists(), "the job of array task 1 never reached its 3rd trial"
+            held = int(held_file.read_text())
+            assert held in running_trials(name, url)
+            victim = next(job for job in job_folders(sweep) if job.endswith("_1"))
+            survivors = sorted(job for job in job_folders(sweep) if job != victim)
+            assert len(survivors) == 2, survivors
             subprocess.run(["scancel", victim], check=True, timeout=30)
             out, err = wait(proc)
         except BaseException:
@@ -166,21 +174,21 @@ def test_scancel_loses_nothing(slurm_cluster, single_worker, reference, tmp_path
             raise
         # the launcher may report the cancelled job (submitit: UncompletedJobError) or find the sweep
         # done first, by when it polls: its exit code is submitit's; what counts is below
-        assert final_table(job_output(sweep / ".submitit" / survivor)) == single_worker, \
-            job_output(sweep / ".submitit" / survivor)[-3000:]
         records = {r["JobID"]: r for r in sacct(victim.split("_")[0])}
         assert records[victim]["State"].startswith("CANCELLED"), records
-        assert records[survivor]["State"] == "COMPLETED", records
+        for survivor in survivors:
+            assert final_table(job_output(sweep / ".submitit" / survivor)) == single_worker, \
+                job_output(sweep / ".submitit" / survivor)[-3000:]
+            assert records[survivor]["State"] == "COMPLETED", records
         study = optuna.load_study(study_name=name, storage=url)
         walker = walker_of(reference, "greedy", SPACE["quant.schemes"], SPACE["quant.bits"],
                            SPACE["search.granularity"])
         failed, lost = check_finished(study, walker)
-        fails = {t.number for t in study.trials if t.state == TrialState.FAIL}
         # the victim still runs for KillWait (5 s: submitit ignores the SIGTERM), then SIGKILL: the trial
-        # it holds then is failed by the survivor once its heartbeat is grace_period old
-        assert fails, "no trial of the cancelled job ended FAIL"
-        print(f"slurm scancel {victim}: trials {len(study.trials)}, FAIL {failed} ({lost} not needed again), "
-              "duplicates 0, final assignment identical")
+        # it holds is then failed by the survivor once its heartbeat is grace_period old
+        assert study.trials[held].state == TrialState.FAIL, study.trials[held]
+        print(f"slurm scancel {victim} holding trial {held}: trials {len(study.trials)}, FAIL {failed} "
+              f"({lost} not needed again), duplicates 0, final assignment identical")
 
 
 def test_time_limit_requeues_and_the_requeued_job_finishes(slurm_cluster, single_worker, reference, tmp_path):

@@ -1,0 +1,42 @@
+"""Make one Slurm job hold a trial until it is killed, so that ``scancel`` always hits a trial.
+
+Python imports this file at start-up when its folder is on ``PYTHONPATH`` (the scancel test puts it
+there for the jobs). Armed by ``AQSVIT_HOLD=<array task id>:<n>:<file>``: in the job of that array
+task, the ``n``-th ``Study.ask`` writes the asked trial's number to ``<file>`` and then sleeps until
+the job is killed (the trial's heartbeat thread goes on beating). Unarmed it does nothing; nothing
+in the product knows of it, as with ``tests/chaos/fault_shim.py``.
+"""
+from __future__ import annotations
+
+import os
+
+
+def _arm(task: str, n: int, file: str) -> None:
+    import functools
+    import time
+
+    import optuna
+
+    real_ask = optuna.Study.ask
+    asked = 0
+
+    @functools.wraps(real_ask)
+    def ask(self, *args, **kwargs):
+        nonlocal asked
+        trial = real_ask(self, *args, **kwargs)
+        asked += 1
+        if asked == n:
+            with open(file + ".tmp", "w") as out:
+                out.write(str(trial.number))
+            os.replace(file + ".tmp", file)
+            while True:
+                time.sleep(1)
+        return trial
+
+    optuna.Study.ask = ask
+
+
+_hold = os.environ.get("AQSVIT_HOLD")
+if _hold and os.environ.get("SLURM_ARRAY_TASK_ID") == _hold.split(":", 1)[0]:
+    _task, _n, _file = _hold.split(":", 2)
+    _arm(_task, int(_n), _file)
