@@ -11,7 +11,6 @@ FINGERPRINT_ATTR = "aqsvit:fingerprint"      # what makes two runs' trials compa
 
 # -- trial system attrs (set by the sampler or the worker) -------------------------------------
 KEY_ATTR = "aqsvit:key"                      # the stepwise sampler's key of the trial's assignment
-PARAMS_ATTR = "aqsvit:params"                # the params the stepwise sampler chose for the trial
 IDLE_ATTR = "aqsvit:idle"                    # a trial a worker ran while it had nothing to evaluate (not a result)
 VERIFY_ATTR = "aqsvit:verify"                # the sampler asks for a verification on the whole split
 PROBE_ATTR = "aqsvit:probe"                  # the sampler wants only the sensitivity of this assignment (first batch)

@@ -5,7 +5,8 @@
 The points wrap Optuna's and aqsvit's own calls from outside (nothing in the product knows of them):
 
 - ``ask``: ``Study.ask`` has returned a trial (the sampler's claim written, nothing evaluated);
-- ``param``: a trial parameter was written (``set_trial_param``), the trial's next ones not yet;
+- ``param``: a stepwise trial's claimed parameters were written in one batch (``set_trial_params``),
+  the one Optuna asked for first not yet;
 - ``before_state`` / ``after_state``: a trial's final state write (COMPLETE or PRUNED) is about to
   be made / has been made (``set_trial_state_values``), nothing after it;
 - ``reference_partial``: half of the FP reference cache file is written (its temp file);
@@ -61,12 +62,7 @@ def arm(point: str, n: int) -> None:
 
     # the storages the workers use: RDB behind Optuna's cache, and the journal file
     for cls in (_CachedStorage, JournalStorage):
-        real_param, real_state = cls.set_trial_param, cls.set_trial_state_values
-
-        @functools.wraps(real_param)
-        def set_trial_param(self, trial_id, *args, _real=real_param, **kwargs):
-            _real(self, trial_id, *args, **kwargs)
-            reached("param", trial_id)
+        real_state = cls.set_trial_state_values
 
         @functools.wraps(real_state)
         def set_trial_state_values(self, trial_id, state, *args, _real=real_state, **kwargs):
@@ -78,7 +74,18 @@ def arm(point: str, n: int) -> None:
                 reached("after_state", trial_id)
             return result
 
-        cls.set_trial_param, cls.set_trial_state_values = set_trial_param, set_trial_state_values
+        cls.set_trial_state_values = set_trial_state_values
+
+    from aqsvit.search.stepwise import base as stepwise
+
+    real_params = stepwise.set_trial_params
+
+    @functools.wraps(real_params)
+    def set_trial_params(storage, trial_id, *args, **kwargs):
+        real_params(storage, trial_id, *args, **kwargs)
+        reached("param", trial_id)
+
+    stepwise.set_trial_params = set_trial_params
 
     real_save, real_replace = torch.save, Path.replace
 

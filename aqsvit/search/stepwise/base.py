@@ -54,9 +54,11 @@ from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.search.space import Choice, SearchSpace
+from aqsvit.search.stepwise.ledger import Ledger
 from aqsvit.search.stepwise.outcome import LIVE, Outcome, Plan, judge, read_trials
 from aqsvit.search.stepwise.starts import WalkStart, walk_start
-from aqsvit.search.vocabulary import (FIXED_PARAMS_ATTR, IDLE_ATTR, KEY_ATTR, PARAMS_ATTR, PROBE_ATTR, PROBE_PREFIX,
+from aqsvit.search.trial_writes import set_trial_params
+from aqsvit.search.vocabulary import (FIXED_PARAMS_ATTR, IDLE_ATTR, KEY_ATTR, PROBE_ATTR, PROBE_PREFIX,
                                       VERIFY_ATTR, VERIFY_PREFIX)
 
 if TYPE_CHECKING:
@@ -104,6 +106,7 @@ class StepwiseSampler(BaseSampler):
         # each running trial's claimed parameters (None: the search had ended), by trial id, so
         # sample_independent (once per parameter) needs no storage read
         self._claimed: dict[int, dict[str, Any] | None] = {}
+        self._ledgers: dict[int, Ledger] = {}  # what each study's trials say, read incrementally, by study id
 
     # --- to implement ----------------------------------------------------------------------------
     @abstractmethod
@@ -121,11 +124,22 @@ class StepwiseSampler(BaseSampler):
         return False
 
     # --- state from storage ----------------------------------------------------------------------
-    def _outcomes(self, trials: Sequence[FrozenTrial]) -> tuple[dict[str, Outcome], dict[str, int], set[str]]:
+    def _key(self, trial: FrozenTrial) -> str | None:
+        return trial_key(trial, self.space)
+
+    def _ledger(self, study_id: int) -> Ledger:
+        """What the study's trials say, each finished trial read once (:mod:`~aqsvit.search.stepwise.ledger`)."""
+        if study_id not in self._ledgers:
+            self._ledgers[study_id] = Ledger(self._key)
+        return self._ledgers[study_id]
+
+    def _outcomes(self, trials: Sequence[FrozenTrial],
+                  study_id: int | None = None) -> tuple[dict[str, Outcome], dict[str, int], set[str]]:
         """Outcomes by key (screened ones judged against the reserve, verified ones exact), the
         trial id holding each claim (verifications under their prefixed key), and the keys whose
-        screen left them undecided (:mod:`aqsvit.search.stepwise.outcome`)."""
-        readings = read_trials(trials, lambda t: trial_key(t, self.space))
+        screen left them undecided (:mod:`aqsvit.search.stepwise.outcome`). With ``study_id``,
+        ``trials`` are all of that study's, read through its ledger."""
+        readings = read_trials(trials, self._key) if study_id is None else self._ledger(study_id).read(trials)
         outcomes, undecided = judge(readings)
         return outcomes, readings.claims, undecided
 
@@ -140,7 +154,7 @@ class StepwiseSampler(BaseSampler):
 
     def result(self, study: Study) -> dict[str, Choice] | None:
         """The final assignment once the search has finished, else None."""
-        outcomes, _, _ = self._outcomes(study.get_trials(deepcopy=False))
+        outcomes, _, _ = self._outcomes(study.get_trials(deepcopy=False), study._study_id)
         return self._final_plan(outcomes).result
 
     # --- Optuna hooks ----------------------------------------------------------------------------
@@ -159,11 +173,28 @@ class StepwiseSampler(BaseSampler):
         if self._distributions.get(param_name) != param_distribution:
             return self._independent_sampler.sample_independent(study, trial, param_name, param_distribution)
         if trial._trial_id not in self._claimed:
-            self._claim_next(study, trial._trial_id)
+            self._claim_next(study, trial._trial_id, trial.number)
+            self._write_claimed(study, trial, param_name)
         params = self._claimed[trial._trial_id]
         if params is None:
             raise optuna.TrialPruned("the search has finished; no candidate left for this trial")
         return params[param_name]
+
+    def _write_claimed(self, study: Study, trial: FrozenTrial, asked: str) -> None:
+        """Write the claimed assignment's parameters but ``asked`` (Optuna writes that one) in one
+        storage write, and put them on ``trial``, the frozen trial Optuna's suggests read: the
+        space's other suggests then write nothing (:mod:`aqsvit.search.trial_writes`)."""
+        params = self._claimed[trial._trial_id]
+        if params is None:
+            return
+        rest = {name: (self._distributions[name].to_internal_repr(value), self._distributions[name])
+                for name, value in params.items() if name != asked and name not in trial.distributions}
+        if not rest:
+            return
+        set_trial_params(study._storage, trial._trial_id, rest)
+        for name, (_, distribution) in rest.items():
+            trial.distributions[name] = distribution
+            trial.params[name] = params[name]
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
         self._independent_sampler.before_trial(study, trial)
@@ -171,7 +202,7 @@ class StepwiseSampler(BaseSampler):
         if not fixed:
             return
         key = trial_key(trial, self.space)
-        if key is None or self._claim(study, trial._trial_id, key, self.space.choices_from_params(fixed)):
+        if key is None or self._claim(study, trial._trial_id, trial.number, key, self.space.choices_from_params(fixed)):
             return
         # a retried or enqueued trial whose assignment another worker already holds: turn it into
         # a fresh proposal (claimed at its first parameter) instead of evaluating that assignment
@@ -183,7 +214,7 @@ class StepwiseSampler(BaseSampler):
             return
         trial.system_attrs.pop(FIXED_PARAMS_ATTR, None)
 
-    def _claim_next(self, study: Study, trial_id: int) -> None:
+    def _claim_next(self, study: Study, trial_id: int, number: int) -> None:
         """Claim the first proposal of the plan nobody holds, waiting while other workers hold them
         all; once the search has ended, mark this trial idle and stop the study instead. A trial
         another worker finished meanwhile (it took this one for dead) claims nothing: it raises
@@ -191,11 +222,10 @@ class StepwiseSampler(BaseSampler):
         storage = study._storage
         while True:
             trials = storage.get_all_trials(study._study_id, deepcopy=False)
-            own = next(t for t in trials if t._trial_id == trial_id)
-            if own.state.is_finished():
-                raise UpdateFinishedTrialError(f"trial {own.number} was finished by another worker while it waited "
+            if trials[number].state.is_finished():
+                raise UpdateFinishedTrialError(f"trial {number} was finished by another worker while it waited "
                                                "for a candidate")
-            outcomes, claims, undecided = self._outcomes(trials)
+            outcomes, claims, undecided = self._outcomes(trials, study._study_id)
             plan = self._final_plan(outcomes)
             if plan.result is not None:
                 storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
@@ -210,7 +240,7 @@ class StepwiseSampler(BaseSampler):
                 elif key in undecided or (key in outcomes and not outcomes[key].exact):
                     key = VERIFY_PREFIX + key  # screened already: measure the whole split
                 if key not in claims:
-                    if self._claim(study, trial_id, key, choices):
+                    if self._claim(study, trial_id, number, key, choices):
                         return
                     lost_race = True
             if not lost_race and not any(t.state in LIVE and t._trial_id != trial_id for t in trials):
@@ -221,7 +251,7 @@ class StepwiseSampler(BaseSampler):
                 self.on_wait(study, trial_id)
             time.sleep(self.poll_interval * (0.5 + self._rng.random()))
 
-    def _claim(self, study: Study, trial_id: int, key: str, choices: dict[str, Choice]) -> bool:
+    def _claim(self, study: Study, trial_id: int, number: int, key: str, choices: dict[str, Choice]) -> bool:
         """Write the intent, re-read, and keep it only if no other live or finished trial holds it.
         It fails too when another worker finishes the trial meanwhile (takes this one for dead: see
         :func:`~aqsvit.search.study.recover_stale`): a FAIL trial holds nothing."""
@@ -229,24 +259,22 @@ class StepwiseSampler(BaseSampler):
         params = self.space.params(choices)
         try:
             storage.set_trial_system_attr(trial_id, KEY_ATTR, key)
-            for t in storage.get_all_trials(study._study_id, deepcopy=False):
-                if t._trial_id != trial_id and self._holds(t, key):
-                    storage.set_trial_system_attr(trial_id, KEY_ATTR, None)
-                    return False
+            trials = storage.get_all_trials(study._study_id, deepcopy=False)
+            ledger = self._ledger(study._study_id)
+            ledger.read(trials)
+            if trials[number].state.is_finished():  # failed meanwhile: holds nothing
+                return False
+            if any(holder != trial_id for holder in ledger.holders(trials, key)):
+                storage.set_trial_system_attr(trial_id, KEY_ATTR, None)
+                return False
             if key.startswith(VERIFY_PREFIX):
                 storage.set_trial_system_attr(trial_id, VERIFY_ATTR, True)
             elif key.startswith(PROBE_PREFIX):
                 storage.set_trial_system_attr(trial_id, PROBE_ATTR, True)
-            storage.set_trial_system_attr(trial_id, PARAMS_ATTR, params)
         except UpdateFinishedTrialError:
             return False
         self._claimed[trial_id] = params
         return True
-
-    def _holds(self, trial: FrozenTrial, key: str) -> bool:
-        """Whether ``trial`` holds ``key``: it claimed or fixed it, is not idle and did not fail."""
-        return trial.state != TrialState.FAIL and not trial.system_attrs.get(IDLE_ATTR) \
-            and trial_key(trial, self.space) == key
 
     def add_measured(self, study: Study, trial: FrozenTrial) -> bool:
         """Add ``trial``, a finished trial of an assignment of the space measured outside the study
@@ -258,11 +286,14 @@ class StepwiseSampler(BaseSampler):
         storage = study._storage
         choices = self.space.choices_from_params(trial.params)
         key = self.space.key(choices)
-        if any(self._holds(t, key) for t in storage.get_all_trials(study._study_id, deepcopy=False)):
+        trials = storage.get_all_trials(study._study_id, deepcopy=False)
+        ledger = self._ledger(study._study_id)
+        ledger.read(trials)
+        if ledger.holders(trials, key):
             return False  # a resumed study, or another worker's copy: nothing to add
         trial_id = storage.create_new_trial(study._study_id)
         try:
-            if not self._claim(study, trial_id, key, choices):
+            if not self._claim(study, trial_id, storage.get_trial(trial_id).number, key, choices):
                 storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
                 storage.set_trial_state_values(trial_id, TrialState.PRUNED)
                 return False

@@ -56,31 +56,51 @@ class Readings:
 
 def read_trials(trials: Iterable[FrozenTrial], key_of: Callable[[FrozenTrial], str | None]) -> Readings:
     """Sort ``trials`` (``key_of``: the assignment key a trial evaluates, None for none) into
-    :class:`Readings`. Idle trials and trials without a key are skipped; a live trial only claims."""
+    :class:`Readings`. Idle trials and trials without a key are skipped; a live trial only claims
+    (the first live claim counts, a finished trial's always: the last in ``trials``' order)."""
     out = Readings()
     for t in trials:
-        key = key_of(t)
-        if key is None or t.system_attrs.get(IDLE_ATTR):
-            continue
         if t.state in LIVE:
-            out.claims.setdefault(key, t._trial_id)
-            continue
-        if t.state not in FINISHED:
-            continue
-        out.claims[key] = t._trial_id
-        feasible = is_feasible(t)
-        drift = float(t.user_attrs.get(DRIFT_ATTR, 0.0))
-        if key.startswith(PROBE_PREFIX):  # measured for its drift only, whatever its state
-            out.decided[key] = Outcome(feasible, drift, sensitivity=float(t.user_attrs.get(SENSITIVITY_ATTR, drift)))
-        elif key.startswith(VERIFY_PREFIX):
-            out.verified[key[len(VERIFY_PREFIX):]] = (feasible, t.user_attrs.get(ERRORS_ATTR))
-        elif feasible and t.user_attrs.get(SCREENED_ATTR):
-            out.screened[key] = (int(t.user_attrs[ERRORS_ATTR]), int(t.user_attrs[BUDGET_ATTR]), drift)
-        elif t.user_attrs.get(PRUNED_BY_ATTR) == OUTRANKED:
-            out.outranked[key] = drift
+            claim_live(out, t, key_of)
         else:
-            out.decided[key] = Outcome(feasible, drift)
+            fold_finished(out, t, key_of)
     return out
+
+
+def held_key(trial: FrozenTrial, key_of: Callable[[FrozenTrial], str | None]) -> str | None:
+    """The key ``trial`` holds, a live or finished trial: its key, unless it has none or is idle."""
+    key = key_of(trial)
+    return None if key is None or trial.system_attrs.get(IDLE_ATTR) else key
+
+
+def claim_live(readings: Readings, trial: FrozenTrial, key_of: Callable[[FrozenTrial], str | None]) -> None:
+    """Record the claim of ``trial``, a live trial, unless an earlier trial holds its key."""
+    key = held_key(trial, key_of)
+    if key is not None:
+        readings.claims.setdefault(key, trial._trial_id)
+
+
+def fold_finished(readings: Readings, trial: FrozenTrial, key_of: Callable[[FrozenTrial], str | None]) -> str | None:
+    """Add what ``trial``, a finished trial, says to ``readings`` (replacing what an earlier trial
+    of its key said); return its key, None where it says nothing (FAIL, idle, no key)."""
+    key = held_key(trial, key_of) if trial.state in FINISHED else None
+    if key is None:
+        return None
+    readings.claims[key] = trial._trial_id
+    feasible = is_feasible(trial)
+    drift = float(trial.user_attrs.get(DRIFT_ATTR, 0.0))
+    if key.startswith(PROBE_PREFIX):  # measured for its drift only, whatever its state
+        readings.decided[key] = Outcome(feasible, drift,
+                                        sensitivity=float(trial.user_attrs.get(SENSITIVITY_ATTR, drift)))
+    elif key.startswith(VERIFY_PREFIX):
+        readings.verified[key[len(VERIFY_PREFIX):]] = (feasible, trial.user_attrs.get(ERRORS_ATTR))
+    elif feasible and trial.user_attrs.get(SCREENED_ATTR):
+        readings.screened[key] = (int(trial.user_attrs[ERRORS_ATTR]), int(trial.user_attrs[BUDGET_ATTR]), drift)
+    elif trial.user_attrs.get(PRUNED_BY_ATTR) == OUTRANKED:
+        readings.outranked[key] = drift
+    else:
+        readings.decided[key] = Outcome(feasible, drift)
+    return key
 
 
 def reserve(screened: dict[str, tuple[int, int, float]], verified: dict[str, tuple[bool, int | None]]) -> int:
