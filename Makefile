@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 STAMP := $(VENV)/.aqsvit-installed
 
-.PHONY: run test chaos faults bench
+.PHONY: run test chaos faults bench gpu-check
 
 $(STAMP): pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
@@ -27,3 +27,7 @@ faults: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python benchmarks/proxy.py
+
+# on a machine with a CUDA GPU: the CUDA tests and the GPU rows of benchmarks/results/scale.md
+gpu-check: $(STAMP)
+	bash benchmarks/gpu_check.sh

@@ -14,13 +14,18 @@ its cost per candidate is).
 - (c) a whole greedy search (``search.start=one_width``, defaults otherwise, SQLite storage):
   wall time from the FP reference to the result, images evaluated, and the share of that wall time
   spent inside the model's forward (timed by hooks on the model, with a device sync at each end).
+  With ``--workers N``, N processes share the device and one journal-file study (forward share:
+  the workers' forward seconds over N times the wall time).
 
     .venv/bin/python benchmarks/scale.py --device cuda --images 10000          # on a GPU
     .venv/bin/python benchmarks/scale.py --device cpu --images 512 --depths 2   # on the CPU, reduced
+
+``benchmarks/gpu_check.sh`` runs it on a GPU, with one worker and with two sharing the GPU.
 """
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import platform
 import tempfile
 import time
@@ -40,7 +45,7 @@ from aqsvit.models import create_model
 from aqsvit.quant import uniform_assignment
 from aqsvit.report import markdown_table
 from aqsvit.search.evaluator import Evaluator
-from aqsvit.search.run import prepare, run, summarize
+from aqsvit.search.run import SearchSummary, prepare, run, summarize
 from aqsvit.search.settings import SearchSettings
 
 RESULTS = Path(__file__).parent / "results"
@@ -114,6 +119,7 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=4, help="assignments measured for (b)")
     parser.add_argument("--delta", type=float, default=1.0, help="the search's delta (points)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads on the CPU (0: all cores)")
+    parser.add_argument("--workers", type=int, default=1, help="(c): processes sharing the device and the study")
     parser.add_argument("--out", default=str(RESULTS), help="folder for scale.md")
     args = parser.parse_args()
     device = torch.device(pin_worker(args.device))
@@ -159,32 +165,38 @@ def main() -> None:
     rate_b = len(assignments) * args.images / (time.perf_counter() - started)
 
     with tempfile.TemporaryDirectory() as tmp:
-        search_settings = SearchSettings(start="one_width", delta=args.delta, storage_url=f"sqlite:///{tmp}/scale.db",
-                                         study_name="scale")
-        timer = ForwardTimer(model, device)
+        storage_url = f"sqlite:///{tmp}/scale.db" if args.workers == 1 else f"journal:///{tmp}/scale.log"
+        search_settings = SearchSettings(start="one_width", delta=args.delta, storage_url=storage_url,
+                                         study_name="scale", workers=args.workers)
         started = time.perf_counter()
-        search = prepare(evaluator, search_settings, "scale", cache_dir=None)
-        run(search, progress=False)
-        summary = summarize(search)
-        wall = time.perf_counter() - started
-        timer.close()
-    images = summary.images + search.setup_images
+        if args.workers == 1:
+            forward_s, setup_images, summary = search_timed(evaluator, search_settings, device)
+            wall = time.perf_counter() - started
+            trials, images = summary.trials, summary.images + setup_images
+        else:
+            jobs = [(model.state_dict(), data, settings, search_settings, str(device))] * args.workers
+            with multiprocessing.get_context("spawn").Pool(args.workers) as pool:
+                results = pool.starmap(worker_search, [(args, *job) for job in jobs])
+            wall = time.perf_counter() - started
+            summary = summarize(prepare(evaluator, search_settings, "scale", read_only=True))
+            forward_s = sum(r[0] for r in results) / args.workers
+            trials, images = summary.trials, summary.images + sum(r[1] for r in results)
 
     where = ("GPU " + torch.cuda.get_device_name(device)) if device.type == "cuda" else \
         f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
     config = (f"Spikformer {args.depths}-{args.embed_dims} at {args.img_size}x{args.img_size}" +
               ("" if (args.depths, args.embed_dims, args.img_size) == (4, 384, 32) else " (reduced)"))
     rows = [(where, config, f"{params / 1e6:.2f}M", args.images, batch, f"{rate_a:.1f}", f"{rate_b:.1f}",
-             f"{rate_b / rate_a:.2f}", f"{wall:.1f}", summary.trials, images, f"{timer.seconds / wall:.0%}")]
+             f"{rate_b / rate_a:.2f}", args.workers, f"{wall:.1f}", trials, images, f"{forward_s / wall:.0%}")]
     table = markdown_table(("device", "model", "params", "split", "eval batch", "(a) bare img/s",
-                            "(b) aqsvit img/s", "(b)/(a)", "(c) search wall s", "trials", "images evaluated",
-                            "forward share"), rows)
+                            "(b) aqsvit img/s", "(b)/(a)", "(c) workers", "(c) search wall s", "trials",
+                            "images evaluated", "forward share"), rows)
     command = "benchmarks/scale.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
                                                   if k != "out")
-    kind = "GPU" if device.type == "cuda" else "CPU"
+    kind = ("GPU" if device.type == "cuda" else "CPU") + ("" if args.workers == 1 else f", {args.workers} workers")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    kept_rows, kept_commands = other_kind(out / "scale.md", kind)
+    kept_rows, kept_commands = others(out / "scale.md", kind, args.workers)
     commands = sorted([*kept_commands, f"- {kind}: `.venv/bin/python {command}` (setup before (c): preparing the "
                        f"split, FP order, activity, {setup:.1f} s, not in (c); (b) over {len(assignments)} candidates)"])
     text = "\n".join([
@@ -192,22 +204,57 @@ def main() -> None:
         "The faithful Spikformer via `spikformer_cifar10_4_384` (depths, embed_dims, img_size as in the table), "
         "random weights (BatchNorm statistics of the synthetic images, so that spikes reach the head), synthetic "
         "uint8 images with the cifar10 normalisation; labels = the FP model's predictions. (a) bare torch FP "
-        "forward; (b) aqsvit apply + evaluate + restore per candidate; (c) greedy search, start=one_width, SQLite. "
-        "Each run rewrites its device kind's row and keeps the other's.", "",
+        "forward; (b) aqsvit apply + evaluate + restore per candidate; (c) greedy search, start=one_width, SQLite "
+        "(N workers: N processes sharing the device and a journal file). Each run rewrites its own row (device "
+        "kind and workers) and keeps the others.", "",
         "Commands, one per device kind:", "", *commands, "",
         table + "".join("\n" + row for row in kept_rows), ""])
     (out / "scale.md").write_text(text)
     print(text)
 
 
-def other_kind(path: Path, kind: str) -> tuple[list[str], list[str]]:
-    """The table rows and command lines of ``path`` measured on the other device kind (GPU/CPU)."""
+def others(path: Path, kind: str, workers: int) -> tuple[list[str], list[str]]:
+    """The table rows and command lines of ``path`` measured on another device kind (GPU/CPU) or
+    with another number of workers (``kind`` names both in the command lines)."""
     if not path.exists():
         return [], []
     lines = path.read_text().splitlines()
-    rows = [l for l in lines if l.startswith("| ") and not l.startswith("| device") and not l.startswith(f"| {kind}")]
+    rows = [l for l in lines if l.startswith("| ") and not l.startswith("| device")
+            and not (l.startswith(f"| {kind.split(',')[0]}") and row_workers(l) == workers)]
     commands = [l for l in lines if l.startswith("- ") and not l.startswith(f"- {kind}:")]
     return rows, commands
+
+
+def row_workers(row: str) -> int:
+    """The (c) workers of a table row (rows written before that column: 1)."""
+    cells = [c.strip() for c in row.strip().strip("|").split("|")]
+    return int(cells[8]) if len(cells) == 13 else 1
+
+
+def search_timed(evaluator: Evaluator, settings: SearchSettings, device: torch.device) -> tuple[float, int, SearchSummary]:
+    """(c) in this process: seconds inside the model's forward, this process's setup images, and
+    the summary it reads when the search has ended."""
+    timer = ForwardTimer(evaluator.model, device)
+    search = prepare(evaluator, settings, "scale", cache_dir=None)
+    run(search, progress=False)
+    summary = summarize(search)
+    timer.close()
+    return timer.seconds, search.setup_images, summary
+
+
+def worker_search(args, state: dict, data: DataBundle, eval_settings: EvalSettings, settings: SearchSettings,
+                  device: str) -> tuple[float, int]:
+    """One of ``--workers`` processes of (c), with the same model and data and its own evaluator on
+    ``device``: its forward seconds and setup images."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    heads = 12 if args.embed_dims % 12 == 0 else 4
+    model = create_model("spikformer_cifar10_4_384", depths=args.depths, img_size=args.img_size,
+                         embed_dims=args.embed_dims, num_heads=heads)
+    model.load_state_dict(state)
+    evaluator = Evaluator(model.eval().to(device), data, None, device=device, settings=eval_settings)
+    return search_timed(evaluator, settings, torch.device(device))[:2]
 
 
 def _bundle(stored: torch.Tensor, labels: torch.Tensor, n_train: int, preprocess) -> DataBundle:

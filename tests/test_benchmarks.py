@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -63,22 +64,24 @@ def test_compare_quick_writes_its_table_and_figures(reference, tmp_path):
 
 
 @pytest.mark.slow
-def test_scale_benchmark_runs_on_a_tiny_setting(tmp_path):
-    """benchmarks/scale.py end to end on a tiny model (its figures are not the benchmark's); a
-    GPU row already in the file stays."""
+def test_gpu_check_dry_run_on_the_cpu(tmp_path):
+    """benchmarks/gpu_check.sh --device cpu: the CUDA tests (skipped here) and benchmarks/scale.py
+    on a tiny model with one worker and with two sharing the device (its figures are not the
+    benchmark's); each run writes its own row and a GPU row already in the file stays."""
     gpu_row, gpu_command = "| GPU H100 | Spikformer 4-384 at 32x32 | 9.31M | 10000 |", "- GPU: `benchmarks/scale.py --device cuda`"
     (tmp_path / "scale.md").write_text(f"# old\n\n{gpu_command}\n- CPU: `old`\n\n| device |\n|---|\n{gpu_row}\n| CPU old |\n")
-    out = subprocess.run([sys.executable, "benchmarks/scale.py", "--device", "cpu", "--images", "48", "--depths", "1",
-                          "--embed-dims", "48", "--img-size", "16", "--candidates", "2", "--out", str(tmp_path)],
-                         capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
+    out = subprocess.run(["bash", "benchmarks/gpu_check.sh", "--device", "cpu", "--out", str(tmp_path)],
+                         capture_output=True, text=True, timeout=900, env={**os.environ, "PYTHON": sys.executable})
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "skipped" in out.stdout and "needs CUDA" in out.stdout  # the CUDA tests were found and skipped
     text = (tmp_path / "scale.md").read_text()
-    assert "--depths 1" in text  # the command that made the table
+    assert "--depths 1" in text and "- CPU, 2 workers: `" in text  # the commands that made the rows
     assert gpu_row in text and gpu_command in text and "CPU old" not in text and "`old`" not in text
-    row = next(line for line in text.splitlines() if line.startswith("| CPU"))
-    cells = [c.strip() for c in row.strip("|").split("|")]
-    assert "(reduced)" in cells[1] and float(cells[5]) > 0 and float(cells[6]) > 0
-    assert int(cells[9]) >= 1 and int(cells[10]) >= 48 and 0 < float(cells[11].rstrip("%")) <= 100
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in text.splitlines() if line.startswith("| CPU")]
+    assert sorted(int(cells[8]) for cells in rows) == [1, 2]
+    for cells in rows:
+        assert "(reduced)" in cells[1] and float(cells[5]) > 0 and float(cells[6]) > 0
+        assert int(cells[10]) >= 1 and int(cells[11]) >= 32 and 0 < float(cells[12].rstrip("%")) <= 100
 
 
 def test_compare_runs_of_two_processes_on_one_seed_file_are_both_kept(tmp_path, monkeypatch):

@@ -125,6 +125,7 @@ def test_eval_settings_are_checked():
             EvalSettings(**bad)  # checked when built
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_on_a_gpu_the_split_is_resident_and_results_match_the_cpu(folder_data, model, reference):
     cpu = Evaluator(model, folder_data, None, device="cpu", settings=EvalSettings(loader_workers=0, eval_batch=16))
