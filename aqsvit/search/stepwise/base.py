@@ -55,8 +55,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.stepwise.ledger import Ledger
-from aqsvit.search.stepwise.outcome import LIVE, Outcome, Plan, judge, read_trials
+from aqsvit.search.stepwise.outcome import Outcome, Plan, judge, read_trials
 from aqsvit.search.stepwise.starts import WalkStart, walk_start
+from aqsvit.search.trial_reads import study_trials
 from aqsvit.search.trial_writes import set_trial_params
 from aqsvit.search.vocabulary import (FIXED_PARAMS_ATTR, IDLE_ATTR, KEY_ATTR, PROBE_ATTR, PROBE_PREFIX,
                                       VERIFY_ATTR, VERIFY_PREFIX)
@@ -221,7 +222,7 @@ class StepwiseSampler(BaseSampler):
         UpdateFinishedTrialError, as a write on it would."""
         storage = study._storage
         while True:
-            trials = storage.get_all_trials(study._study_id, deepcopy=False)
+            trials = study_trials(storage, study._study_id)
             if trials[number].state.is_finished():
                 raise UpdateFinishedTrialError(f"trial {number} was finished by another worker while it waited "
                                                "for a candidate")
@@ -243,7 +244,7 @@ class StepwiseSampler(BaseSampler):
                     if self._claim(study, trial_id, number, key, choices):
                         return
                     lost_race = True
-            if not lost_race and not any(t.state in LIVE and t._trial_id != trial_id for t in trials):
+            if not lost_race and all(trials[n]._trial_id == trial_id for n in self._ledger(study._study_id).live):
                 # nobody else is evaluating anything, so nothing can change what this worker sees
                 raise RuntimeError(f"{type(self).__name__}: every proposal is held by a finished trial that "
                                    "decided nothing (a sampler bug; please report it with the study)")
@@ -259,7 +260,7 @@ class StepwiseSampler(BaseSampler):
         params = self.space.params(choices)
         try:
             storage.set_trial_system_attr(trial_id, KEY_ATTR, key)
-            trials = storage.get_all_trials(study._study_id, deepcopy=False)
+            trials = study_trials(storage, study._study_id)
             ledger = self._ledger(study._study_id)
             ledger.read(trials)
             if trials[number].state.is_finished():  # failed meanwhile: holds nothing
@@ -286,7 +287,7 @@ class StepwiseSampler(BaseSampler):
         storage = study._storage
         choices = self.space.choices_from_params(trial.params)
         key = self.space.key(choices)
-        trials = storage.get_all_trials(study._study_id, deepcopy=False)
+        trials = study_trials(storage, study._study_id)
         ledger = self._ledger(study._study_id)
         ledger.read(trials)
         if ledger.holders(trials, key):

@@ -10,6 +10,7 @@ the ones live then. Trials are numbered 0, 1, 2... in their study, so ``trials[n
 """
 from __future__ import annotations
 
+from collections import ChainMap
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -26,7 +27,7 @@ class Ledger:
     unless two finished trials share a key (the walk's claims prevent it; a trial taken over from
     a stalled worker can leave one), where the later number must win: then the ledger folds the
     finished trials again in number order. The readings always equal :func:`read_trials`' of the
-    same list (tests/search/test_ledger.py); callers only read them (``claims`` is their own)."""
+    same list (tests/search/test_ledger.py); callers only read them (live claims go into ``claims``' own first map)."""
 
     def __init__(self, key_of: Callable[[FrozenTrial], str | None]) -> None:
         self._key_of = key_of
@@ -37,7 +38,8 @@ class Ledger:
 
     def read(self, trials: Sequence[FrozenTrial]) -> Readings:
         """The readings of ``trials``: all the study's trials in number order, as
-        ``storage.get_all_trials`` returns them (ValueError for any other list)."""
+        ``storage.get_all_trials`` or :func:`~aqsvit.search.trial_reads.study_trials` returns them
+        (ValueError for any other list)."""
         if trials and trials[-1].number != len(trials) - 1 or len(trials) < self._seen:
             raise ValueError("a ledger reads all of one study's trials in number order")
         live, out_of_order = [], False
@@ -53,10 +55,15 @@ class Ledger:
         if out_of_order:
             self._finished = read_trials((t for t in trials if t.state.is_finished()), self._key_of)
         self._live, self._seen = live, len(trials)
-        readings = replace(self._finished, claims=dict(self._finished.claims))
+        readings = replace(self._finished, claims=ChainMap({}, self._finished.claims))  # live claims go on top
         for number in live:
             claim_live(readings, trials[number], self._key_of)
         return readings
+
+    @property
+    def live(self) -> list[int]:
+        """Numbers of the trials live at the last :meth:`read`."""
+        return list(self._live)
 
     def holders(self, trials: Sequence[FrozenTrial], key: str) -> list[int]:
         """Ids of trials holding ``key`` in ``trials``, the list last :meth:`read`: a finished one

@@ -9,7 +9,7 @@ candidates are.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 
 from optuna.trial import FrozenTrial, TrialState
@@ -51,7 +51,7 @@ class Readings:
     screened: dict[str, tuple[int, int, float]] = field(default_factory=dict)  # key -> (errors, budget, drift)
     outranked: dict[str, float] = field(default_factory=dict)  # key -> drift
     verified: dict[str, tuple[bool, int | None]] = field(default_factory=dict)  # key -> (feasible, errors seen)
-    claims: dict[str, int] = field(default_factory=dict)
+    claims: MutableMapping[str, int] = field(default_factory=dict)
 
 
 def read_trials(trials: Iterable[FrozenTrial], key_of: Callable[[FrozenTrial], str | None]) -> Readings:
