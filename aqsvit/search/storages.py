@@ -27,12 +27,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.storages import BaseStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
 from aqsvit.errors import AqsvitError
 from aqsvit.registry import Registry
 from aqsvit.search.study import quiet_experimental
+from aqsvit.search.trial_reads import IndexedJournalStorage
 
 DEFAULT_URL = "sqlite:///studies/aqsvit.db"
 SCHEMA_TRIES = 8  # RDB storages: opens before losing the schema creation race to other first starts is an error
@@ -186,7 +187,7 @@ def open_sqlite(url: str, options: StorageOptions) -> BaseStorage:
 def open_journal(url: str, options: StorageOptions) -> BaseStorage:
     path = file_path(url)
     check_journal(path)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return IndexedJournalStorage(JournalFileBackend(str(path)))
 
 
 def check_journal(path: Path) -> None:
@@ -212,4 +213,4 @@ def open_postgresql(url: str, options: StorageOptions) -> BaseStorage:
 
 @register_storage("redis", example="redis://HOST:PORT/DB", shared=True)
 def open_redis(url: str, options: StorageOptions) -> BaseStorage:
-    return JournalStorage(JournalRedisBackend(url))
+    return IndexedJournalStorage(JournalRedisBackend(url))

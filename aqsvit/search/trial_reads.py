@@ -8,15 +8,22 @@ and hands out the storage's own trials by number. RDB storages (under Optuna's c
 study opens them) and the journal file are read through Optuna's internals (pinned in
 pyproject.toml; tests/search/test_trial_reads.py compares them with ``get_all_trials``); any other
 storage through ``get_all_trials``.
+
+Optuna's own ``Study.ask`` reads the study for WAITING trials on every ask, through
+``get_all_trials(states=...)``: O(study) on a journal. :class:`IndexedJournalStorage`, the journal
+storage aqsvit opens, answers that read from the trials not yet seen finished.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import copy
+from collections.abc import Callable, Container, Sequence
 from typing import overload
 
 from optuna.storages import BaseStorage, JournalStorage
 from optuna.storages._cached_storage import _CachedStorage
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
+
+FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
 
 
 class NumberedTrials(Sequence[FrozenTrial]):
@@ -59,3 +66,30 @@ def study_trials(storage: BaseStorage, study_id: int) -> Sequence[FrozenTrial]:
             count = len(ids)
         return NumberedTrials(count, lambda number: trials[ids[number]])
     return storage.get_all_trials(study_id, deepcopy=False)
+
+
+class IndexedJournalStorage(JournalStorage):
+    """A journal storage whose reads of live trials only (``states`` without a finished state, as
+    Optuna's ask asks for WAITING ones) cost O(new + live trials) instead of O(study): it keeps, per
+    study, the trials it has not yet seen finished (a finished trial never changes state again).
+    Every other read and every write is the journal's own."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._not_finished: dict[int, tuple[int, list[int]]] = {}  # study id -> (trials seen, ids not seen finished)
+
+    def get_all_trials(self, study_id: int, deepcopy: bool = True,
+                       states: Container[TrialState] | None = None) -> list[FrozenTrial]:
+        if states is None or any(state in states for state in FINISHED_STATES):
+            return super().get_all_trials(study_id, deepcopy, states)
+        with self._thread_lock:
+            self._sync_with_backend()
+            replay = self._replay_result
+            if study_id not in replay._study_id_to_trial_ids:
+                return super().get_all_trials(study_id, deepcopy, states)  # Optuna's error for an unknown study
+            ids, trials = replay._study_id_to_trial_ids[study_id], replay._trials
+            seen, not_finished = self._not_finished.get(study_id, (0, []))
+            not_finished = [i for i in (*not_finished, *ids[seen:]) if not trials[i].state.is_finished()]
+            self._not_finished[study_id] = (len(ids), not_finished)
+            found = [trials[i] for i in not_finished if trials[i].state in states]
+        return copy.deepcopy(found) if deepcopy else found

@@ -8,10 +8,12 @@ from contextlib import nullcontext
 import optuna
 import pytest
 from optuna.distributions import CategoricalDistribution
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from aqsvit.search.storages import create_storage
-from aqsvit.search.trial_reads import study_trials
+from aqsvit.search.trial_reads import IndexedJournalStorage, study_trials
 from test_trial_writes import storage_url
 
 D = CategoricalDistribution(["a", "b"])
@@ -53,3 +55,34 @@ def test_study_trials_reads_what_get_all_trials_reads(kind, tmp_path):
         with pytest.raises(IndexError):
             study_trials(storage, study._study_id)[6]
 
+
+
+def test_the_indexed_journal_reads_live_trials_as_the_journal_does(tmp_path):
+    """IndexedJournalStorage's state-filtered reads (Optuna's ask reads WAITING trials) against a
+    plain JournalStorage on the same file, while another worker enqueues, asks and finishes."""
+    url = f"journal:///{tmp_path}/j.log"
+    ours = create_storage(url)
+    assert isinstance(ours, IndexedJournalStorage)
+    study = optuna.create_study(storage=ours, directions=["maximize", "minimize"])
+    other = optuna.load_study(study_name=study.study_name, storage=create_storage(url))
+    plain = JournalStorage(JournalFileBackend(f"{tmp_path}/j.log"))
+
+    def check():
+        for states in [(TrialState.WAITING,), (TrialState.RUNNING,), (TrialState.RUNNING, TrialState.WAITING),
+                       (TrialState.COMPLETE,), None]:
+            got = ours.get_all_trials(study._study_id, deepcopy=False, states=states)
+            assert snapshot(got) == snapshot(plain.get_all_trials(study._study_id, deepcopy=False, states=states))
+
+    check()
+    for i in range(3):
+        other.enqueue_trial({"x": "a"})
+    check()
+    first, second = study.ask(), other.ask()  # both take WAITING trials
+    check()
+    study.tell(first, (1.0, 1.0))
+    other.tell(second, state=TrialState.FAIL)
+    check()
+    study.tell(study.ask(), state=TrialState.PRUNED)  # the last WAITING one
+    other.ask()
+    check()
+    assert not ours.get_all_trials(study._study_id, states=(TrialState.WAITING,))
