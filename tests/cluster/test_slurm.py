@@ -45,7 +45,7 @@ def slurm_search(url: str, name: str, sweep: Path, partition: str, workers: int 
                  hold: str | None = None) -> subprocess.Popen:
     """The docs' command (``-m workers=N hydra/launcher=slurm storage=postgres``) with a small
     search and small jobs; the jobs run this python with this checkout first on PYTHONPATH. With
-    ``hold`` (``<array task>:<n>:<file>``), that job holds its n-th trial until killed (``hold/``)."""
+    ``hold`` (``<array task>:<n>:<file>``), that job holds its n-th trial until killed or signalled (``hold/``)."""
     path = [str(HOLD)] if hold else []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [*path, str(ROOT), os.environ.get("PYTHONPATH")])),
            **({"AQSVIT_HOLD": hold} if hold else {})}
@@ -193,19 +193,22 @@ def test_scancel_loses_nothing(slurm_cluster, single_worker, reference, tmp_path
 
 def test_time_limit_requeues_and_the_requeued_job_finishes(slurm_cluster, single_worker, reference, tmp_path):
     """One worker's job gets Slurm's time-limit warning (USR2, what ``--signal=USR2@<signal_delay_s>``
-    sends before ``--time`` runs out; sent here with ``scancel --signal`` once a trial runs, as
-    submitit's own tests do): submitit requeues it (``scontrol requeue``, max_num_timeout), the
-    trial it held ends FAIL, and the requeued job resumes the study and finishes the search."""
+    sends before ``--time`` runs out; sent here with ``scancel --signal`` while the job holds its 2nd
+    trial, so that the warning always lands inside a trial, as submitit's own tests send it):
+    submitit requeues it (``scontrol requeue``, max_num_timeout), the trial it held ends FAIL, and
+    the requeued job (which holds nothing) resumes the study and finishes the search."""
     name = f"requeue-{uuid.uuid4().hex[:8]}"
     sweep = tmp_path / "sweep"
+    held_file = tmp_path / "held"
     with new_pg_database() as url:
-        proc = slurm_search(url, name, sweep, slurm_cluster, workers=1)
+        proc = slurm_search(url, name, sweep, slurm_cluster, workers=1, hold=f"any:2:{held_file}")
         try:
-            deadline, running = time.time() + 300, set()
-            while time.time() < deadline and proc.poll() is None and not running:
-                running = running_trials(name, url)
+            deadline = time.time() + 300
+            while time.time() < deadline and proc.poll() is None and not held_file.exists():
                 time.sleep(0.1)
-            assert running, "the job never started a trial"
+            assert held_file.exists(), "the job never reached its 2nd trial"
+            held = int(held_file.read_text())
+            assert held in running_trials(name, url)
             (job,) = job_folders(sweep)
             subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
             # Slurm holds a requeued job for about 2 minutes (its BeginTime); the test lets it start now
@@ -230,6 +233,6 @@ def test_time_limit_requeues_and_the_requeued_job_finishes(slurm_cluster, single
         walker = walker_of(reference, "greedy", SPACE["quant.schemes"], SPACE["quant.bits"],
                            SPACE["search.granularity"])
         failed, lost = check_finished(study, walker)
-        assert failed >= 1, "the interrupted trial did not end FAIL"
+        assert study.trials[held].state == TrialState.FAIL, study.trials[held]
         print(f"slurm requeue {job}: trials {len(study.trials)}, FAIL {failed} ({lost} not needed again), "
               "duplicates 0, final assignment identical")

@@ -1,10 +1,11 @@
 """Make one Slurm job hold a trial until it is killed, so that ``scancel`` always hits a trial.
 
-Python imports this file at start-up when its folder is on ``PYTHONPATH`` (the scancel test puts it
-there for the jobs). Armed by ``AQSVIT_HOLD=<array task id>:<n>:<file>``: in the job of that array
-task, the ``n``-th ``Study.ask`` writes the asked trial's number to ``<file>`` and then sleeps until
-the job is killed (the trial's heartbeat thread goes on beating). Unarmed it does nothing; nothing
-in the product knows of it, as with ``tests/chaos/fault_shim.py``.
+Python imports this file at start-up when its folder is on ``PYTHONPATH`` (the scancel and requeue
+tests put it there for the jobs). Armed by ``AQSVIT_HOLD=<array task id>:<n>:<file>``: in the job of
+that array task (``any``: every job), the ``n``-th ``Study.ask`` writes the asked trial's number to
+``<file>`` and then sleeps until the job is killed or signalled (the trial's heartbeat thread goes on
+beating). Once ``<file>`` exists it arms nothing, so a requeued job runs freely. Unarmed it does
+nothing; nothing in the product knows of it, as with ``tests/chaos/fault_shim.py``.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ def _arm(task: str, n: int, file: str) -> None:
 
 
 _hold = os.environ.get("AQSVIT_HOLD")
-if _hold and os.environ.get("SLURM_ARRAY_TASK_ID") == _hold.split(":", 1)[0]:
+if _hold:
     _task, _n, _file = _hold.split(":", 2)
-    _arm(_task, int(_n), _file)
+    if _task in ("any", os.environ.get("SLURM_ARRAY_TASK_ID")) and not os.path.exists(_file):
+        _arm(_task, int(_n), _file)
