@@ -1,5 +1,5 @@
-"""optuna-dashboard on a study's storage, with a note on what the study is about and the verified
-front as its best trials."""
+"""optuna-dashboard on a study's storage, with a note on what the study is about, the verified
+front as its best trials, and the searched front and its widths as two user-defined plots."""
 from __future__ import annotations
 
 import errno
@@ -15,10 +15,17 @@ from optuna.study._multi_objective import _get_pareto_front_trials_by_trials
 from optuna.trial import FrozenTrial
 
 from aqsvit.errors import AqsvitError, invalid
+from aqsvit.report.figures import answered_deltas, front_figure, front_widths_figure, trials_of
+from aqsvit.search.front import measured
 from aqsvit.search.vocabulary import CONTEXT_ATTR
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
+
+    import plotly.graph_objects as go
+
+# the ids of the plots :func:`save_front_plots` writes (written again, in place, at every start)
+FRONT_PLOT, WIDTHS_PLOT = "aqsvit-front", "aqsvit-front-widths"
 
 
 def study_note(study: optuna.Study) -> str:
@@ -36,6 +43,30 @@ def study_note(study: optuna.Study) -> str:
               "(user attr `screened`, an upper bound), drawn as infeasible, apart from the measured front. "
               "Best Trials: the Pareto front of the feasible trials alone (Optuna's `study.best_trials`)."]
     return "\n".join(lines)
+
+
+def walk_order(trials: Sequence[FrozenTrial]) -> list[str]:
+    """The study's units in walk order, read from a measured trial's params alone (``<unit>.scheme``,
+    stored in the order the objective suggested them: the space's unit order)."""
+    done = measured(trials)
+    return [name.removesuffix(".scheme") for name in done[0].params if name.endswith(".scheme")] if done else []
+
+
+def front_plots(study: optuna.Study) -> dict[str, go.Figure]:
+    """The report's front figures, from the study alone (nothing evaluated): the front with the Δ
+    values the search answered and the pick for its own Δ starred, and the widths of its points."""
+    return {FRONT_PLOT: front_figure(study, answered_deltas(study)),
+            WIDTHS_PLOT: front_widths_figure(study, walk_order(trials_of(study)))}
+
+
+def save_front_plots(study: optuna.Study) -> None:
+    """Write :func:`front_plots` where optuna-dashboard reads user-defined plots (study system attrs
+    ``dashboard:plot_data:<id>:<chunk>``, as its ``save_plotly_graph_object``), replacing those of
+    an earlier start; no trial is touched."""
+    import optuna_dashboard
+
+    for plot_id, figure in front_plots(study).items():
+        optuna_dashboard.save_plotly_graph_object(study, figure, graph_object_id=plot_id)
 
 
 def feasible_front(trials: Sequence[FrozenTrial], directions: Sequence[StudyDirection]) -> list[FrozenTrial]:
@@ -81,10 +112,11 @@ def bind(host: str, port: int, app: WSGIApplication) -> WSGIServer:
 
 def serve(storage: optuna.storages.BaseStorage, study_name: str, host: str = "127.0.0.1", port: int = 8080,
           where: str = "") -> None:
-    """Write the note and serve the dashboard (blocks until interrupted). Binds to 127.0.0.1 unless
-    told otherwise. The study and the address are checked before the note is written, so a refused
-    call leaves the study as it was; the address line (with ``where``, e.g. the redacted storage URL)
-    is printed once the server is bound."""
+    """Write the note and the front plots (:func:`save_front_plots`) and serve the dashboard (blocks
+    until interrupted). Binds to 127.0.0.1 unless told otherwise. The study and the address are
+    checked before the note and the plots are written, so a refused call leaves the study as it
+    was; the address line (with ``where``, e.g. the redacted storage URL) is printed once the
+    server is bound."""
     import optuna_dashboard
 
     from aqsvit.search.existing import load_existing
@@ -95,6 +127,7 @@ def serve(storage: optuna.storages.BaseStorage, study_name: str, host: str = "12
           flush=True)
     try:
         optuna_dashboard.save_note(study, study_note(study))
+        save_front_plots(study)
         server.serve_forever()
     except KeyboardInterrupt:  # Ctrl-C: the way to stop it
         pass

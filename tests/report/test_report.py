@@ -127,9 +127,9 @@ def browse(url: str, shot: str, size: str = "1400,2400") -> str:
     return dom.stdout
 
 
-def test_dashboard_marks_infeasible_trials_in_headless_chromium(finished_search):
-    """The dashboard's own page (React + plotly, run by a real browser) draws trials that fail
-    a constraint as "Infeasible": here the results decided on the screen only."""
+def dashboard_page(finished_search, shot: str, size: str = "1400,2400") -> str:
+    """The dashboard's study page as headless Chromium renders it (``aqsvit dashboard`` serving the
+    finished search), its screenshot under test-artifacts/``shot``."""
     chromium()
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "aqsvit.cli", "dashboard", f"storage.url={finished_search['url']}",
@@ -138,12 +138,50 @@ def test_dashboard_marks_infeasible_trials_in_headless_chromium(finished_search)
     try:
         studies = get_json(f"http://127.0.0.1:{port}/api/studies", time.time() + 60)["study_summaries"]
         study = next(s for s in studies if s["study_name"] == finished_search["name"])
-        dom = browse(f"http://127.0.0.1:{port}/dashboard/studies/{study['study_id']}", "dashboard.png")
+        return browse(f"http://127.0.0.1:{port}/dashboard/studies/{study['study_id']}", shot, size)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_dashboard_marks_infeasible_trials_in_headless_chromium(finished_search):
+    """The dashboard's own page (React + plotly, run by a real browser) draws trials that fail
+    a constraint as "Infeasible": here the results decided on the screen only."""
+    dom = dashboard_page(finished_search, "dashboard.png")
     legend = re.findall(r'class="legendtext"[^>]*>([^<]+)<', dom)
     assert "Complete" in legend and "Infeasible" in legend, legend
+
+
+def axis_titles(svg: str) -> tuple[list[str], list[str]]:
+    """The x and y axis titles plotly drew in ``svg``."""
+    return (re.findall(r'class="xtitle"[^>]*>([^<]+)<', svg), re.findall(r'class="ytitle"[^>]*>([^<]+)<', svg))
+
+
+def labels(svg: str) -> list[str]:
+    """The annotation texts plotly drew in ``svg`` (the Δ lines' labels among them)."""
+    return re.findall(r'class="annotation-text"[^>]*>([^<]+)<', svg)
+
+
+def searched_deltas(finished_search) -> list[float]:
+    from aqsvit.report.figures import answered_deltas
+
+    study = optuna.load_study(study_name=finished_search["name"], storage=finished_search["url"])
+    return answered_deltas(study)
+
+
+def test_dashboard_draws_the_searched_front_and_its_widths_in_headless_chromium(finished_search):
+    """Issue 35: the dashboard's study page shows the front (labelled axes, one line per Δ answered)
+    and the widths of its points, written by ``aqsvit dashboard`` from the study alone."""
+    dom = dashboard_page(finished_search, "dashboard-front.png", size="1400,3200")
+    plots = dict(re.findall(r'id="user-defined-plot:([\w-]+)"(.*?)(?=id="user-defined-plot:|$)', dom, re.S))
+    assert set(plots) == {"aqsvit-front", "aqsvit-front-widths"}, list(plots)
+    assert axis_titles(plots["aqsvit-front"]) == (["memory (KiB)"], ["accuracy (%)"])
+    assert {f"Δ = {d:g}" for d in searched_deltas(finished_search)} <= set(labels(plots["aqsvit-front"]))
+    legend = re.findall(r'class="legendtext"[^>]*>([^<]+)<', plots["aqsvit-front"])
+    assert {"front", "pick for Δ", "chosen"} <= set(legend), legend
+    xtitle, ytitle = axis_titles(plots["aqsvit-front-widths"])
+    assert ytitle == ["layer"] and xtitle[0].startswith("front point")
+    assert re.search(r'class="textpoint"|>u\d<|>p\d<', plots["aqsvit-front-widths"]), "no cell text drawn"
 
 
 def test_html_report_draws_every_plot_in_headless_chromium(finished_search):
@@ -152,7 +190,7 @@ def test_html_report_draws_every_plot_in_headless_chromium(finished_search):
     flags = CHROMIUM_FLAGS
     dom = subprocess.run([browser, *flags, "--dump-dom", f"file://{html}"], capture_output=True, text=True, timeout=120)
     figures = dom.stdout.count("class=\"figure\"")
-    assert figures == 4
+    assert figures == 6
     assert dom.stdout.count("class=\"main-svg\"") >= 2 * figures, "a plot did not draw"
     assert "Pareto front" in dom.stdout and "Search progress" in dom.stdout
     ARTIFACTS.mkdir(exist_ok=True)
@@ -160,8 +198,29 @@ def test_html_report_draws_every_plot_in_headless_chromium(finished_search):
     subprocess.run([browser, *flags, f"--screenshot={shot.resolve()}", "--window-size=1200,2400", f"file://{html}"],
                    capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000
-    for name in ("pareto", "progress", "drift", "layers"):
+    for name in ("pareto", "front", "front_widths", "progress", "drift", "layers"):
         assert (finished_search["report"] / f"{name}.png").stat().st_size > 5_000
+
+
+def test_report_draws_the_searched_front_its_table_and_widths_in_headless_chromium(finished_search):
+    """Issue 35: the report shows the front with labelled axes, a line per Δ answered, and a table
+    of the front whose rows are the front's points."""
+    from aqsvit.search.front import front
+
+    html = (finished_search["report"] / "report.html").resolve()
+    dom = browse(f"file://{html}", "report-front.png", size="1200,3400")
+    figures = re.split(r'class="figure"', dom)[1:]
+    (drawn,) = [f for f in figures if "Searched front" in f]
+    assert axis_titles(drawn) == (["memory (KiB)"], ["accuracy (%)"])
+    deltas = searched_deltas(finished_search)
+    assert deltas and {f"Δ = {d:g}" for d in deltas} <= set(labels(drawn))
+    (widths,) = [f for f in figures if "Widths along the front" in f]
+    assert axis_titles(widths)[1] == ["layer"]
+    table = re.search(r'<section id="front">(.*?)</section>', dom, re.S)
+    assert table, "no front table in the rendered page"
+    study = optuna.load_study(study_name=finished_search["name"], storage=finished_search["url"])
+    numbers = [int(n) for n in re.findall(r"<tr><td[^>]*>[^<]*</td><td[^>]*>(\d+)</td>", table.group(1))]
+    assert numbers == [t.number for t in front(study.trials)]
 
 
 def test_report_summary_block_in_headless_chromium(finished_search):
