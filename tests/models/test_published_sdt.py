@@ -13,6 +13,7 @@ from torch.nn import functional as F
 
 from aqsvit.errors import AqsvitError
 from aqsvit.models import create_model, load_checkpoint, model_info, model_spec
+from aqsvit.quant import LayerQuantizer
 
 SMALL = {"embed_dims": 32, "num_heads": 2, "depths": 2}
 NAMES = ("sdt_cifar10_2_512", "sdt_imagenet_8_512", "sdt_cifar10dvs_2_256", "sdt_dvs128gesture_2_256")
@@ -80,6 +81,12 @@ def test_registry_names_the_reference_its_preset_and_crop():
     assert model_info("sdt_imagenet_8_768").crop_pct == 0.95
     assert model_info("sdt_cifar100_2_256").preprocess == "cifar100"
     assert model_info("sdt_digits").reference is None  # spikingjelly's own
+    # the benchmark row: the published cifar layout, reduced to 1-channel 16x16 digits, no normalisation
+    assert model_info("sdt_digits16").reference.endswith("model/spikeformer.py")
+    assert model_info("sdt_digits16").preprocess == "none"
+    assert model_spec("sdt_digits16").input_shape == (1, 16, 16)
+    model = create_model("sdt_digits16")
+    assert len(LayerQuantizer(model).layers) == 30 and sum(p.numel() for p in model.parameters()) == 264_898
 
 
 def randomized(model: nn.Module, seed: int = 0) -> nn.Module:

@@ -244,5 +244,11 @@ PUBLISHED = (
               "Spike-driven Transformer-2-256 on DVS128 Gesture (16 frames x 2 polarities at 128x128; the "
               "10-frame config is frames=10), pooling_stat 0111.",
               img_size=128, in_channels=2, num_classes=11, embed_dims=256, num_heads=8, depths=2, steps=16),
+    # not a published configuration: the published cifar layout reduced to the shipped digits, a benchmark
+    # model beside spikformer_digits and spikformer_wide (4 blocks of width 64, 4x4 tokens after the stem)
+    Published("sdt_digits16", "cifar", "model/spikeformer.py", "none",
+              "Spike-driven Transformer-4-64, the published cifar layout (pooling_stat 0011) reduced to the "
+              "shipped digits at 16x16 (1 channel, T=4): 265k parameters, 30 weight layers.",
+              img_size=16, in_channels=1, num_classes=10, embed_dims=64, num_heads=8, depths=4, steps=4),
 )
 register_published(PUBLISHED, SpikeDrivenTransformer, REFERENCE, LAYOUTS, globals())
