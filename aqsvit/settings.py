@@ -84,6 +84,10 @@ class SearchSettings:
     schemes: tuple[str, ...] = ("uniform", "pot")  # quant.schemes; allowed: uniform, pot, fp32
     bits: tuple[int, ...] = (8, 6, 5, 4, 3, 2)  # quant.bits; integers 2..8
     delta: float = 1.0                         # acc(q) >= acc(fp) - delta (points)
+    # search.front: the deltas one study answers (greedy/beam), e.g. [0.5, 1, 2, 3], each walked in turn from the
+    # tighter one's result; delta then only chooses which one a command reports (any delta: the smallest measured
+    # point within it), and aqsvit pick delta=X reads any of them back without evaluating. [] = delta alone
+    front: tuple[float, ...] = ()
     pruner: str = "drift"                      # a name in aqsvit.search.pruners.PRUNERS
     pruner_options: Mapping[str, Any] = field(default_factory=dict)  # its options (drift: definition, tau, calibrate)
     staged: bool = True                        # stop the accuracy evaluation once the constraint is out of reach
@@ -103,7 +107,7 @@ class SearchSettings:
     pruner_settings: Any = field(init=False, repr=False, compare=False)   # built from pruner_options, once
 
     def __post_init__(self) -> None:
-        from aqsvit.search.stepwise import STARTS
+        from aqsvit.search.stepwise import STARTS, check_front
         from aqsvit.search.pruners import pruner_options
         from aqsvit.search.samplers import sampler_options
         from aqsvit.search.space import GRANULARITIES, ORDERS, SearchSpace
@@ -123,6 +127,10 @@ class SearchSettings:
                 ("search.order", self.order, ORDERS), ("search.start", self.start, STARTS)):
             check_choice(name, value, choices)
         check_number("delta", self.delta, 0, 100, allowed="numbers 0..100 (accuracy points)")
+        _set(self, "front", check_front(self.front))
+        if self.front and not self.stepwise:
+            raise invalid("search.front", list(self.front), "[] with sampler " + repr(self.sampler) +
+                          " (a front is walked by a stepwise sampler: greedy, beam)")
         check_number("search.screen", self.screen, 0, 1, lo_open=True)
         for name, value in (("search.staged", self.staged), ("search.force_new_study", self.force_new_study)):
             check_flag(name, value)
@@ -136,6 +144,16 @@ class SearchSettings:
         scheme_of(self.storage_url)
         check_int("workers", self.workers, 1)
         check_number("grace_period", self.grace_period, 0, lo_open=True)
+
+    @property
+    def deltas(self) -> tuple[float, ...]:
+        """The deltas the search answers, ascending: ``search.front``, or ``delta`` alone."""
+        return self.front or (self.delta,)
+
+    @property
+    def loosest_delta(self) -> float:
+        """The delta every trial is measured against (a front's largest: the others are judged from it)."""
+        return self.deltas[-1]
 
     @property
     def stepwise(self) -> bool:

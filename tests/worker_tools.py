@@ -16,6 +16,7 @@ import pytest
 from optuna.trial import TrialState
 
 from aqsvit.search import Outcome, StepwiseSampler
+from aqsvit.search.stepwise.outcome import judge, read_trials
 from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR
 
 PG_URL = os.environ.get("AQSVIT_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
@@ -120,7 +121,7 @@ def check_finished(study: optuna.Study, walker: StepwiseSampler) -> tuple[int, i
     keys = {t.system_attrs[KEY_ATTR] for t in evaluated(trials)}
     failed = [t for t in trials if t.state == TrialState.FAIL]
     lost = {t.system_attrs.get(KEY_ATTR) for t in failed} - keys - {None}
-    outcomes, _, _ = walker._outcomes(trials)
+    outcomes, _ = judge(read_trials(trials, walker._key))
     final = walker._final_plan(outcomes).result
     for key in lost:
         for feasible in (True, False):

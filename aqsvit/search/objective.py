@@ -3,6 +3,7 @@ memory (minimize). Every trial records what a person reading the study wants to 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import NoReturn
 
 import optuna
@@ -20,11 +21,11 @@ from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.step_pruner import StepPruner
 from aqsvit.search.trials import dashboard_constraints, set_dashboard_constraints
-from aqsvit.search.vocabulary import (ACCURACY_ATTR, BUDGET_ATTR, COST_ATTRS, DASHBOARD_CONSTRAINTS, DRIFT_ALL_ATTR,
-                                      DRIFT_ATTR, DRIFT_LAYERS_ATTR, DRIFT_STEPS_ATTR, DROP_ATTR, ERRORS_ATTR,
-                                      IMAGES_ATTR, MACS_ATTR, MEASURED_BY_ATTR, PROBE_ATTR, PROBED, PRUNED_BY_ATTR,
-                                      SCREENED_ATTR, SECONDS_ATTR, SENSITIVITY_ATTR, STAGED_ACCURACY, TARGET_GATE,
-                                      VERIFIED_ATTR, VERIFY_ATTR)
+from aqsvit.search.vocabulary import (ACCURACY_ATTR, BUDGET_ATTR, BUDGETS_ATTR, COST_ATTRS, DASHBOARD_CONSTRAINTS,
+                                      DRIFT_ALL_ATTR, DRIFT_ATTR, DRIFT_LAYERS_ATTR, DRIFT_STEPS_ATTR, DROP_ATTR,
+                                      ERRORS_ATTR, IMAGES_ATTR, MACS_ATTR, MEASURED_BY_ATTR, PROBE_ATTR, PROBED,
+                                      PRUNED_BY_ATTR, SCREENED_ATTR, SECONDS_ATTR, SENSITIVITY_ATTR, STAGED_ACCURACY,
+                                      TARGET_GATE, VERIFIED_ATTR, VERIFY_ATTR)
 
 METRIC_NAMES = ("accuracy", "memory_bytes")
 DIRECTIONS = ("maximize", "minimize")
@@ -55,9 +56,10 @@ class QuantizationObjective:
 
     def __init__(self, evaluator: Evaluator, space: SearchSpace, reference: FPReference,
                  delta: float = 1.0, pruner: BasePruner | None = None, staged: bool = True,
-                 drift_definition: str = "logit", screen: float = 1.0) -> None:
+                 drift_definition: str = "logit", screen: float = 1.0, front: Sequence[float] = ()) -> None:
         self.evaluator, self.space, self.reference = evaluator, space, reference
         self.delta, self.pruner, self.staged, self.screen = delta, pruner, staged, screen
+        self.front = tuple(front)  # a front search's deltas (``delta`` its loosest): screens record each budget
         # a StepPruner's decisions read its own drift definition: the one every trial records
         own = pruner.definition if isinstance(pruner, StepPruner) else None
         self.definition = own or drift_definition
@@ -142,6 +144,8 @@ class QuantizationObjective:
         if self.staged:  # what the stepwise samplers judge screens and verifications by
             attrs[ERRORS_ATTR] = result.errors
             attrs[BUDGET_ATTR] = allowed_errors(total, ev.fp_accuracy, self.delta)
+            if self.front:
+                attrs[BUDGETS_ATTR] = [[delta, allowed_errors(total, ev.fp_accuracy, delta)] for delta in self.front]
         if result.screened:
             attrs[SCREENED_ATTR] = True
         if result.accuracy is None:

@@ -18,7 +18,7 @@ from aqsvit.proxy.staged import StagedResult
 from aqsvit.search.stepwise import StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
 from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
-from aqsvit.search.front import measured, pick
+from aqsvit.search.front import FRONT_KEY, measured, pick
 from aqsvit.search.fingerprint import check_fingerprint, compare_fingerprint, fingerprint
 from aqsvit.search.pruners import make_pruner
 from aqsvit.search.samplers import SamplerContext, make_sampler
@@ -62,7 +62,8 @@ def order_units(space: SearchSpace, order: str, evaluator: Evaluator, reference)
 
 def build_sampler(settings: SearchSettings, space: SearchSpace) -> optuna.samplers.BaseSampler:
     """The registered sampler ``settings.sampler`` over ``space``."""
-    context = SamplerContext(space, settings.seed, settings.start, wait_hook(settings.grace_period))
+    context = SamplerContext(space, settings.seed, settings.start, wait_hook(settings.grace_period),
+                             settings.deltas if settings.front else ())
     return make_sampler(settings.sampler, settings.sampler_settings, context)
 
 
@@ -71,7 +72,7 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     """Space, FP reference, sampler, pruner and the (created or resumed) study (on ``storage``,
     else one opened from ``settings.storage_url``). ``read_only``: the study must exist and was
     made with these settings; nothing is written to it (report, finetune)."""
-    check_delta(settings.delta, evaluator)
+    check_delta(settings.loosest_delta, evaluator)
     pruning = settings.pruner_settings
     definition = getattr(pruning, "definition", "logit")  # the drift every trial records
     layer_inputs = (tuple(sorted({layer.module_name for layer in evaluator.layers}))
@@ -87,7 +88,8 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
                                     evaluator.target)
     space = space.with_weight_noise(lambda name: evaluator.quantizer.fp_weight(layers[name]))
     space = order_units(space, settings.order, evaluator, reference)
-    pruner = make_pruner(settings.pruner, pruning, settings.delta)
+    measured_at = settings.loosest_delta  # a front's trials are measured against its loosest delta
+    pruner = make_pruner(settings.pruner, pruning, measured_at)
     if storage is None:
         storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
                                  retry_failed=not settings.stepwise)
@@ -99,18 +101,19 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
         study = open_study(storage, settings, build_sampler(settings, space), current, {
             "model": evaluator.model.spec.name, "dataset": evaluator.data.name,
             "fp_accuracy": round(evaluator.fp_accuracy, 3), "delta": settings.delta, "tau": _tau_label(pruning),
+            **({FRONT_KEY: list(settings.front)} if settings.front else {}),
             "sampler": settings.sampler, "granularity": settings.granularity, "layers": len(evaluator.layers),
             "target": evaluator.target.describe()})
     # a screen decides candidates on part of the split: only the stepwise samplers verify the result
     screen = settings.screen if settings.stepwise else 1.0
     screened = screen < 1 and settings.staged and not read_only
     widths = [space.uniform(choice) for choice in space.candidates()]
-    order = evaluator.order_by_probe([space.assignment(w) for w in widths] if screened else [], settings.delta)
+    order = evaluator.order_by_probe([space.assignment(w) for w in widths] if screened else [], measured_at)
     if screened:
         log.info("screen order: FP difficulty and %s (%d images)", "no probe within delta" if order.probe is None else
                  "probe {} {}-bit everywhere".format(*space.candidates()[order.probe]), order.images)
-    objective = QuantizationObjective(evaluator, space, reference, settings.delta, pruner, settings.staged,
-                                      definition, screen)
+    objective = QuantizationObjective(evaluator, space, reference, measured_at, pruner, settings.staged,
+                                      definition, screen, front=settings.deltas if settings.front else ())
     setup_images = order.images - record_measured(study, objective, widths, order.measured)
     return Search(study, objective, space, evaluator, settings, setup_images)
 
@@ -236,6 +239,14 @@ def least_verified(trials: Sequence[FrozenTrial], space: SearchSpace, choices: d
     return space.choices_from_params(best.params)
 
 
+def walk_result(study: optuna.Study, delta: float) -> dict[str, tuple[str, int]] | None:
+    """A finished stepwise walk's result at ``delta`` (a front's: that delta's), else None."""
+    sampler = study.sampler
+    if not isinstance(sampler, StepwiseSampler) or sampler.result(study) is None:
+        return None
+    return sampler.front_results(study).get(delta) if sampler.front else sampler.result(study)
+
+
 @dataclass
 class SearchSummary:
     """The chosen assignment and how the search got there."""
@@ -253,15 +264,15 @@ class SearchSummary:
 
 
 def summarize(search: Search) -> SearchSummary:
-    """Final assignment (the sampler's result, else the best feasible trial) and the search cost."""
-    study, space = search.study, search.space
+    """Final assignment (the sampler's result at ``delta``, else the best trial within it) and the search cost."""
+    study, space, delta = search.study, search.space, search.settings.delta
     trials = [t for t in study.get_trials(deepcopy=False) if not t.system_attrs.get(IDLE_ATTR)]
-    best = best_feasible(trials)
-    choices = study.sampler.result(study) if isinstance(study.sampler, StepwiseSampler) else None
-    if choices is None and best is not None:
-        choices = space.choices_from_params(best.params)
-    elif choices is not None:
-        choices = least_verified(trials, space, choices, search.settings.delta)
+    choices = walk_result(study, delta)
+    if choices is None:
+        best = pick(trials, delta) if search.settings.front else best_feasible(trials)
+        choices = None if best is None else space.choices_from_params(best.params)
+    else:
+        choices = least_verified(trials, space, choices, delta)
     measurement = None
     if choices is not None:
         key = space.key(choices)
@@ -272,7 +283,7 @@ def summarize(search: Search) -> SearchSummary:
             measurement = replace(cost, accuracy=acc, drop=search.evaluator.fp_accuracy - acc)
         else:
             measurement = search.evaluator.measure(space.assignment(choices))
-        if measurement.drop > search.settings.delta:  # the walk ended where it started, and even that is not
+        if measurement.drop > delta:  # the walk ended where it started, and even that is not
             choices, measurement = None, None        # within delta: there is no result
     starts = [t.datetime_start for t in trials if t.datetime_start]
     ends = [t.datetime_complete for t in trials if t.datetime_complete]

@@ -49,6 +49,7 @@ class SamplerContext:
     seed: int = 0
     start: str = SearchSettings.start          # search.start, for the stepwise samplers (its one default)
     on_wait: Callable[..., Any] | None = None  # called while a stepwise sampler waits on other workers
+    front: tuple[float, ...] = ()              # the deltas a stepwise sampler's study answers (search.front)
 
 
 def sampler_options(name: str, options: Mapping[str, Any]) -> Any:
@@ -72,7 +73,7 @@ class Greedy:
     """GreedySampler: walk the units once, keep the cheapest feasible choice of each."""
 
     def build(self, ctx: SamplerContext) -> optuna.samplers.BaseSampler:
-        return GreedySampler(ctx.space, seed=ctx.seed, on_wait=ctx.on_wait, start=ctx.start)
+        return GreedySampler(ctx.space, seed=ctx.seed, on_wait=ctx.on_wait, start=ctx.start, front=ctx.front)
 
 
 @register_sampler("beam", stepwise=True)
@@ -86,7 +87,8 @@ class Beam:
         check_int("sampler.width", self.width, 1)
 
     def build(self, ctx: SamplerContext) -> optuna.samplers.BaseSampler:
-        return BeamSampler(ctx.space, width=self.width, seed=ctx.seed, on_wait=ctx.on_wait, start=ctx.start)
+        return BeamSampler(ctx.space, width=self.width, seed=ctx.seed, on_wait=ctx.on_wait, start=ctx.start,
+                           front=ctx.front)
 
 
 @register_sampler("tpe")

@@ -27,6 +27,7 @@ ACCURACY_ATTR = "accuracy"                   # test accuracy (%) of a finished e
 DROP_ATTR = "drop"                           # FP accuracy minus accuracy (points; a lower bound when stopped)
 ERRORS_ATTR = "errors"                       # wrong answers seen by the staged evaluation
 BUDGET_ATTR = "budget"                       # wrong answers the constraint allows on the whole split
+BUDGETS_ATTR = "budgets"                     # a front search's: [[delta, wrong answers allowed], ...] per delta
 SCREENED_ATTR = "screened"                   # decided on the screen only: its accuracy is an upper bound
 VERIFIED_ATTR = "verified"                   # measured on the whole split as a verification
 PRUNED_BY_ATTR = "pruned_by"                 # why the trial stopped early (one of the PRUNED_BY values below)

@@ -29,13 +29,13 @@ def make_objective(space, limit=LIMIT):
     return objective
 
 
-def sensitivity_objective(space):
+def sensitivity_objective(space, limit=LIMIT):
     """make_objective's, also recording the error as the ``sensitivity`` the probes are read by."""
     def objective(trial):
         choices = space.suggest(trial)
         err = error(space, choices)
         trial.set_user_attr("sensitivity", err)
-        trial.set_constraint("error", err - LIMIT)
+        trial.set_constraint("error", err - limit)
         return -err, space.cost(choices)
     return objective
 
@@ -535,3 +535,44 @@ def test_an_outcome_measured_elsewhere_is_added_once_and_read_as_measured():
     assert keys.count(space.key(cheapest)) == 1
     alone = run(GreedySampler(space, start="one_width"), space)  # the same walk measuring everything itself
     assert workers[0].sampler.result(workers[0]) == alone.sampler.result(alone)
+
+
+FRONT = (0.8, 1.6, 2.4)
+
+
+def front_objective(space, deltas=FRONT):
+    """make_objective's error as the accuracy drop (and a probe's sensitivity), measured against the
+    loosest delta (as the search's objective does for a front)."""
+    def objective(trial):
+        choices = space.suggest(trial)
+        err = error(space, choices)
+        trial.set_user_attr("drop", err)
+        trial.set_user_attr("sensitivity", err)
+        trial.set_constraint("error", err - max(deltas))
+        return -err, space.cost(choices)
+    return objective
+
+
+@pytest.mark.parametrize("make", [GreedySampler, lambda s, **kw: BeamSampler(s, width=2, **kw)])
+@pytest.mark.parametrize("start", ["precise", "sensitivity"])
+def test_one_front_study_answers_every_delta_at_most_as_large_as_a_search_for_it(make, start):
+    space = SearchSpace.from_units(SIZES)
+    sampler = make(space, start=start, front=FRONT)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.optimize(front_objective(space), n_trials=1000)
+    results = sampler.front_results(study)
+    assert list(results) == list(FRONT) and sampler.result(study) == results[FRONT[-1]]
+    costs = [space.cost(results[d]) for d in FRONT]
+    assert costs == sorted(costs, reverse=True)  # a looser delta never stores more
+    single_trials = 0
+    for delta in FRONT:
+        assert error(space, results[delta]) <= delta
+        alone = make(space, start=start)
+        single = optuna.create_study(directions=["maximize", "minimize"], sampler=alone)
+        single.optimize(sensitivity_objective(space, limit=delta), n_trials=1000)
+        single_trials += sum(not t.system_attrs.get(IDLE_ATTR) for t in single.trials)
+        assert space.cost(results[delta]) <= space.cost(alone.result(single)), delta
+    front_trials = sum(not t.system_attrs.get(IDLE_ATTR) for t in study.trials)
+    assert front_trials < single_trials  # outcomes are shared between the deltas
+    keys = [t.system_attrs[KEY_ATTR] for t in study.trials if not t.system_attrs.get(IDLE_ATTR)]
+    assert len(keys) == len(set(keys))

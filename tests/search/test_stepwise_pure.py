@@ -45,6 +45,24 @@ def test_judge_counts_outranked_children_infeasible_until_a_verification_fails()
     assert judge(failed)[0]["child"] == Outcome(True, 0.5)
 
 
+def test_a_front_judges_the_same_trials_at_each_delta():
+    # trials measured against the loosest delta (2): what each says at 0.5, 1 and 2
+    trials = [_trial("whole", constraint=0.8 - 2, drop=0.8, drift=0.1),
+              _trial("screen", screened=True, errors=3, budget=9, budgets=[[0.5, 2], [1.0, 4], [2.0, 9]], drop=0.2),
+              _trial("verified", screened=True, errors=1, budget=9, budgets=[[0.5, 2], [1.0, 4], [2.0, 9]], drop=0.1),
+              _trial(VERIFY_PREFIX + "verified", constraint=0.6 - 2, errors=1, drop=0.6),
+              _trial("stopped", state=TrialState.PRUNED, drop=2.2)]
+    readings = read_trials(trials, lambda t: t.system_attrs.get(KEY_ATTR))
+    at = {delta: judge(readings, delta) for delta in (0.5, 1.0, 2.0)}
+    assert [at[d][0]["whole"].feasible for d in at] == [False, True, True]
+    assert [at[d][0]["verified"].feasible for d in at] == [False, True, True]
+    assert all(at[d][0]["verified"].exact and not at[d][0]["stopped"].feasible for d in at)
+    # 3 errors on the screen: more than 0.5 allows (2), exactly; within 1's 4
+    assert at[0.5][0]["screen"] == Outcome(False, 0.0) and at[1.0][0]["screen"] == Outcome(True, 0.0, exact=False)
+    assert not any(undecided for _, undecided in at.values())
+    assert judge(readings)[0]["whole"].feasible  # without a delta: the recorded constraint (the loosest)
+
+
 def _trial(key, state=TrialState.COMPLETE, constraint=-1.0, **user_attrs):
     return create_trial(state=state, values=[1.0, 1.0] if state == TrialState.COMPLETE else None,
                         system_attrs={KEY_ATTR: key}, user_attrs=user_attrs,

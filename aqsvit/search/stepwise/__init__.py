@@ -9,7 +9,7 @@ scipy only).
 - :mod:`~aqsvit.search.stepwise.sensitivity`: probes, the integer program and its bisection;
 - :mod:`~aqsvit.search.stepwise.outcome`: what trials say about assignments (pure functions).
 """
-from aqsvit.search.stepwise.base import StepwiseSampler
+from aqsvit.search.stepwise.base import StepwiseSampler, check_front
 from aqsvit.search.stepwise.beam import BeamSampler
 from aqsvit.search.stepwise.greedy import GreedySampler
 from aqsvit.search.stepwise.outcome import Outcome, Plan
@@ -17,4 +17,4 @@ from aqsvit.search.stepwise.starts import (STARTS, AutoStart, OneWidthStart, Pre
                                            walk_start)
 
 __all__ = ["STARTS", "AutoStart", "BeamSampler", "GreedySampler", "OneWidthStart", "Outcome", "Plan", "PreciseStart",
-           "SensitivityStart", "StepwiseSampler", "WalkStart", "walk_start"]
+           "SensitivityStart", "StepwiseSampler", "WalkStart", "check_front", "walk_start"]

@@ -39,13 +39,23 @@ A candidate a sampler pruned as ``outranked`` (user attr ``pruned_by``; see
 :meth:`BeamSampler.outranked`) counts as infeasible while no verification has failed; once one
 has, the screened outcomes that outranked it may be revised, so it becomes undecided too and
 is then decided by its own whole-split measurement.
+
+A front (``front``: several deltas, ascending): one study answers each of them. The objective
+measures every trial against the loosest delta (user attrs ``drop`` and, when screened, ``budgets``
+per delta); the sampler judges the same trials at each delta in turn (:func:`judge`), walking for
+the tightest first and starting each looser delta's walk from the result of the one before (or
+from its own start, when that is cheaper: the integer program re-solved, its probes reused).
+Every delta's result is verified on the whole split; :meth:`StepwiseSampler.front_results` gives
+them, :meth:`StepwiseSampler.result` the loosest's once all are known.
 """
 from __future__ import annotations
 
+import math
 import random
 import time
 from abc import abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -53,9 +63,10 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
+from aqsvit.errors import invalid
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.stepwise.ledger import Ledger
-from aqsvit.search.stepwise.outcome import Outcome, Plan, judge, read_trials
+from aqsvit.search.stepwise.outcome import Outcome, Plan, judge
 from aqsvit.search.stepwise.starts import WalkStart, walk_start
 from aqsvit.search.trial_reads import study_trials
 from aqsvit.search.trial_writes import set_trial_params
@@ -77,6 +88,29 @@ def trial_key(trial: FrozenTrial, space: SearchSpace) -> str | None:
     return None
 
 
+@dataclass
+class Walk:
+    """Where a study's walk stands: the plan, the outcomes it was judged by (at the delta being
+    walked, for a front), the keys left undecided there, the claims, and each delta's result so far."""
+
+    plan: Plan
+    outcomes: dict[str, Outcome]
+    undecided: set[str]
+    claims: Any
+    results: dict[float, dict[str, Choice]] = field(default_factory=dict)
+
+
+def check_front(front: Sequence[float]) -> tuple[float, ...]:
+    """``front`` as ascending distinct deltas (points), or one line naming ``search.front``."""
+    if isinstance(front, (str, bytes)) or not isinstance(front, Sequence):
+        raise invalid("search.front", front, "a list of accuracy drops in points, e.g. [0.5, 1, 2, 3]")
+    for delta in front:
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta <= 100 \
+                or not math.isfinite(delta):
+            raise invalid("search.front", delta, "numbers 0..100 (accuracy points)")
+    return tuple(sorted({float(delta) for delta in front}))
+
+
 class StepwiseSampler(BaseSampler):
     """Base class of the stepwise samplers: subclasses implement :meth:`plan` from the evaluated
     outcomes, walking from :meth:`start_assignment`.
@@ -90,15 +124,19 @@ class StepwiseSampler(BaseSampler):
     ``1 + units x schemes`` probes (a calibration batch each, all independent) to start much
     lower (see :mod:`aqsvit.search.stepwise.starts`).
 
+    ``front``: the deltas one study answers (empty: the objective's own constraint decides, one
+    result). The objective must measure against the loosest of them (see the module docstring).
+
     A sampler that ranks candidates by drift overrides :meth:`outranked` (BeamSampler); the
     :class:`~aqsvit.search.DriftPruner`'s tie gate asks it.
     """
 
     def __init__(self, space: SearchSpace, poll_interval: float = 0.2, seed: int | None = None,
                  on_wait: Any = None, start: WalkStart | str = "precise",
-                 independent_sampler: BaseSampler | None = None) -> None:
+                 independent_sampler: BaseSampler | None = None, front: Sequence[float] = ()) -> None:
         self.space = space
         self.start: WalkStart = walk_start(start).resolve(space)
+        self.front = check_front(front)
         self.poll_interval = poll_interval
         self.on_wait = on_wait  # callable(study, trial_id): keep this trial alive, fail dead ones
         self._rng = random.Random(seed)
@@ -111,13 +149,19 @@ class StepwiseSampler(BaseSampler):
 
     # --- to implement ----------------------------------------------------------------------------
     @abstractmethod
-    def plan(self, outcomes: dict[str, Outcome]) -> Plan:
+    def plan(self, outcomes: dict[str, Outcome], after: dict[str, Choice] | None = None) -> Plan:
         """The assignments worth evaluating next (in preference order), or the final result, from
-        the outcomes known so far (by :meth:`SearchSpace.key`; probes under their prefix)."""
+        the outcomes known so far (by :meth:`SearchSpace.key`; probes under their prefix), walking
+        from :meth:`start_assignment` (``after``: a feasible assignment the walk may start from)."""
 
-    def start_assignment(self, outcomes: dict[str, Outcome]) -> dict[str, Choice] | Plan:
-        """Where the walk starts, or the plan of what to evaluate before that is known."""
-        return self.start.assignment(self.space, outcomes)
+    def start_assignment(self, outcomes: dict[str, Outcome],
+                         after: dict[str, Choice] | None = None) -> dict[str, Choice] | Plan:
+        """Where the walk starts, or the plan of what to evaluate before that is known: the start's
+        assignment, or ``after`` (a tighter delta's result, on a front) when that stores less."""
+        start = self.start.assignment(self.space, outcomes)
+        if after is None or isinstance(start, Plan):
+            return start
+        return min(after, start, key=self.space.cost)
 
     def outranked(self, choices: dict[str, Choice], drift: float) -> bool:
         """Whether a candidate with this ``drift`` can no longer enter the walk's result (it loses
@@ -134,19 +178,26 @@ class StepwiseSampler(BaseSampler):
             self._ledgers[study_id] = Ledger(self._key)
         return self._ledgers[study_id]
 
-    def _outcomes(self, trials: Sequence[FrozenTrial],
-                  study_id: int | None = None) -> tuple[dict[str, Outcome], dict[str, int], set[str]]:
-        """Outcomes by key (screened ones judged against the reserve, verified ones exact), the
-        trial id holding each claim (verifications under their prefixed key), and the keys whose
-        screen left them undecided (:mod:`aqsvit.search.stepwise.outcome`). With ``study_id``,
-        ``trials`` are all of that study's, read through its ledger."""
-        readings = read_trials(trials, self._key) if study_id is None else self._ledger(study_id).read(trials)
-        outcomes, undecided = judge(readings)
-        return outcomes, readings.claims, undecided
+    def _walk(self, trials: Sequence[FrozenTrial], study_id: int) -> Walk:
+        """Where the walk of study ``study_id`` stands, from all its ``trials`` (read through its
+        ledger): for a front, the first delta (ascending) whose result is not known yet is walked."""
+        readings = self._ledger(study_id).read(trials)
+        if not self.front:
+            outcomes, undecided = judge(readings)
+            return Walk(self._final_plan(outcomes), outcomes, undecided, readings.claims)
+        results: dict[float, dict[str, Choice]] = {}
+        after = None
+        for delta in self.front:
+            outcomes, undecided = judge(readings, delta)
+            plan = self._final_plan(outcomes, after)
+            if plan.result is None:
+                break
+            results[delta] = after = plan.result
+        return Walk(plan, outcomes, undecided, readings.claims, results)
 
-    def _final_plan(self, outcomes: dict[str, Outcome]) -> Plan:
+    def _final_plan(self, outcomes: dict[str, Outcome], after: dict[str, Choice] | None = None) -> Plan:
         """:meth:`plan`, with a result that was only screened proposed for its verification."""
-        plan = self.plan(outcomes)
+        plan = self.plan(outcomes, after)
         if plan.result is not None:
             outcome = outcomes.get(self.space.key(plan.result))
             if outcome is None or not outcome.exact:
@@ -154,9 +205,12 @@ class StepwiseSampler(BaseSampler):
         return plan
 
     def result(self, study: Study) -> dict[str, Choice] | None:
-        """The final assignment once the search has finished, else None."""
-        outcomes, _, _ = self._outcomes(study.get_trials(deepcopy=False), study._study_id)
-        return self._final_plan(outcomes).result
+        """The final assignment once the search has finished (a front's: its loosest delta's), else None."""
+        return self._walk(study_trials(study._storage, study._study_id), study._study_id).plan.result
+
+    def front_results(self, study: Study) -> dict[float, dict[str, Choice]]:
+        """Each delta's result known so far (a front's deltas, ascending; empty without a front)."""
+        return self._walk(study_trials(study._storage, study._study_id), study._study_id).results
 
     # --- Optuna hooks ----------------------------------------------------------------------------
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
@@ -226,8 +280,8 @@ class StepwiseSampler(BaseSampler):
             if trials[number].state.is_finished():
                 raise UpdateFinishedTrialError(f"trial {number} was finished by another worker while it waited "
                                                "for a candidate")
-            outcomes, claims, undecided = self._outcomes(trials, study._study_id)
-            plan = self._final_plan(outcomes)
+            walk = self._walk(trials, study._study_id)
+            plan, outcomes, claims, undecided = walk.plan, walk.outcomes, walk.claims, walk.undecided
             if plan.result is not None:
                 storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
                 self._claimed[trial_id] = None

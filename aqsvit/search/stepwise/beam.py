@@ -51,7 +51,7 @@ class BeamSampler(StepwiseSampler):
     Args:
         space: the units, in walk order, and the allowed schemes and bit widths.
         width: the beam width B (>= 1).
-        poll_interval, seed, on_wait, start, independent_sampler: as for :class:`GreedySampler`
+        poll_interval, seed, on_wait, start, independent_sampler, front: as for :class:`GreedySampler`
             (parameters outside ``space`` and trials that ask for none of it: as there).
     """
 
@@ -59,7 +59,8 @@ class BeamSampler(StepwiseSampler):
         check_int("sampler.width", width, 1)
         super().__init__(space, **kwargs)
         self.width = width
-        self._decided: list[tuple[dict[str, Outcome], list[dict]]] = []  # per finished step, a cache
+        # per start (a front walks from several), per finished step, a cache
+        self._decided: dict[str, list[tuple[dict[str, Outcome], list[dict]]]] = {}
         # (cost, drift) of the feasible children known when this process last planned an open step
         self._frontier: list[tuple[int, float]] = []
 
@@ -73,19 +74,20 @@ class BeamSampler(StepwiseSampler):
         key = (self.space.cost(choices), drift)
         return sum(known < key for known in self._frontier) >= self.width
 
-    def plan(self, outcomes: dict[str, Outcome]) -> Plan:
+    def plan(self, outcomes: dict[str, Outcome], after: dict[str, Choice] | None = None) -> Plan:
         space = self.space
         self._frontier = []
-        start = self.start_assignment(outcomes)
+        start = self.start_assignment(outcomes, after)
         if isinstance(start, Plan):
             return start
         beam = [start]
+        steps = self._decided.setdefault(space.key(start), [])  # a front walks from several starts
         for i, unit in enumerate(space.units):
-            decided = self._decided[i] if i < len(self._decided) else None
+            decided = steps[i] if i < len(steps) else None
             if decided is not None and all(outcomes.get(k) == o for k, o in decided[0].items()):
                 beam = decided[1]  # same deciding outcomes: same beam, without rebuilding the step
                 continue
-            del self._decided[i:]
+            del steps[i:]
             children: dict[str, tuple[int, dict]] = {}  # key -> (cost, child), computed once
             for parent in beam:
                 for choice in [parent[unit.name], *space.candidates(below=parent[unit.name])]:
@@ -106,5 +108,5 @@ class BeamSampler(StepwiseSampler):
             known.sort(key=lambda kc: (kc[1][0], outcomes[kc[0]].drift, kc[0]))
             beam = [child for _, (_, child) in known[: self.width]]
             # the outcomes this decision read; later outcomes (children above the bound) cannot change it
-            self._decided.append(({k: outcomes[k] for k, (cost, _) in ranked if cost <= bound}, beam))
+            steps.append(({k: outcomes[k] for k, (cost, _) in ranked if cost <= bound}, beam))
         return Plan(result=beam[0])

@@ -1,6 +1,7 @@
 """The walk's outcome logic, apart from any study: what the trials in storage say about each
 assignment (:func:`read_trials`), how screened outcomes are judged against the reserve
-(:func:`judge`), and one greedy step over options in preference order (:func:`first_feasible`).
+(:func:`judge`, at the study's own constraint or at any Δ of a front search), and one greedy step
+over options in preference order (:func:`first_feasible`).
 
 Every function here is pure: :func:`read_trials` takes finished or live ``FrozenTrial`` objects
 (``optuna.trial.create_trial`` makes them without a study), :func:`judge` plain dicts. See
@@ -16,11 +17,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.search.space import Choice
 from aqsvit.search.trials import is_feasible
-from aqsvit.search.vocabulary import (BUDGET_ATTR, DRIFT_ATTR, ERRORS_ATTR, IDLE_ATTR, OUTRANKED, PROBE_PREFIX,
-                                      PRUNED_BY_ATTR, SCREENED_ATTR, SENSITIVITY_ATTR, VERIFY_PREFIX)
+from aqsvit.search.vocabulary import (BUDGET_ATTR, BUDGETS_ATTR, DRIFT_ATTR, DROP_ATTR, ERRORS_ATTR, IDLE_ATTR,
+                                      OUTRANKED, PROBE_PREFIX, PRUNED_BY_ATTR, SCREENED_ATTR, SENSITIVITY_ATTR,
+                                      VERIFY_PREFIX)
 
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+ROUNDING = 1e-9  # a drop equal to delta up to float rounding is within it (as the objective's constraint)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,10 @@ class Readings:
     outranked: dict[str, float] = field(default_factory=dict)  # key -> drift
     verified: dict[str, tuple[bool, int | None]] = field(default_factory=dict)  # key -> (feasible, errors seen)
     claims: MutableMapping[str, int] = field(default_factory=dict)
+    # what a front search judges at each of its deltas: the drop of each COMPLETE outcome measured on the
+    # whole split (verifications under the verified key) and each screened key's budget per delta
+    drops: dict[str, float] = field(default_factory=dict)
+    budgets: dict[str, dict[float, int]] = field(default_factory=dict)
 
 
 def read_trials(trials: Iterable[FrozenTrial], key_of: Callable[[FrozenTrial], str | None]) -> Readings:
@@ -89,18 +96,34 @@ def fold_finished(readings: Readings, trial: FrozenTrial, key_of: Callable[[Froz
     readings.claims[key] = trial._trial_id
     feasible = is_feasible(trial)
     drift = float(trial.user_attrs.get(DRIFT_ATTR, 0.0))
+    attrs = trial.user_attrs
+    measured = trial.state == TrialState.COMPLETE and DROP_ATTR in attrs and not attrs.get(SCREENED_ATTR)
     if key.startswith(PROBE_PREFIX):  # measured for its drift only, whatever its state
-        readings.decided[key] = Outcome(feasible, drift,
-                                        sensitivity=float(trial.user_attrs.get(SENSITIVITY_ATTR, drift)))
+        readings.decided[key] = Outcome(feasible, drift, sensitivity=float(attrs.get(SENSITIVITY_ATTR, drift)))
     elif key.startswith(VERIFY_PREFIX):
-        readings.verified[key[len(VERIFY_PREFIX):]] = (feasible, trial.user_attrs.get(ERRORS_ATTR))
-    elif feasible and trial.user_attrs.get(SCREENED_ATTR):
-        readings.screened[key] = (int(trial.user_attrs[ERRORS_ATTR]), int(trial.user_attrs[BUDGET_ATTR]), drift)
-    elif trial.user_attrs.get(PRUNED_BY_ATTR) == OUTRANKED:
+        verified = key[len(VERIFY_PREFIX):]
+        readings.verified[verified] = (feasible, attrs.get(ERRORS_ATTR))
+        _keep_drop(readings, verified, float(attrs[DROP_ATTR]) if measured else None)
+    elif feasible and attrs.get(SCREENED_ATTR):
+        readings.screened[key] = (int(attrs[ERRORS_ATTR]), int(attrs[BUDGET_ATTR]), drift)
+        if BUDGETS_ATTR in attrs:
+            readings.budgets[key] = {float(delta): int(budget) for delta, budget in attrs[BUDGETS_ATTR]}
+        else:
+            readings.budgets.pop(key, None)
+    elif attrs.get(PRUNED_BY_ATTR) == OUTRANKED:
         readings.outranked[key] = drift
     else:
         readings.decided[key] = Outcome(feasible, drift)
+        _keep_drop(readings, key, float(attrs[DROP_ATTR]) if measured else None)
     return key
+
+
+def _keep_drop(readings: Readings, key: str, drop: float | None) -> None:
+    """Record the whole split's ``drop`` of ``key`` (None: not measured whole, e.g. stopped)."""
+    if drop is None:
+        readings.drops.pop(key, None)
+    else:
+        readings.drops[key] = drop
 
 
 def reserve(screened: dict[str, tuple[int, int, float]], verified: dict[str, tuple[bool, int | None]]) -> int:
@@ -109,28 +132,43 @@ def reserve(screened: dict[str, tuple[int, int, float]], verified: dict[str, tup
                 if key in screened and errors is not None), default=0)
 
 
-def judge(readings: Readings) -> tuple[dict[str, Outcome], set[str]]:
+def judge(readings: Readings, delta: float | None = None) -> tuple[dict[str, Outcome], set[str]]:
     """Outcomes by key (screened ones judged against the :func:`reserve`, verified ones exact)
     and the keys whose screen left them undecided (to verify on the whole split).
 
     - a screened key with a verification takes the verification's feasibility (exact);
     - else it is accepted on the screen (inexact) while ``errors <= budget - reserve``, else undecided;
     - an outranked key is infeasible while no verification has failed (reserve 0), else undecided
-      unless it was itself measured on the whole split."""
-    outcomes = dict(readings.decided)
+      unless it was itself measured on the whole split.
+
+    With ``delta`` (a front search, whose trials are measured against its loosest delta), an
+    outcome measured on the whole split is feasible when its drop is at most ``delta``, and a
+    screened one is judged against its budget at ``delta``: infeasible (exactly) when the screen
+    alone saw more errors than that budget; stopped outcomes stay infeasible (they were out of
+    reach of the loosest delta)."""
+    def feasible(key: str, recorded: bool) -> bool:
+        drop = readings.drops.get(key) if delta is not None else None
+        return recorded if drop is None else drop <= delta + ROUNDING
+
+    outcomes = {key: Outcome(feasible(key, o.feasible), o.drift, o.exact, o.sensitivity) if key in readings.drops
+                else o for key, o in readings.decided.items()}
     screened, verified = readings.screened, readings.verified
     held_back = reserve(screened, verified)
     undecided = set()
     for key, (errors, budget, drift) in screened.items():
+        if delta is not None:
+            budget = readings.budgets.get(key, {}).get(delta, budget)
         if key in verified:
-            outcomes[key] = Outcome(verified[key][0], drift)
+            outcomes[key] = Outcome(feasible(key, verified[key][0]), drift)
+        elif errors > budget:  # a front's tighter delta: more wrong on the screen alone than it allows
+            outcomes[key] = Outcome(False, drift)
         elif errors <= budget - held_back:
             outcomes[key] = Outcome(True, drift, exact=False)
         else:
             undecided.add(key)
     for key, drift in readings.outranked.items():
         if key in verified:  # measured on the whole split while undecided
-            outcomes[key] = Outcome(verified[key][0], drift)
+            outcomes[key] = Outcome(feasible(key, verified[key][0]), drift)
         elif held_back == 0:
             outcomes[key] = Outcome(False, drift)
         else:
