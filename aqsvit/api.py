@@ -21,13 +21,15 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from aqsvit.hardware import TARGETS
 from aqsvit.data import DataBundle, iter_batches
-from aqsvit.errors import AqsvitError
+from aqsvit.errors import AqsvitError, check_number
 from aqsvit.models import ModelSpec
 from aqsvit.models.target import check_classifier
 from aqsvit.quant import LayerQuantizer
 from aqsvit.search.evaluator import Evaluator, Measurement
+from aqsvit.search.front import front, pick
 from aqsvit.search.run import Search, run, summarize
 from aqsvit.search.setup import assemble
+from aqsvit.search.vocabulary import COST_ATTRS, DROP_ATTR
 from aqsvit.settings import DEFAULT_URL, EVAL_KEYS, EvalSettings, QuantSettings, SearchSettings
 
 Data = Union[tuple[torch.Tensor, torch.Tensor], Dataset, DataLoader]
@@ -67,6 +69,33 @@ class QuantizationResult:
     @property
     def effective_bits(self) -> float:
         return self.measurement.effective_bits
+
+    @property
+    def front(self) -> list[QuantizationResult]:
+        """The study's measured front, least memory first: every assignment measured on the whole
+        evaluation split that no other beats on both accuracy and memory (read from the stored
+        trials; nothing is evaluated). A search with ``front=[0.5, 1, 2, 3]`` walked for each."""
+        return [self._stored(t) for t in front(self.study.get_trials(deepcopy=False))]
+
+    def pick(self, delta: float) -> QuantizationResult:
+        """The smallest assignment the study measured within ``delta`` accuracy points (ties: the
+        more accurate), read from the stored trials without evaluating anything; ``export`` and
+        ``apply`` take it as they take the search's own result."""
+        check_number("delta", delta, 0, 100, allowed="numbers 0..100 (accuracy points)")
+        chosen = pick(self.study.get_trials(deepcopy=False), delta)
+        if chosen is None:
+            raise AqsvitError(f"delta: got {delta}; study {self.study.study_name!r} holds no assignment measured on "
+                              f"the whole split within it; allowed: a larger delta, or quantize(..., front=[{delta:g}, "
+                              "...]) to search for it")
+        return self._stored(chosen)
+
+    def _stored(self, trial: optuna.trial.FrozenTrial) -> QuantizationResult:
+        """The result ``trial`` holds, its figures as the search recorded them."""
+        space = self.search.space
+        figures = {name: trial.user_attrs[name] for name in COST_ATTRS}
+        measurement = Measurement(accuracy=trial.values[0], drop=float(trial.user_attrs[DROP_ATTR]), **figures)
+        return QuantizationResult(dict(space.assignment(space.choices_from_params(trial.params))), measurement,
+                                  self.fp_accuracy, self.study, self.search)
 
     def export(self, path: str | Path) -> Path:
         """Write the quantized model to ``path`` as its hardware target takes it: the packed model
@@ -133,7 +162,8 @@ def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None
     the staged evaluation and the screen are off). Data: ``(images, labels)`` tensors, a
     ``Dataset`` or a ``DataLoader`` (read into memory once). ``settings`` are every further
     setting of a search, named as the CLI's keys without their group (:mod:`aqsvit.settings`):
-    :class:`~aqsvit.settings.SearchSettings` fields (``target`` such as ``"loihi2"``, ``granularity``, ``schemes``, ``bits``,
+    :class:`~aqsvit.settings.SearchSettings` fields (``target`` such as ``"loihi2"``, ``front`` such as
+    ``[0.5, 1, 2, 3]`` (then :meth:`QuantizationResult.pick` answers each), ``granularity``, ``schemes``, ``bits``,
     ``sampler_options`` such as ``{"width": 2}`` for beam, ``n_trials``, ``screen``, ``start``, ...) and
     :class:`~aqsvit.settings.EvalSettings` ones (``eval_batch``, ``eval_memory_gb``, ``cache_gb``,
     ``loader_workers``); all are checked before any work. The study ``study_name`` (default

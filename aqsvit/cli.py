@@ -262,18 +262,48 @@ def export_command(s: Settings) -> None:
         print(f"nir: {out / 'model.nir'}")
 
 
+def pick_command(s: Settings) -> None:
+    """Print the study's measured front and its smallest assignment within ``delta``, read from the
+    stored trials: no model is built and nothing is evaluated (export.delta and finetune take it)."""
+    from aqsvit.report import markdown_table
+    from aqsvit.report.tables import FRONT_HEADERS, front_rows
+    from aqsvit.search import setup
+    from aqsvit.search.front import answered, pick, stored_choices
+    from aqsvit.search.vocabulary import CONTEXT_ATTR
+
+    study = setup.stored_study(s, "pick")
+    trials = study.get_trials(deepcopy=False)
+    context = study.user_attrs.get(CONTEXT_ATTR, {})
+    deltas = answered(context)
+    print(f"study {study.study_name!r}: {context.get('model', '?')} on {context.get('dataset', '?')}, FP accuracy "
+          f"{context.get('fp_accuracy', '?')}%, searched for delta {', '.join(f'{d:g}' for d in deltas)}\n")
+    print(markdown_table(FRONT_HEADERS, front_rows(trials, sorted({*deltas, s.delta}))))
+    chosen = pick(trials, s.delta)
+    if chosen is None:
+        raise AqsvitError(f"delta: got {s.delta}; study {study.study_name!r} holds no assignment measured on the whole "
+                          f"split within it; allowed: a larger delta, or search again with search.front=[{s.delta:g}, ...]")
+    print(f"\ndelta {s.delta:g}: trial {chosen.number}, accuracy {chosen.values[0]:.2f}%, "
+          f"memory {chosen.values[1] / 1024:.2f} KiB"
+          + ("" if s.delta in deltas else f" (the study searched for {', '.join(f'{d:g}' for d in deltas)}: a search "
+                                          f"for {s.delta:g} may find less)") + "\n")
+    print(markdown_table(("unit", "scheme", "bits"), [(u, *c) for u, c in stored_choices(chosen).items()]))
+    print(f"\nexport it: aqsvit export export.delta={s.delta:g} (then fine-tune the export: aqsvit finetune "
+          f"finetune.assignment={Path(s.export.dir) / study.study_name / 'assignment.json'})")
+
+
 def dashboard_command(s: Settings) -> None:
     """Serve optuna-dashboard on the study's storage (127.0.0.1 unless dashboard.host says otherwise)."""
     from aqsvit.report.dashboard import serve
     from aqsvit.search import setup
     from aqsvit.search.storages import redact
 
-    study = setup.dashboard_study(s)
+    study = setup.stored_study(s, "dashboard")
     serve(study._storage, study.study_name, s.dashboard.host, s.dashboard.port, where=redact(s.search.storage_url))
 
 
 COMMANDS: dict[str, Callable[[Settings], None]] = {
     "search": search_command, "report": report_command, "dashboard": dashboard_command, "export": export_command,
+    "pick": pick_command,
     "train": train_command, "baseline": baseline_command, "finetune": finetune_command}
 
 USAGE = (f"usage: aqsvit {{{','.join(COMMANDS)},models}} [--debug] [--force-new-study] "

@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial
 
 from aqsvit.errors import AqsvitError, invalid
 from aqsvit.report.figures import answered_deltas, front_figure, front_widths_figure, trials_of
-from aqsvit.search.front import measured
+from aqsvit.search.front import measured, stored_choices
 from aqsvit.search.vocabulary import CONTEXT_ATTR
 
 if TYPE_CHECKING:
@@ -46,10 +46,10 @@ def study_note(study: optuna.Study) -> str:
 
 
 def walk_order(trials: Sequence[FrozenTrial]) -> list[str]:
-    """The study's units in walk order, read from a measured trial's params alone (``<unit>.scheme``,
-    stored in the order the objective suggested them: the space's unit order)."""
+    """The study's units in walk order, read from a measured trial's params alone (stored in the
+    order the objective suggested them: the space's unit order)."""
     done = measured(trials)
-    return [name.removesuffix(".scheme") for name in done[0].params if name.endswith(".scheme")] if done else []
+    return list(stored_choices(done[0])) if done else []
 
 
 def front_plots(study: optuna.Study) -> dict[str, go.Figure]:

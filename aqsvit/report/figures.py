@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 
 from aqsvit.proxy.calibrate import calibrate_tau
 from aqsvit.report.tables import picks
-from aqsvit.search.front import front, measured, pick
+from aqsvit.search.front import answered, front, measured, pick
 from aqsvit.search.trials import is_feasible
 from aqsvit.search.vocabulary import CONTEXT_ATTR, DRIFT_ATTR, DROP_ATTR, IDLE_ATTR, SCREENED_ATTR
 
@@ -104,11 +104,9 @@ def pareto_figure(study: optuna.Study, chosen_key: str | None, fp: tuple[float, 
 
 
 def answered_deltas(study: optuna.Study, default: float | None = None) -> list[float]:
-    """The Δ values the search answered (the study context's ``front``), else its own Δ (``delta``,
-    else ``default``), ascending."""
-    ctx = study.user_attrs.get(CONTEXT_ATTR, {})
-    deltas = ctx.get("front") or [d for d in (ctx.get("delta", default),) if d is not None]
-    return sorted({float(d) for d in deltas})
+    """The Δ values the search answered (:func:`aqsvit.search.front.answered`), else ``default``, ascending."""
+    deltas = answered(study.user_attrs.get(CONTEXT_ATTR, {})) or ([] if default is None else [default])
+    return sorted(set(deltas))
 
 
 def fp_accuracy(study: optuna.Study) -> float | None:

@@ -11,6 +11,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.search.vocabulary import DROP_ATTR, SCREENED_ATTR
 
+FRONT_KEY, DELTA_KEY = "front", "delta"  # where a study's context (user attr) records the deltas searched for
+
 
 def measured(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:
     """COMPLETE trials whose accuracy was measured on the whole evaluation split."""
@@ -35,3 +37,16 @@ def pick(trials: Iterable[FrozenTrial], delta: float) -> FrozenTrial | None:
     accurate); None when the study holds none."""
     within = [t for t in measured(trials) if float(t.user_attrs[DROP_ATTR]) <= delta]
     return min(within, key=lambda t: (t.values[1], -t.values[0], t.number), default=None)
+
+
+def answered(context: dict) -> list[float]:
+    """The deltas a study searched for, from its context user attr (a front's, else its one delta)."""
+    if context.get(FRONT_KEY):
+        return [float(d) for d in context[FRONT_KEY]]
+    return [float(context[DELTA_KEY])] if DELTA_KEY in context else []
+
+
+def stored_choices(trial: FrozenTrial) -> dict[str, tuple[str, int]]:
+    """A trial's assignment from its parameters (``<unit>.scheme``, ``<unit>.bits``), in their order."""
+    units = [name[: -len(".scheme")] for name in trial.params if name.endswith(".scheme")]
+    return {unit: (str(trial.params[f"{unit}.scheme"]), int(trial.params[f"{unit}.bits"])) for unit in units}

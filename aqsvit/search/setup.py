@@ -128,11 +128,12 @@ def search_for(settings: Settings, command: str = "search") -> Search:
     return assemble(ref.evaluator(settings, device), run, ref.key, settings.checkpoint_dir, storage, read_only=reading)
 
 
-def dashboard_study(settings: Settings) -> optuna.Study:
-    """The study aqsvit dashboard serves: one aqsvit search wrote (nothing else is built)."""
-    study = existing_study(settings.search, "dashboard")
+def stored_study(settings: Settings, command: str) -> optuna.Study:
+    """The study ``aqsvit <command>`` reads as it is stored (dashboard, pick): one aqsvit search
+    wrote; nothing else is built (no model, no data, no evaluation)."""
+    study = existing_study(settings.search, command)
     compare_fingerprint(study.study_name, study.user_attrs.get(FINGERPRINT_ATTR), {})  # a study aqsvit made
     return study
 
 
-__all__ = ["EvalSettings", "Reference", "assemble", "dashboard_study", "existing_study", "reference", "search_for"]
+__all__ = ["EvalSettings", "Reference", "assemble", "existing_study", "reference", "search_for", "stored_study"]

@@ -68,6 +68,10 @@ CATALOGUE = [
     (("pruner.calibrate=2",), "pruner.calibrate: got 2; allowed: true, false"),
     (("delta=-0.5",), "delta: got -0.5"),
     (("delta=nan",), "delta: got nan; allowed: numbers 0..100 (accuracy points)"),
+    (("search.front=[0.5,-1]",), "search.front: got -1; allowed: numbers 0..100"),
+    (("search.front=[0.5,a]",), "search.front: got 'a'; allowed: numbers 0..100"),
+    (("search.front=2",), "search.front: got 2; allowed: a list of accuracy drops"),
+    (("sampler=tpe", "search.front=[1,2]"), "search.front: got [1.0, 2.0]; allowed: [] with sampler 'tpe'"),
     (("delta=inf",), "delta: got inf; allowed: numbers 0..100"),
     (("delta=abc",), "delta: got 'abc'; allowed: numbers 0..100"),
     (("delta=1000",), "delta: got 1000; allowed: numbers 0..100"),
@@ -250,9 +254,9 @@ def test_bad_values_create_and_damage_no_study(bad, field, bad_files, existing_s
     assert {p: p.read_bytes() for p in named} == files_before
 
 
-@pytest.mark.parametrize("command", ["report", "finetune", "dashboard"])
+@pytest.mark.parametrize("command", ["report", "finetune", "dashboard", "pick"])
 def test_reading_commands_create_and_invent_nothing(command, existing_study, tmp_path, capsys):
-    """report, finetune and dashboard only read: a missing database (and its folder) is not
+    """report, finetune, dashboard and pick only read: a missing database (and its folder) is not
     created, a missing study is one line naming the studies that exist, and a study that aqsvit
     search did not make is refused; the existing study keeps every trial and attribute."""
     common = (f"hydra.run.dir={tmp_path}/run", "progress=false", f"report.dir={tmp_path}/reports",

@@ -180,6 +180,13 @@ def test_python_api_search_resumes(work, target):
     applied = result.apply(ckpt.build())
     for name, tensor in applied.state_dict().items():
         assert torch.allclose(tensor, packed.state_dict()[name], atol=1e-6), name
+    points = result.front  # read back from the study: least memory first, each more accurate
+    assert [p.memory_bytes for p in points] == sorted(p.memory_bytes for p in points)
+    assert [p.accuracy for p in points] == sorted(p.accuracy for p in points)
+    assert result.pick(1.0).memory_bytes == result.memory_bytes and result.pick(1.0).drop <= 1.0
+    assert result.pick(100.0).assignment == points[0].assignment
+    with pytest.raises(AqsvitError, match="^delta: got -1"):
+        result.pick(-1)
     cached = reference_path(work / "ck", spec, data, seed=0, epochs=EPOCHS[target])
     assert load_checkpoint(cached, target=target).spec == spec
 

@@ -1,0 +1,76 @@
+"""One front search answers every delta: aqsvit pick reads each back from the stored trials without
+a single forward, as small as a search for that delta alone (the session's finished default search)."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import optuna
+import pytest
+import torch
+
+from aqsvit.search.front import front, pick
+
+CACHE = os.environ.get("AQSVIT_TEST_CHECKPOINTS", "studies/checkpoints")
+
+FRONT = (0.5, 1.0, 2.0)
+
+
+@pytest.fixture(scope="module")
+def front_search(reference, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("front")
+    url = f"sqlite:///{folder}/front.db"
+    common = [f"storage.url={url}", "search.study_name=front", "progress=false", f"checkpoint_dir={CACHE}",
+              f"hydra.run.dir={folder}/run"]
+    result = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", *common,
+                             f"search.front=[{','.join(map(str, FRONT))}]"], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    return url, common
+
+
+def pick_in_process(capsys, *args: str) -> tuple[int, str, str, int]:
+    """``aqsvit pick`` in this process: exit code, stdout, stderr and the module forwards it ran."""
+    from aqsvit.cli import main
+    forwards = []
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda *_: forwards.append(1))
+    code = 0
+    capsys.readouterr()
+    try:
+        main(["pick", *args])
+    except SystemExit as exit_:
+        code = exit_.code or 0
+    finally:
+        handle.remove()
+    out = capsys.readouterr()
+    return code, out.out, out.err, len(forwards)
+
+
+@pytest.mark.slow
+def test_pick_answers_every_delta_without_evaluating_and_as_small_as_a_search_for_it(front_search, finished_search,
+                                                                                      capsys):
+    url, common = front_search
+    study = optuna.load_study(study_name="front", storage=url)
+    trials = study.get_trials()
+    rows_before = [(t.number, t.state, t.values, t.user_attrs, t.system_attrs) for t in trials]
+    single = optuna.load_study(study_name=finished_search["name"], storage=finished_search["url"])
+    alone = pick(single.get_trials(), 1.0)  # the default search's result (delta 1)
+    for delta in (*FRONT, 0.7, 3.0):
+        code, out, err, forwards = pick_in_process(capsys, *common, f"delta={delta}")
+        assert code == 0 and not forwards, (err, forwards)  # read from the stored trials: not one forward
+        chosen = pick(trials, delta)
+        assert f"trial {chosen.number}, accuracy {chosen.values[0]:.2f}%" in out
+        assert float(chosen.user_attrs["drop"]) <= delta and not chosen.user_attrs.get("screened")
+        assert "memory KiB" in out and "| unit" in out
+        if delta == 1.0:
+            assert chosen.values[1] <= alone.values[1]  # as small as the search for delta 1 alone, or smaller
+    assert len(front(trials)) >= 2
+    after = optuna.load_study(study_name="front", storage=url).get_trials()
+    assert [(t.number, t.state, t.values, t.user_attrs, t.system_attrs) for t in after] == rows_before
+
+
+def test_pick_of_a_delta_the_study_cannot_answer_is_one_line(front_search, capsys):
+    _, common = front_search
+    code, _, err, _ = pick_in_process(capsys, *common, "delta=0.01")
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("aqsvit: error: delta: got 0.01"), err
