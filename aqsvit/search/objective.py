@@ -22,8 +22,9 @@ from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.step_pruner import StepPruner
 from aqsvit.search.trials import dashboard_constraints, set_dashboard_constraints
 from aqsvit.search.vocabulary import (ACCURACY_ATTR, BUDGET_ATTR, BUDGETS_ATTR, COST_ATTRS, DASHBOARD_CONSTRAINTS,
-                                      DRIFT_ALL_ATTR, DRIFT_ATTR, DRIFT_LAYERS_ATTR, DRIFT_STEPS_ATTR, DROP_ATTR,
-                                      ERRORS_ATTR, IMAGES_ATTR, MACS_ATTR, MEASURED_BY_ATTR, PROBE_ATTR, PROBED,
+                                      DELTA_ATTR, DRIFT_ALL_ATTR, DRIFT_ATTR, DRIFT_LAYERS_ATTR, DRIFT_STEPS_ATTR,
+                                      DROP_ATTR, ERRORS_ATTR, IMAGES_ATTR, MACS_ATTR, MEASURED_AT_ATTR,
+                                      MEASURED_BY_ATTR, PROBE_ATTR, PROBED,
                                       PRUNED_BY_ATTR, SCREENED_ATTR, SECONDS_ATTR, SENSITIVITY_ATTR, STAGED_ACCURACY,
                                       TARGET_GATE, VERIFIED_ATTR, VERIFY_ATTR)
 
@@ -79,6 +80,7 @@ class QuantizationObjective:
         ev = self.evaluator
         marks = trial.storage.get_trial_system_attrs(trial._trial_id)
         verify, probe = bool(marks.get(VERIFY_ATTR)), bool(marks.get(PROBE_ATTR))
+        delta = float(marks.get(DELTA_ATTR, self.delta))  # a front's walk: the delta it walks
         steps = []
         local = needs_layer_inputs(self.definition)
         counted = ev.stages.macs
@@ -108,7 +110,7 @@ class QuantizationObjective:
                     raise optuna.TrialPruned(f"{reason} gate at calibration step {step.step}")
             if self.staged:
                 screen = None if verify else screen_size(len(ev.test), self.screen)
-                result = ev.staged(assignment, self.delta, limit=screen)
+                result = ev.staged(assignment, delta, limit=screen)
             else:
                 result = StagedResult(ev.accuracy(model), len(ev.test))
         drift_images = steps[-1]["images"] if steps else 0
@@ -116,7 +118,7 @@ class QuantizationObjective:
         trial.set_user_attr(MACS_ATTR, macs(drift_images))
         if verify:
             trial.set_user_attr(VERIFIED_ATTR, True)
-        attrs, constraint = self._outcome(result)
+        attrs, constraint = self._outcome(result, delta)
         for name, value in attrs.items():
             trial.set_user_attr(name, value)
         trial.set_user_attr(SECONDS_ATTR, time.perf_counter() - started)
@@ -136,24 +138,28 @@ class QuantizationObjective:
         frozen = trial.storage.get_trial(trial._trial_id)
         return type(self.pruner).__name__ if self.pruner.prune(DriftView(trial.study), frozen) else None
 
-    def _outcome(self, result: StagedResult) -> tuple[dict[str, object], float | None]:
-        """The user attrs an accuracy evaluation leaves, and its constraint (``drop - delta``;
-        None: stopped, so the trial ends PRUNED)."""
+    def _outcome(self, result: StagedResult, delta: float | None = None) -> tuple[dict[str, object], float | None]:
+        """The user attrs an accuracy evaluation against ``delta`` (default: the objective's) leaves,
+        and its constraint (``drop - delta`` of the objective's delta; None: stopped, so the trial
+        ends PRUNED, with ``measured_at`` when a front's walk measured it against a tighter delta)."""
         ev, attrs = self.evaluator, {}
+        delta = self.delta if delta is None else delta
         total = len(ev.test)
         if self.staged:  # what the stepwise samplers judge screens and verifications by
             attrs[ERRORS_ATTR] = result.errors
-            attrs[BUDGET_ATTR] = allowed_errors(total, ev.fp_accuracy, self.delta)
+            attrs[BUDGET_ATTR] = allowed_errors(total, ev.fp_accuracy, delta)
             if self.front:
-                attrs[BUDGETS_ATTR] = [[delta, allowed_errors(total, ev.fp_accuracy, delta)] for delta in self.front]
+                attrs[BUDGETS_ATTR] = [[d, allowed_errors(total, ev.fp_accuracy, d)] for d in self.front]
         if result.screened:
             attrs[SCREENED_ATTR] = True
         if result.accuracy is None:
             # stopped once more answers were wrong than the constraint allows: the best accuracy
             # it could still have reached bounds its drop from below
-            best = 100.0 * (total - allowed_errors(total, ev.fp_accuracy, self.delta) - 1) / total
+            best = 100.0 * (total - allowed_errors(total, ev.fp_accuracy, delta) - 1) / total
             attrs[DROP_ATTR] = ev.fp_accuracy - best
             attrs[PRUNED_BY_ATTR] = STAGED_ACCURACY
+            if delta != self.delta:
+                attrs[MEASURED_AT_ATTR] = delta
             return attrs, None
         attrs[ACCURACY_ATTR] = result.accuracy
         attrs[DROP_ATTR] = ev.fp_accuracy - result.accuracy

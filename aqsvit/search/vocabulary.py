@@ -14,6 +14,7 @@ KEY_ATTR = "aqsvit:key"                      # the stepwise sampler's key of the
 IDLE_ATTR = "aqsvit:idle"                    # a trial a worker ran while it had nothing to evaluate (not a result)
 VERIFY_ATTR = "aqsvit:verify"                # the sampler asks for a verification on the whole split
 PROBE_ATTR = "aqsvit:probe"                  # the sampler wants only the sensitivity of this assignment (first batch)
+DELTA_ATTR = "aqsvit:delta"                  # a front's walk measures this trial against this delta (not the loosest)
 HEARTBEAT_ATTR = "aqsvit:heartbeat"          # the worker's last sign of life (journal storages)
 FIXED_PARAMS_ATTR = "fixed_params"           # Optuna's own: the params of an enqueued trial
 DASHBOARD_CONSTRAINTS = "constraints"        # the list form optuna-dashboard 0.21 reads (Optuna reads it as "0", "1"...)
@@ -21,6 +22,7 @@ DASHBOARD_CONSTRAINTS = "constraints"        # the list form optuna-dashboard 0.
 # -- prefixes of KEY_ATTR ----------------------------------------------------------------------
 VERIFY_PREFIX = "verify:"                    # the key of a verification of an assignment
 PROBE_PREFIX = "probe:"                      # the key of a probe of an assignment
+AT_PREFIX = "at "                            # "at <delta>:<key>": an assignment measured again for a looser delta
 
 # -- trial user attrs (set by the objective) ---------------------------------------------------
 ACCURACY_ATTR = "accuracy"                   # test accuracy (%) of a finished evaluation
@@ -40,6 +42,7 @@ DRIFT_ALL_ATTR = "drift_all"                 # every drift definition after the 
 DRIFT_LAYERS_ATTR = "drift_layers"           # the drift per layer after the last calibration step
 DRIFT_STEPS_ATTR = "drift_steps"             # the drift after each calibration step (the pruner replays it)
 MEASURED_BY_ATTR = "measured_by"             # a trial measured outside the objective: where
+MEASURED_AT_ATTR = "measured_at"             # the delta its staged check stopped at, when a front's walk chose it
 COST_ATTRS = ("memory_bytes", "model_compression", "weight_compression", "effective_bits",
               "energy_nj")                   # the assignment's cost figures, one attr each
 

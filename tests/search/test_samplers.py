@@ -383,15 +383,15 @@ def test_a_claim_lost_to_a_newer_trial_reads_again_instead_of_failing(make):
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     storage, real_claim, rivals = study._storage, sampler._claim, {}
 
-    def claim_after_a_rival(study_, trial_id, number, key, choices):
+    def claim_after_a_rival(study_, trial_id, number, key, choices, *delta):
         if key not in rivals:  # the race, for every proposal of the first read: a rival trial
             rival = storage.create_new_trial(study._study_id)  # appears and claims the key first
             storage.set_trial_system_attr(rival, KEY_ATTR, key)
             rivals[key] = rival
-            won = real_claim(study_, trial_id, number, key, choices)
+            won = real_claim(study_, trial_id, number, key, choices, *delta)
             storage.set_trial_state_values(rival, TrialState.FAIL)  # and its worker dies
             return won
-        return real_claim(study_, trial_id, number, key, choices)
+        return real_claim(study_, trial_id, number, key, choices, *delta)
 
     sampler._claim = claim_after_a_rival
     trial = study.ask()

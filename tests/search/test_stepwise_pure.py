@@ -16,7 +16,7 @@ from aqsvit.search.fingerprint import fingerprint
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.stepwise import STARTS, AutoStart, OneWidthStart, PreciseStart, SensitivityStart, walk_start
-from aqsvit.search.stepwise.outcome import Outcome, Plan, Readings, first_feasible, judge, read_trials
+from aqsvit.search.stepwise.outcome import Outcome, Plan, Readings, at_key, first_feasible, judge, read_trials
 from aqsvit.search.stepwise.sensitivity import SensitivityProgram, probes
 from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_PREFIX, VERIFY_PREFIX
 
@@ -51,7 +51,10 @@ def test_a_front_judges_the_same_trials_at_each_delta():
               _trial("screen", screened=True, errors=3, budget=9, budgets=[[0.5, 2], [1.0, 4], [2.0, 9]], drop=0.2),
               _trial("verified", screened=True, errors=1, budget=9, budgets=[[0.5, 2], [1.0, 4], [2.0, 9]], drop=0.1),
               _trial(VERIFY_PREFIX + "verified", constraint=0.6 - 2, errors=1, drop=0.6),
-              _trial("stopped", state=TrialState.PRUNED, drop=2.2)]
+              _trial("stopped", state=TrialState.PRUNED, drop=2.2),
+              _trial("early", state=TrialState.PRUNED, drop=0.7, measured_at=0.5),  # a walk at 0.5 stopped it
+              _trial("again", state=TrialState.PRUNED, drop=0.7, measured_at=0.5),
+              _trial(at_key(1.0, "again"), state=TrialState.PRUNED, drop=1.2, measured_at=1.0)]
     readings = read_trials(trials, lambda t: t.system_attrs.get(KEY_ATTR))
     at = {delta: judge(readings, delta) for delta in (0.5, 1.0, 2.0)}
     assert [at[d][0]["whole"].feasible for d in at] == [False, True, True]
@@ -61,6 +64,9 @@ def test_a_front_judges_the_same_trials_at_each_delta():
     assert at[0.5][0]["screen"] == Outcome(False, 0.0) and at[1.0][0]["screen"] == Outcome(True, 0.0, exact=False)
     assert not any(undecided for _, undecided in at.values())
     assert judge(readings)[0]["whole"].feasible  # without a delta: the recorded constraint (the loosest)
+    # stopped at 0.5: infeasible there, unknown above; measured again at 1 (a later trial), so known up to 1
+    assert not at[0.5][0]["early"].feasible and "early" not in at[1.0][0] and readings.stopped["early"] == 0.5
+    assert not at[1.0][0]["again"].feasible and "again" not in at[2.0][0]
 
 
 def _trial(key, state=TrialState.COMPLETE, constraint=-1.0, **user_attrs):

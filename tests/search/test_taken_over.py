@@ -75,8 +75,8 @@ def test_a_trial_failed_under_its_worker_claims_nothing_and_the_worker_goes_on(b
     study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
     claims, real_claim = [], sampler._claim
 
-    def claim(study_, trial_id, number, key, choices):
-        claims.append((trial_id, real_claim(study_, trial_id, number, key, choices)))
+    def claim(study_, trial_id, number, key, choices, *delta):
+        claims.append((trial_id, real_claim(study_, trial_id, number, key, choices, *delta)))
         return claims[-1][1]
 
     sampler._claim = claim

@@ -40,13 +40,16 @@ A candidate a sampler pruned as ``outranked`` (user attr ``pruned_by``; see
 has, the screened outcomes that outranked it may be revised, so it becomes undecided too and
 is then decided by its own whole-split measurement.
 
-A front (``front``: several deltas, ascending): one study answers each of them. The objective
-measures every trial against the loosest delta (user attrs ``drop`` and, when screened, ``budgets``
-per delta); the sampler judges the same trials at each delta in turn (:func:`judge`), walking for
-the tightest first and starting each looser delta's walk from the result of the one before (or
-from its own start, when that is cheaper: the integer program re-solved, its probes reused).
-Every delta's result is verified on the whole split; :meth:`StepwiseSampler.front_results` gives
-them, :meth:`StepwiseSampler.result` the loosest's once all are known.
+A front (``front``: several deltas, ascending): one study answers each of them. The sampler
+judges the same trials at each delta in turn (:func:`judge`), walking for the tightest first and
+starting each looser delta's walk from the result of the one before (or from its own start, when
+that is cheaper: the integer program re-solved, its probes reused). A trial is measured against
+the delta its walk is at (system attr ``aqsvit:delta``; verifications against the loosest): what
+it measured on the whole split counts at every delta, a screen records its budget at each delta
+(``budgets``), and a staged stop (``measured_at``) says infeasible up to that delta only: a looser
+walk that needs it measures it again (claimed as ``at <delta>:<key>``). Every delta's result is
+verified on the whole split; :meth:`StepwiseSampler.front_results` gives them,
+:meth:`StepwiseSampler.result` the loosest's once all are known.
 """
 from __future__ import annotations
 
@@ -66,11 +69,11 @@ from optuna.trial import FrozenTrial, TrialState
 from aqsvit.errors import invalid
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.stepwise.ledger import Ledger
-from aqsvit.search.stepwise.outcome import Outcome, Plan, judge
+from aqsvit.search.stepwise.outcome import Outcome, Plan, at_key, judge
 from aqsvit.search.stepwise.starts import WalkStart, walk_start
 from aqsvit.search.trial_reads import study_trials
 from aqsvit.search.trial_writes import set_trial_params
-from aqsvit.search.vocabulary import (FIXED_PARAMS_ATTR, IDLE_ATTR, KEY_ATTR, PROBE_ATTR, PROBE_PREFIX,
+from aqsvit.search.vocabulary import (DELTA_ATTR, FIXED_PARAMS_ATTR, IDLE_ATTR, KEY_ATTR, PROBE_ATTR, PROBE_PREFIX,
                                       VERIFY_ATTR, VERIFY_PREFIX)
 
 if TYPE_CHECKING:
@@ -98,6 +101,20 @@ class Walk:
     undecided: set[str]
     claims: Any
     results: dict[float, dict[str, Choice]] = field(default_factory=dict)
+    delta: float | None = None  # the front's delta being walked (None: no front)
+    stopped: dict[str, float] = field(default_factory=dict)  # keys stopped below some delta (Readings.stopped)
+
+    def claim_key(self, choices_key: str, probes: bool) -> str:
+        """What a worker claims to evaluate ``choices_key`` next: a probe, a verification of a
+        screened outcome, a measurement again for this looser delta, or the assignment itself."""
+        if probes:
+            return PROBE_PREFIX + choices_key
+        outcome = self.outcomes.get(choices_key)
+        if choices_key in self.undecided or (outcome is not None and not outcome.exact):
+            return VERIFY_PREFIX + choices_key  # screened already: measure the whole split
+        if outcome is None and self.delta is not None and choices_key in self.stopped:
+            return at_key(self.delta, choices_key)
+        return choices_key
 
 
 def check_front(front: Sequence[float]) -> tuple[float, ...]:
@@ -193,7 +210,7 @@ class StepwiseSampler(BaseSampler):
             if plan.result is None:
                 break
             results[delta] = after = plan.result
-        return Walk(plan, outcomes, undecided, readings.claims, results)
+        return Walk(plan, outcomes, undecided, readings.claims, results, delta, readings.stopped)
 
     def _final_plan(self, outcomes: dict[str, Outcome], after: dict[str, Choice] | None = None) -> Plan:
         """:meth:`plan`, with a result that was only screened proposed for its verification."""
@@ -281,7 +298,7 @@ class StepwiseSampler(BaseSampler):
                 raise UpdateFinishedTrialError(f"trial {number} was finished by another worker while it waited "
                                                "for a candidate")
             walk = self._walk(trials, study._study_id)
-            plan, outcomes, claims, undecided = walk.plan, walk.outcomes, walk.claims, walk.undecided
+            plan, claims = walk.plan, walk.claims
             if plan.result is not None:
                 storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
                 self._claimed[trial_id] = None
@@ -289,13 +306,9 @@ class StepwiseSampler(BaseSampler):
                 return
             lost_race = False  # a claim lost to a trial newer than ``trials``: that snapshot is stale
             for choices in plan.proposals:
-                key = self.space.key(choices)
-                if plan.probes:
-                    key = PROBE_PREFIX + key
-                elif key in undecided or (key in outcomes and not outcomes[key].exact):
-                    key = VERIFY_PREFIX + key  # screened already: measure the whole split
+                key = walk.claim_key(self.space.key(choices), plan.probes)
                 if key not in claims:
-                    if self._claim(study, trial_id, number, key, choices):
+                    if self._claim(study, trial_id, number, key, choices, walk.delta):
                         return
                     lost_race = True
             if not lost_race and all(trials[n]._trial_id == trial_id for n in self._ledger(study._study_id).live):
@@ -306,10 +319,12 @@ class StepwiseSampler(BaseSampler):
                 self.on_wait(study, trial_id)
             time.sleep(self.poll_interval * (0.5 + self._rng.random()))
 
-    def _claim(self, study: Study, trial_id: int, number: int, key: str, choices: dict[str, Choice]) -> bool:
+    def _claim(self, study: Study, trial_id: int, number: int, key: str, choices: dict[str, Choice],
+               delta: float | None = None) -> bool:
         """Write the intent, re-read, and keep it only if no other live or finished trial holds it.
         It fails too when another worker finishes the trial meanwhile (takes this one for dead: see
-        :func:`~aqsvit.search.study.recover_stale`): a FAIL trial holds nothing."""
+        :func:`~aqsvit.search.study.recover_stale`): a FAIL trial holds nothing. ``delta``: the
+        front's delta being walked, which the objective measures an assignment against."""
         storage = study._storage
         params = self.space.params(choices)
         try:
@@ -326,6 +341,8 @@ class StepwiseSampler(BaseSampler):
                 storage.set_trial_system_attr(trial_id, VERIFY_ATTR, True)
             elif key.startswith(PROBE_PREFIX):
                 storage.set_trial_system_attr(trial_id, PROBE_ATTR, True)
+            elif delta is not None and delta < self.front[-1]:
+                storage.set_trial_system_attr(trial_id, DELTA_ATTR, delta)
         except UpdateFinishedTrialError:
             return False
         self._claimed[trial_id] = params

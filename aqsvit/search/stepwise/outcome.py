@@ -17,9 +17,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.search.space import Choice
 from aqsvit.search.trials import is_feasible
-from aqsvit.search.vocabulary import (BUDGET_ATTR, BUDGETS_ATTR, DRIFT_ATTR, DROP_ATTR, ERRORS_ATTR, IDLE_ATTR,
-                                      OUTRANKED, PROBE_PREFIX, PRUNED_BY_ATTR, SCREENED_ATTR, SENSITIVITY_ATTR,
-                                      VERIFY_PREFIX)
+from aqsvit.search.vocabulary import (AT_PREFIX, BUDGET_ATTR, BUDGETS_ATTR, DRIFT_ATTR, DROP_ATTR, ERRORS_ATTR,
+                                      IDLE_ATTR, MEASURED_AT_ATTR, OUTRANKED, PROBE_PREFIX, PRUNED_BY_ATTR,
+                                      SCREENED_ATTR, SENSITIVITY_ATTR, VERIFY_PREFIX)
 
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -59,6 +59,8 @@ class Readings:
     # whole split (verifications under the verified key) and each screened key's budget per delta
     drops: dict[str, float] = field(default_factory=dict)
     budgets: dict[str, dict[float, int]] = field(default_factory=dict)
+    stopped: dict[str, float] = field(default_factory=dict)  # key -> the delta its staged check stopped at
+    # (a front's walk measures against the delta it walks: a looser one knows nothing from that stop)
 
 
 def read_trials(trials: Iterable[FrozenTrial], key_of: Callable[[FrozenTrial], str | None]) -> Readings:
@@ -94,6 +96,7 @@ def fold_finished(readings: Readings, trial: FrozenTrial, key_of: Callable[[Froz
     if key is None:
         return None
     readings.claims[key] = trial._trial_id
+    key = measured_key(key)  # measured again for a looser delta: what it says replaces the earlier stop
     feasible = is_feasible(trial)
     drift = float(trial.user_attrs.get(DRIFT_ATTR, 0.0))
     attrs = trial.user_attrs
@@ -115,7 +118,21 @@ def fold_finished(readings: Readings, trial: FrozenTrial, key_of: Callable[[Froz
     else:
         readings.decided[key] = Outcome(feasible, drift)
         _keep_drop(readings, key, float(attrs[DROP_ATTR]) if measured else None)
+        if MEASURED_AT_ATTR in attrs and not feasible:
+            readings.stopped[key] = float(attrs[MEASURED_AT_ATTR])
+        else:
+            readings.stopped.pop(key, None)
     return key
+
+
+def at_key(delta: float, key: str) -> str:
+    """The claim of ``key`` measured again for the looser ``delta`` (its first measurement stopped below it)."""
+    return f"{AT_PREFIX}{delta!r}:{key}"
+
+
+def measured_key(key: str) -> str:
+    """The assignment key a claim measures (:func:`at_key` undone; any other key as it is)."""
+    return key.split(":", 1)[1] if key.startswith(AT_PREFIX) else key
 
 
 def _keep_drop(readings: Readings, key: str, drop: float | None) -> None:
@@ -144,14 +161,15 @@ def judge(readings: Readings, delta: float | None = None) -> tuple[dict[str, Out
     With ``delta`` (a front search, whose trials are measured against its loosest delta), an
     outcome measured on the whole split is feasible when its drop is at most ``delta``, and a
     screened one is judged against its budget at ``delta``: infeasible (exactly) when the screen
-    alone saw more errors than that budget; stopped outcomes stay infeasible (they were out of
-    reach of the loosest delta)."""
+    alone saw more errors than that budget; a stopped outcome is infeasible up to the delta its
+    staged check stopped at and unknown above it (measured again there, :func:`at_key`)."""
     def feasible(key: str, recorded: bool) -> bool:
         drop = readings.drops.get(key) if delta is not None else None
         return recorded if drop is None else drop <= delta + ROUNDING
 
+    unknown = set() if delta is None else {key for key, at in readings.stopped.items() if at < delta - ROUNDING}
     outcomes = {key: Outcome(feasible(key, o.feasible), o.drift, o.exact, o.sensitivity) if key in readings.drops
-                else o for key, o in readings.decided.items()}
+                else o for key, o in readings.decided.items() if key not in unknown}
     screened, verified = readings.screened, readings.verified
     held_back = reserve(screened, verified)
     undecided = set()
