@@ -80,7 +80,8 @@ class QuantizationObjective:
         ev = self.evaluator
         marks = trial.storage.get_trial_system_attrs(trial._trial_id)
         verify, probe = bool(marks.get(VERIFY_ATTR)), bool(marks.get(PROBE_ATTR))
-        delta = float(marks.get(DELTA_ATTR, self.delta))  # a front's walk: the delta it walks
+        # a front's walk measures against the delta it walks; a verification against the loosest
+        delta = self.delta if verify else float(marks.get(DELTA_ATTR, self.delta))
         steps = []
         local = needs_layer_inputs(self.definition)
         counted = ev.stages.macs
@@ -166,14 +167,15 @@ class QuantizationObjective:
         return attrs, attrs[DROP_ATTR] - self.delta
 
     def measured_trial(self, choices: dict[str, Choice], result: StagedResult, macs: float,
-                       source: str) -> optuna.trial.FrozenTrial:
-        """A finished trial of ``choices``, measured outside a trial (``source`` says where, in the
-        ``measured_by`` user attr): what a trial of this objective that measured the same ``result``
-        records, so a stepwise sampler reads it as that outcome (see ``StepwiseSampler.add_measured``)."""
+                       source: str, delta: float | None = None) -> optuna.trial.FrozenTrial:
+        """A finished trial of ``choices``, measured outside a trial against ``delta`` (default: the
+        objective's; ``source`` says where, in the ``measured_by`` user attr): what a trial of this
+        objective that measured the same ``result`` records, so a stepwise sampler reads it as that
+        outcome (see ``StepwiseSampler.add_measured``)."""
         space, cost = self.space, self.evaluator.cost(self.space.assignment(choices))
         attrs: dict[str, object] = {name: getattr(cost, name) for name in COST_ATTRS}
         attrs |= {IMAGES_ATTR: result.images, MACS_ATTR: macs, MEASURED_BY_ATTR: source}
-        outcome, constraint = self._outcome(result)
+        outcome, constraint = self._outcome(result, delta)
         attrs |= outcome
         system = {} if constraint is None else {DASHBOARD_CONSTRAINTS: dashboard_constraints(constraint, result.screened)}
         return optuna.trial.create_trial(

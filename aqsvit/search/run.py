@@ -108,13 +108,15 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     screen = settings.screen if settings.stepwise else 1.0
     screened = screen < 1 and settings.staged and not read_only
     widths = [space.uniform(choice) for choice in space.candidates()]
-    order = evaluator.order_by_probe([space.assignment(w) for w in widths] if screened else [], measured_at)
+    # the screen holds the errors of candidates near the tightest delta (a front's walks start there)
+    order_at = settings.deltas[0]
+    order = evaluator.order_by_probe([space.assignment(w) for w in widths] if screened else [], order_at)
     if screened:
         log.info("screen order: FP difficulty and %s (%d images)", "no probe within delta" if order.probe is None else
                  "probe {} {}-bit everywhere".format(*space.candidates()[order.probe]), order.images)
     objective = QuantizationObjective(evaluator, space, reference, measured_at, pruner, settings.staged,
                                       definition, screen, front=settings.deltas if settings.front else ())
-    setup_images = order.images - record_measured(study, objective, widths, order.measured)
+    setup_images = order.images - record_measured(study, objective, widths, order.measured, order_at)
     return Search(study, objective, space, evaluator, settings, setup_images)
 
 
@@ -151,17 +153,17 @@ def open_study(storage: BaseStorage, settings: SearchSettings, sampler: optuna.s
 
 
 def record_measured(study: optuna.Study, objective: QuantizationObjective, choices: Sequence[dict],
-                    measured: Sequence[StagedResult]) -> int:
+                    measured: Sequence[StagedResult], delta: float) -> int:
     """Add the one-width assignments the screen's setup measured (exact outcomes: stopped, or the
     whole split) to a stepwise study as the trials the objective would have recorded, so that its
     one-width step reads them instead of measuring them again; returns the images those trials
-    hold (their MACs are theirs now, no longer the setup's). An assignment some trial already
-    holds (a resumed study, another worker) is left alone."""
+    hold (their MACs are theirs now, no longer the setup's). ``delta``: what they were measured
+    against. An assignment some trial already holds (a resumed study, another worker) is left alone."""
     if not isinstance(study.sampler, StepwiseSampler):
         return 0
     full_macs, images = objective.evaluator.stages.full_macs, 0
     for assignment, result in zip(choices, measured):
-        trial = objective.measured_trial(assignment, result, result.images * full_macs, "screen order")
+        trial = objective.measured_trial(assignment, result, result.images * full_macs, "screen order", delta)
         if study.sampler.add_measured(study, trial):
             images += result.images
     return images

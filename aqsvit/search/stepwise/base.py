@@ -44,7 +44,8 @@ A front (``front``: several deltas, ascending): one study answers each of them. 
 judges the same trials at each delta in turn (:func:`judge`), walking for the tightest first and
 starting each looser delta's walk from the result of the one before (or from its own start, when
 that is cheaper: the integer program re-solved, its probes reused). A trial is measured against
-the delta its walk is at (system attr ``aqsvit:delta``; verifications against the loosest): what
+the delta its walk is at (system attr ``aqsvit:delta``; verifications against the loosest, and
+their reserve counts at their walk's delta and looser ones only): what
 it measured on the whole split counts at every delta, a screen records its budget at each delta
 (``budgets``), and a staged stop (``measured_at``) says infeasible up to that delta only: a looser
 walk that needs it measures it again (claimed as ``at <delta>:<key>``). Every delta's result is
@@ -341,7 +342,7 @@ class StepwiseSampler(BaseSampler):
                 storage.set_trial_system_attr(trial_id, VERIFY_ATTR, True)
             elif key.startswith(PROBE_PREFIX):
                 storage.set_trial_system_attr(trial_id, PROBE_ATTR, True)
-            elif delta is not None and delta < self.front[-1]:
+            if delta is not None and not key.startswith(PROBE_PREFIX):
                 storage.set_trial_system_attr(trial_id, DELTA_ATTR, delta)
         except UpdateFinishedTrialError:
             return False

@@ -17,9 +17,9 @@ from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.search.space import Choice
 from aqsvit.search.trials import is_feasible
-from aqsvit.search.vocabulary import (AT_PREFIX, BUDGET_ATTR, BUDGETS_ATTR, DRIFT_ATTR, DROP_ATTR, ERRORS_ATTR,
-                                      IDLE_ATTR, MEASURED_AT_ATTR, OUTRANKED, PROBE_PREFIX, PRUNED_BY_ATTR,
-                                      SCREENED_ATTR, SENSITIVITY_ATTR, VERIFY_PREFIX)
+from aqsvit.search.vocabulary import (AT_PREFIX, BUDGET_ATTR, BUDGETS_ATTR, DELTA_ATTR, DRIFT_ATTR, DROP_ATTR,
+                                      ERRORS_ATTR, IDLE_ATTR, MEASURED_AT_ATTR, OUTRANKED, PROBE_PREFIX,
+                                      PRUNED_BY_ATTR, SCREENED_ATTR, SENSITIVITY_ATTR, VERIFY_PREFIX)
 
 LIVE = (TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -59,6 +59,7 @@ class Readings:
     # whole split (verifications under the verified key) and each screened key's budget per delta
     drops: dict[str, float] = field(default_factory=dict)
     budgets: dict[str, dict[float, int]] = field(default_factory=dict)
+    verified_at: dict[str, float] = field(default_factory=dict)  # key -> the front's delta whose walk verified it
     stopped: dict[str, float] = field(default_factory=dict)  # key -> the delta its staged check stopped at
     # (a front's walk measures against the delta it walks: a looser one knows nothing from that stop)
 
@@ -106,6 +107,10 @@ def fold_finished(readings: Readings, trial: FrozenTrial, key_of: Callable[[Froz
     elif key.startswith(VERIFY_PREFIX):
         verified = key[len(VERIFY_PREFIX):]
         readings.verified[verified] = (feasible, attrs.get(ERRORS_ATTR))
+        if DELTA_ATTR in trial.system_attrs:
+            readings.verified_at[verified] = float(trial.system_attrs[DELTA_ATTR])
+        else:
+            readings.verified_at.pop(verified, None)
         _keep_drop(readings, verified, float(attrs[DROP_ATTR]) if measured else None)
     elif feasible and attrs.get(SCREENED_ATTR):
         readings.screened[key] = (int(attrs[ERRORS_ATTR]), int(attrs[BUDGET_ATTR]), drift)
@@ -143,10 +148,14 @@ def _keep_drop(readings: Readings, key: str, drop: float | None) -> None:
         readings.drops[key] = drop
 
 
-def reserve(screened: dict[str, tuple[int, int, float]], verified: dict[str, tuple[bool, int | None]]) -> int:
-    """The most errors any verified assignment made outside its screen (0 until one shows more)."""
-    return max((errors - screened[key][0] for key, (_, errors) in verified.items()
-                if key in screened and errors is not None), default=0)
+def reserve(readings: Readings, delta: float | None = None) -> int:
+    """The most errors any verified assignment made outside its screen (0 until one shows more);
+    at a front's ``delta``, of the verifications its walks up to ``delta`` asked for: a looser
+    walk's aggressive candidates, which miss more of a screen, do not reopen a tighter walk."""
+    screened, at = readings.screened, readings.verified_at
+    return max((errors - screened[key][0] for key, (_, errors) in readings.verified.items()
+                if key in screened and errors is not None
+                and (delta is None or at.get(key) is None or at[key] <= delta + ROUNDING)), default=0)
 
 
 def judge(readings: Readings, delta: float | None = None) -> tuple[dict[str, Outcome], set[str]]:
@@ -171,7 +180,7 @@ def judge(readings: Readings, delta: float | None = None) -> tuple[dict[str, Out
     outcomes = {key: Outcome(feasible(key, o.feasible), o.drift, o.exact, o.sensitivity) if key in readings.drops
                 else o for key, o in readings.decided.items() if key not in unknown}
     screened, verified = readings.screened, readings.verified
-    held_back = reserve(screened, verified)
+    held_back = reserve(readings, delta)
     undecided = set()
     for key, (errors, budget, drift) in screened.items():
         if delta is not None:
