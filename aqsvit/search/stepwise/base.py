@@ -44,12 +44,13 @@ A front (``front``: several deltas, ascending): one study answers each of them. 
 judges the same trials at each delta in turn (:func:`judge`), walking for the tightest first and
 starting each looser delta's walk from the result of the one before (or from its own start, when
 that is cheaper: the integer program re-solved, its probes reused). A trial is measured against
-the delta its walk is at (system attr ``aqsvit:delta``; verifications against the loosest, and
-their reserve counts at their walk's delta and looser ones only): what
-it measured on the whole split counts at every delta, a screen records its budget at each delta
-(``budgets``), and a staged stop (``measured_at``) says infeasible up to that delta only: a looser
-walk that needs it measures it again (claimed as ``at <delta>:<key>``). Every delta's result is
-verified on the whole split; :meth:`StepwiseSampler.front_results` gives them,
+the delta its walk is at (system attr ``aqsvit:delta``): what it measured on the whole split
+counts at every delta, a screen records its budget at each delta (``budgets``), and a staged
+stop (``measured_at``) says infeasible up to that delta only: a looser walk that needs it
+measures it again (claimed as ``at <delta>:<key>``). Verifications measure against the loosest
+delta, and what they show of the screen (the reserve) counts at their walk's delta and looser
+ones only, so a loose walk's aggressive candidates do not reopen a tighter walk. Every delta's
+result is verified on the whole split; :meth:`StepwiseSampler.front_results` gives them,
 :meth:`StepwiseSampler.result` the loosest's once all are known.
 """
 from __future__ import annotations
@@ -143,7 +144,9 @@ class StepwiseSampler(BaseSampler):
     lower (see :mod:`aqsvit.search.stepwise.starts`).
 
     ``front``: the deltas one study answers (empty: the objective's own constraint decides, one
-    result). The objective must measure against the loosest of them (see the module docstring).
+    result). The objective measures a trial against the delta in its ``aqsvit:delta`` system
+    attr, else the loosest, and records what :func:`judge` reads (see the module docstring;
+    :class:`~aqsvit.search.objective.QuantizationObjective` does).
 
     A sampler that ranks candidates by drift overrides :meth:`outranked` (BeamSampler); the
     :class:`~aqsvit.search.DriftPruner`'s tie gate asks it.
