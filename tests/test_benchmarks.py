@@ -99,3 +99,23 @@ def test_compare_runs_of_two_processes_on_one_seed_file_are_both_kept(tmp_path, 
     assert [r.method for r in runs[1.0]] == ["greedy"]
     assert set(compare.stored(path, config)) == {"greedy", "TPE"}
     assert not list(tmp_path.glob("*.partial"))
+
+
+@pytest.mark.slow
+def test_front_benchmark_writes_its_table_checks_and_points(reference, tmp_path):
+    """benchmarks/front.py on two deltas and a tenth of the peers' budget: every method's row, the
+    four checks per seed, and the raw points it judged them by (a front's points within its deltas)."""
+    out = tmp_path / "front.md"
+    result = subprocess.run([sys.executable, "benchmarks/front.py", "--deltas", "1", "3", "--peer-factor", "0.1",
+                             "--seeds", "0", "--out", str(out)], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    text = out.read_text()
+    for method in ("front search", "one search per delta", "one search, delta 1", "re-solve, no walk", "NSGA-II",
+                   "TPE", "GPSampler"):
+        assert f"| {method} " in text, method
+    checks = [line for line in text.splitlines() if line.startswith("- seed 0: ")]
+    assert [c.split()[3] for c in checks] == ["hypervolume", "at" if "at every" in checks[1] else "smaller", "wall",
+                                              "cost"], checks
+    runs = json.loads(out.with_suffix(".json").read_text())["spikformer_digits"]["runs"]
+    ours = next(r for r in runs if r["method"] == "front search")
+    assert ours["points"] and ours["cost"] > 0 and min(drop for _, drop, _ in ours["points"]) <= 1.0
