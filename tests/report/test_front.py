@@ -4,19 +4,19 @@ each front point, the front table, their PNGs, and the dashboard's plots written
 from __future__ import annotations
 
 import json
-from wsgiref.util import setup_testing_defaults
 
 import optuna
 import pytest
 from optuna.trial import TrialState, create_trial
 
-from aqsvit.report.dashboard import FRONT_PLOT, WIDTHS_PLOT, front_plots, save_front_plots, walk_order, wsgi
+from aqsvit.report.dashboard import FRONT_PLOT, WIDTHS_PLOT, front_plots, save_front_plots, walk_order
 from aqsvit.report.figures import answered_deltas, front_figure, front_widths_figure, static_figure, write_pngs
 from aqsvit.report.tables import FRONT_HEADERS, front_rows
 from aqsvit.search.front import front, measured, pick
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.trials import dashboard_constraints
 from aqsvit.search.vocabulary import CONTEXT_ATTR, COST_ATTRS
+from test_dashboard import study_detail  # the dashboard's study API, called as a WSGI server would
 
 FP, DELTA, DELTAS = 98.0, 1.0, [0.5, 1.0, 2.0]
 SPACE = SearchSpace.from_units({"patch_embed.proj": 1000, "blocks.0.attn.q": 4000, "head": 500},
@@ -151,16 +151,6 @@ def test_front_pngs_draw_the_lines_the_labels_and_the_heatmap(tmp_path):
     assert all(p.stat().st_size > 5_000 for p in paths)
 
 
-def dashboard_detail(storage, study: optuna.Study) -> dict:
-    environ: dict = {}
-    setup_testing_defaults(environ)
-    environ["PATH_INFO"] = f"/api/studies/{study._study_id}"
-    status = []
-    body = b"".join(wsgi(storage)(environ, lambda code, headers, exc_info=None: status.append(code)))
-    assert status == ["200 OK"], body
-    return json.loads(body)
-
-
 def test_dashboard_plots_come_from_the_study_alone_and_leave_its_trials_as_they_were(tmp_path):
     storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path}/front.db")
     study = make_study(storage)
@@ -176,7 +166,7 @@ def test_dashboard_plots_come_from_the_study_alone_and_leave_its_trials_as_they_
     assert added and all(k.startswith((f"dashboard:plot_data:{FRONT_PLOT}:", f"dashboard:plot_data:{WIDTHS_PLOT}:"))
                          for k in added)
     plots = {p["id"]: json.loads(p["graph_object"])
-             for p in dashboard_detail(storage, reloaded)["plotly_graph_objects"]}
+             for p in study_detail(storage, reloaded)["plotly_graph_objects"]}
     assert set(plots) == {FRONT_PLOT, WIDTHS_PLOT}
     expected = front_plots(reloaded)
     for plot_id, figure in plots.items():
