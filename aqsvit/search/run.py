@@ -88,7 +88,7 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
                                     evaluator.target)
     space = space.with_weight_noise(lambda name: evaluator.quantizer.fp_weight(layers[name]))
     space = order_units(space, settings.order, evaluator, reference)
-    measured_at = settings.loosest_delta  # a front's trials are measured against its loosest delta
+    measured_at = settings.loosest_delta  # a front: the loosest (its walks mark tighter deltas per trial)
     pruner = make_pruner(settings.pruner, pruning, measured_at)
     if storage is None:
         storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
