@@ -26,6 +26,9 @@ def front_search(reference, tmp_path_factory):
     result = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", *common,
                              f"search.front=[{','.join(map(str, FRONT))}]"], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
+    front_table = result.stdout.split("the front (aqsvit pick delta=X", 1)[1]
+    assert all(f"| {delta:g} " in front_table or f", {delta:g}" in front_table or f"| {delta:g}," in front_table
+               for delta in FRONT), front_table  # each delta is some front point's pick
     return url, common
 
 
