@@ -31,7 +31,9 @@ def test_probes_stop_after_the_drift_and_the_walk_ends_feasible_below_the_precis
     summaries = {}
     for start in ("sensitivity", "precise"):
         evaluator = Evaluator(reference.build(), digits_data, reference.fp_accuracy)
-        settings = SearchSettings(schemes=("uniform", "pot"), bits=(8, 4, 2), start=start,
+        # the default widths: with 8, 4, 2 alone the two walks end within 2% of each other, on either side
+        # depending on the reference (78484 against 77140 bytes with this session's packages)
+        settings = SearchSettings(schemes=("uniform", "pot"), start=start,
                                   storage_url=f"sqlite:///{tmp_path}/s.db", study_name=start)
         search = prepare(evaluator, settings, "digits")
         run(search, progress=False)
