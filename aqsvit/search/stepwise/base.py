@@ -55,7 +55,6 @@ result is verified on the whole split; :meth:`StepwiseSampler.front_results` giv
 """
 from __future__ import annotations
 
-import math
 import random
 import time
 from abc import abstractmethod
@@ -68,7 +67,7 @@ from optuna.exceptions import UpdateFinishedTrialError
 from optuna.samplers import BaseSampler, RandomSampler
 from optuna.trial import FrozenTrial, TrialState
 
-from aqsvit.errors import invalid
+from aqsvit.errors import check_number, invalid
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.stepwise.ledger import Ledger
 from aqsvit.search.stepwise.outcome import Outcome, Plan, at_key, judge
@@ -123,11 +122,8 @@ def check_front(front: Sequence[float]) -> tuple[float, ...]:
     """``front`` as ascending distinct deltas (points), or one line naming ``search.front``."""
     if isinstance(front, (str, bytes)) or not isinstance(front, Sequence):
         raise invalid("search.front", front, "a list of accuracy drops in points, e.g. [0.5, 1, 2, 3]")
-    for delta in front:
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 <= delta <= 100 \
-                or not math.isfinite(delta):
-            raise invalid("search.front", delta, "numbers 0..100 (accuracy points)")
-    return tuple(sorted({float(delta) for delta in front}))
+    return tuple(sorted({check_number("search.front", delta, 0, 100, allowed="numbers 0..100 (accuracy points)")
+                         for delta in front}))
 
 
 class StepwiseSampler(BaseSampler):

@@ -167,8 +167,8 @@ def judge(readings: Readings, delta: float | None = None) -> tuple[dict[str, Out
     - an outranked key is infeasible while no verification has failed (reserve 0), else undecided
       unless it was itself measured on the whole split.
 
-    With ``delta`` (a front search, whose trials are measured against its loosest delta), an
-    outcome measured on the whole split is feasible when its drop is at most ``delta``, and a
+    With ``delta`` (a front search, whose trials are measured against the delta of the walk that
+    claimed them), an outcome measured on the whole split is feasible when its drop is at most ``delta``, and a
     screened one is judged against its budget at ``delta``: infeasible (exactly) when the screen
     alone saw more errors than that budget; a stopped outcome is infeasible up to the delta its
     staged check stopped at and unknown above it (measured again there, :func:`at_key`)."""
