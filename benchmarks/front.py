@@ -166,6 +166,8 @@ def model_runs(model: str, seeds: list[int], deltas: tuple[float, ...], factor: 
 
 
 def mean_sd(values: list[float]) -> str:
+    if not values:  # e.g. a peer that found no point within a delta on any seed
+        return "none"
     if len(values) == 1:
         return f"{values[0]:.3f}"
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
@@ -181,7 +183,8 @@ def section(info: dict, runs: list[MethodRun], deltas: tuple[float, ...], seeds:
         cells = [method, mean_sd([r.hypervolume(fp_memory, delta_max) for r in mine])]
         for d in deltas:
             best = [r.smallest(d) for r in mine]
-            cells.append(mean_sd([b[2] for b in best if b]) + ("" if all(best) else f" ({best.count(None)} none)"))
+            found = [b[2] for b in best if b]
+            cells.append(mean_sd(found) + ("" if all(best) or not found else f" ({best.count(None)} none)"))
         cells += [mean_sd([r.wall for r in mine]), mean_sd([r.cost for r in mine]), mean_sd([float(r.trials) for r in mine])]
         rows.append(cells)
     headers = ["method", "hypervolume", *(f"weight x at Δ {d:g}" for d in deltas), "wall s", "full evals", "trials"]
