@@ -2,9 +2,10 @@
 
 Python imports this file at start-up when its folder is on ``PYTHONPATH`` (the scancel and requeue
 tests put it there for the jobs). Armed by ``AQSVIT_HOLD=<array task id>:<n>:<file>``: in the job of
-that array task (``any``: every job), the ``n``-th ``Study.ask`` writes the asked trial's number to
-``<file>`` and then sleeps until the job is killed or signalled (the trial's heartbeat thread goes on
-beating). Once ``<file>`` exists it arms nothing, so a requeued job runs freely. Unarmed it does
+that array task (``any``: every job), the ``n``-th ``Study.ask`` writes the asked trial's number and
+the job's array task id to ``<file>`` and then sleeps until the job is killed or signalled (the
+trial's heartbeat thread goes on beating); with ``any``, only the first job to get there holds. Once
+``<file>`` exists it arms nothing, so a requeued job runs freely. Unarmed it does
 nothing; nothing in the product knows of it, as with ``tests/chaos/fault_shim.py``.
 """
 from __future__ import annotations
@@ -27,9 +28,15 @@ def _arm(task: str, n: int, file: str) -> None:
         trial = real_ask(self, *args, **kwargs)
         asked += 1
         if asked == n:
-            with open(file + ".tmp", "w") as out:
-                out.write(str(trial.number))
-            os.replace(file + ".tmp", file)
+            mine = f"{file}.{os.getpid()}"
+            with open(mine, "w") as out:
+                out.write(f"{trial.number} {os.environ.get('SLURM_ARRAY_TASK_ID', '')}")
+            try:
+                os.link(mine, file)  # atomic: of the armed jobs, the first to get here holds; the others run on
+            except FileExistsError:
+                return trial
+            finally:
+                os.unlink(mine)
             while True:
                 time.sleep(1)
         return trial
