@@ -32,6 +32,7 @@ from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
 from aqsvit.errors import AqsvitError
 from aqsvit.registry import Registry
+from aqsvit.search.rdb_reads import CoreRDBStorage, OwnedTrialsCache
 from aqsvit.search.study import quiet_experimental
 from aqsvit.search.trial_reads import IndexedJournalStorage
 
@@ -145,7 +146,7 @@ def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float
 
 
 def _rdb(url: str, options: StorageOptions, engine: dict) -> BaseStorage:
-    """An RDBStorage, opened again (after a short random pause, at most ``SCHEMA_TRIES`` times)
+    """An RDB storage under its cache (:mod:`~aqsvit.search.rdb_reads`), opened again (after a short random pause, at most ``SCHEMA_TRIES`` times)
     while it loses the race to create its schema to another process opening the same new database.
 
     Workers, or a worker and optuna-dashboard, started at once on a new database all create the
@@ -154,9 +155,10 @@ def _rdb(url: str, options: StorageOptions, engine: dict) -> BaseStorage:
     Any other error (refused connection, authentication, missing database) is raised at once."""
     retry = RetryHeartbeatStaleTrialCallback(max_retry=options.max_retry) if options.retry_failed else None
 
-    def open_rdb() -> RDBStorage:
-        return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=options.heartbeat_interval,
-                          grace_period=options.grace_seconds, heartbeat_stale_trial_callback=retry)
+    def open_rdb() -> BaseStorage:
+        backend = CoreRDBStorage(url, engine_kwargs=engine, heartbeat_interval=options.heartbeat_interval,
+                                 grace_period=options.grace_seconds, heartbeat_stale_trial_callback=retry)
+        return OwnedTrialsCache(backend)
 
     for attempt in range(1, SCHEMA_TRIES):
         try:
@@ -208,7 +210,10 @@ def check_journal(path: Path) -> None:
 
 @register_storage("postgresql", example="postgresql://USER@HOST:PORT/DB", shared=True)
 def open_postgresql(url: str, options: StorageOptions) -> BaseStorage:
-    return _rdb(url, options, {"pool_pre_ping": True})
+    # the search's reads are point lookups of a few trials; a parallel plan (chosen when PostgreSQL's
+    # estimate of rows per trial is off, as it is on big trial tables) costs more to start than they take
+    return _rdb(url, options, {"pool_pre_ping": True,
+                               "connect_args": {"options": "-c max_parallel_workers_per_gather=0 -c jit=off"}})
 
 
 @register_storage("redis", example="redis://HOST:PORT/DB", shared=True)

@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from optuna.distributions import BaseDistribution, check_distribution_compatibility, distribution_to_json
+from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
+
+from aqsvit.search.rdb_reads import OwnedTrialsCache, write_params
 
 
 def set_trial_params(storage: BaseStorage, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]) -> None:
@@ -25,40 +27,15 @@ def set_trial_params(storage: BaseStorage, trial_id: int, params: Mapping[str, t
     none of which it has yet, in one write where the storage allows it. Raises what
     ``set_trial_param`` raises: UpdateFinishedTrialError once the trial has finished, ValueError
     for a distribution incompatible with the study's."""
-    if isinstance(storage, _CachedStorage) and isinstance(storage._backend, RDBStorage):
-        _rdb(storage, trial_id, params)
+    if isinstance(storage, OwnedTrialsCache):
+        storage.set_trial_params(trial_id, params)
+    elif isinstance(storage, _CachedStorage) and isinstance(storage._backend, RDBStorage):
+        write_params(storage, trial_id, params)
     elif isinstance(storage, JournalStorage):
         _journal(storage, trial_id, params)
     else:
         for name, (value, distribution) in params.items():
             storage.set_trial_param(trial_id, name, value, distribution)
-
-
-def _rdb(storage: _CachedStorage, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]) -> None:
-    """One transaction. A distribution this process has seen in the study is checked against the
-    cache, as Optuna's cached ``set_trial_param`` does; one it has not, by the RDB storage's own
-    write (a query each, once per process), which then writes that row."""
-    from optuna.storages._rdb import models
-    from optuna.storages._rdb.storage import _create_scoped_session
-
-    backend: RDBStorage = storage._backend
-    with storage._lock:
-        study_id, _ = storage._trial_id_to_study_id_and_number[trial_id]
-        known = storage._studies[study_id].param_distribution
-        with _create_scoped_session(backend.scoped_session, True) as session:
-            trial = models.TrialModel.find_or_raise_by_id(trial_id, session)
-            backend.check_trial_is_updatable(trial_id, trial.state)
-            rows = []
-            for name, (value, distribution) in params.items():
-                if name in known:
-                    check_distribution_compatibility(known[name], distribution)
-                    rows.append(models.TrialParamModel(trial_id=trial_id, param_name=name, param_value=value,
-                                                       distribution_json=distribution_to_json(distribution)))
-                else:
-                    backend._set_trial_param_without_commit(session, trial_id, name, value, distribution)
-            session.add_all(rows)
-        for name, (_, distribution) in params.items():
-            known.setdefault(name, distribution)
 
 
 def _journal(storage: JournalStorage, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]) -> None:
