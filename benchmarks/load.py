@@ -45,9 +45,12 @@ def synthetic_space() -> tuple[SearchSpace, dict[str, int]]:
     return space, {u.name: rng.randint(2, 7) for u in space.units}
 
 
-def worker(url: str, name: str, workers: int, trials: int, seed: int, out: mp.Queue, untimed: int = 0) -> None:
+def worker(url: str, name: str, workers: int, trials: int, seed: int, out: mp.Queue, untimed: int = 0,
+           start=None) -> None:
     """Run ``trials`` trials on study ``name`` and put their times on ``out``; the first ``untimed``
-    ones (a worker joining a big study reads all of it once) are run but not timed."""
+    ones (a worker joining a big study reads all of it once) are run but not timed, and with
+    ``start`` (a barrier of all workers) the timed ones start together, so that no worker is timed
+    while another still imports and joins."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)  # ask/tell: no heartbeat thread
     space, need = synthetic_space()
@@ -67,6 +70,8 @@ def worker(url: str, name: str, workers: int, trials: int, seed: int, out: mp.Qu
         study.tell(trial, (-short, space.cost(choices)))
         if n >= untimed:
             overheads.append(time.perf_counter() - t0)  # all of it: the synthetic objective takes microseconds
+        if n == untimed - 1 and start is not None:
+            start.wait(timeout=1800)
     out.put(overheads)
 
 

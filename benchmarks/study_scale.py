@@ -5,7 +5,8 @@ trials): a new study is filled with that many finished trials of the 48-unit syn
 ``benchmarks/load.py`` (random assignments, written as ``Study.add_trials`` writes them, with the key and
 attributes a stepwise trial carries), then N worker processes run ``load.py``'s worker on it:
 BeamSampler asks, the 96 parameters, a synthetic constraint, tell; the time of each whole trial is
-its overhead (after one untimed trial per worker: joining, it reads the whole study once). SQLite
+its overhead (after one untimed trial per worker: joining, it reads the whole study once; the timed
+trials of all workers start together). SQLite
 serves one worker only. Writes benchmarks/results/study_scale.md.
 
     .venv/bin/python benchmarks/study_scale.py [--sizes 100 1000 10000] [--workers 1 8] [--trials 40]
@@ -14,6 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 import multiprocessing as mp
 import random
 import tempfile
@@ -22,6 +25,7 @@ import uuid
 from pathlib import Path
 
 import optuna
+import sqlalchemy
 from optuna.distributions import distribution_to_json
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
@@ -96,17 +100,54 @@ def fill(study: optuna.Study, size: int, seed: int) -> None:
                     session.execute(insert(model), rows_of)
 
 
-def measure(url: str, size: int, workers: int, trials: int) -> dict:
+@contextmanager
+def fresh_database(url: str) -> Iterator[str]:
+    """``url`` itself for a file; for a PostgreSQL server, a new database on it (dropped afterwards),
+    so that no row stays from an earlier run: a study among millions of old rows reads differently."""
+    if not url.startswith("postgresql"):
+        yield url
+        return
+    name = f"aqsvit_scale_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sqlalchemy.make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def analyze(url: str) -> None:
+    """PostgreSQL: refresh the planner's statistics of the filled tables, as autovacuum does on a
+    server as tables grow (this machine's server runs with autovacuum off)."""
+    if url.startswith("postgresql"):
+        engine = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.exec_driver_sql("ANALYZE")
+        engine.dispose()
+
+
+def measure(server_url: str, size: int, workers: int, trials: int) -> dict:
+    with fresh_database(server_url) as url:
+        return measure_on(url, size, workers, trials)
+
+
+def measure_on(url: str, size: int, workers: int, trials: int) -> dict:
     """Fill a new study on ``url`` with ``size`` trials, then time ``trials`` trials per worker."""
     name = f"scale-{uuid.uuid4().hex[:8]}"
     study = optuna.create_study(study_name=name, storage=create_storage(url, workers=workers),
                                 directions=["maximize", "minimize"])
     started = time.perf_counter()
     fill(study, size, seed=size)
+    analyze(url)
     filled = time.perf_counter() - started
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=worker, args=(url, name, workers, trials + 1, i, out, 1)) for i in range(workers)]
+    start = ctx.Barrier(workers)
+    procs = [ctx.Process(target=worker, args=(url, name, workers, trials + 1, i, out, 1, start))
+             for i in range(workers)]
     for p in procs:
         p.start()
     overheads = []
@@ -146,10 +187,11 @@ def main() -> None:
     command = (f".venv/bin/python benchmarks/study_scale.py --sizes {' '.join(map(str, args.sizes))} --workers "
                f"{' '.join(map(str, args.workers))} --trials {args.trials} --storages {' '.join(args.storages)}")
     text = ["# Study scale: per-trial overhead against the study's size", "",
-            f"Command: `{command}`, on this 2-core machine (PostgreSQL on the same machine). Each row: a new study "
+            f"Command: `{command}`, on this 2-core machine (PostgreSQL on the same machine, a new database per row, "
+            "analyzed after the fill as autovacuum would). Each row: a new study "
             f"filled with `study size` finished trials of random assignments of the {UNITS}-unit synthetic space "
             "(benchmarks/load.py's, 96 parameters per trial), then `workers` processes each run one untimed trial "
-            "(a worker joining the study reads all of it once) and time the next ones: "
+            "(a worker joining the study reads all of it once), wait for each other, and time the next ones: "
             f"`study.ask()`, the 96 suggests (the BeamSampler, width {WIDTH}, reads the study, plans and claims a "
             "candidate), a constraint computed in microseconds, `study.tell()`. 'x first size': the median against "
             "the same storage and workers at the smallest size. 'fill s': writing the study, not timed.", "",
