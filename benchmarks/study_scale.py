@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 import multiprocessing as mp
 import random
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import optuna
@@ -39,6 +40,9 @@ from aqsvit.search.storages import create_storage
 from aqsvit.search.vocabulary import DRIFT_ATTR, KEY_ATTR
 
 from load import UNITS, WIDTH, synthetic_space, worker
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from worker_tools import scratch_database  # noqa: E402  (the tests' helper: a new PostgreSQL database)
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -107,16 +111,8 @@ def fresh_database(url: str) -> Iterator[str]:
     if not url.startswith("postgresql"):
         yield url
         return
-    name = f"aqsvit_scale_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield sqlalchemy.make_url(url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-        admin.dispose()
+    with scratch_database(url, prefix="aqsvit_scale") as fresh:
+        yield fresh
 
 
 def analyze(url: str) -> None:

@@ -42,15 +42,23 @@ def need_pg() -> None:
 @contextmanager
 def new_pg_database() -> Iterator[str]:
     """The URL of a new, empty PostgreSQL database beside ``PG_URL``'s (a unique name), dropped afterwards."""
+    need_pg()
+    with scratch_database(PG_URL) as url:
+        yield url
+
+
+@contextmanager
+def scratch_database(server_url: str, prefix: str = "aqsvit_test") -> Iterator[str]:
+    """The URL of a new, empty database on ``server_url``'s PostgreSQL server (also used by
+    benchmarks/study_scale.py), dropped afterwards with every connection to it."""
     import sqlalchemy
 
-    need_pg()
-    name = f"aqsvit_test_{uuid.uuid4().hex[:12]}"
-    admin = sqlalchemy.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sqlalchemy.create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
     try:
-        yield sqlalchemy.make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        yield sqlalchemy.make_url(server_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')  # workers' connections too
