@@ -119,3 +119,26 @@ def test_front_benchmark_writes_its_table_checks_and_points(reference, tmp_path)
     runs = json.loads(out.with_suffix(".json").read_text())["spikformer_digits"]["runs"]
     ours = next(r for r in runs if r["method"] == "front search")
     assert ours["points"] and ours["cost"] > 0 and min(drop for _, drop, _ in ours["points"]) <= 1.0
+
+
+def test_study_scale_fills_times_and_tables_every_storage(tmp_path):
+    """benchmarks/study_scale.py at a toy size: a row per storage and worker count, PostgreSQL in a
+    new database that is gone afterwards."""
+    import sqlalchemy
+    from worker_tools import PG_URL, need_pg
+
+    need_pg()
+    result = subprocess.run([sys.executable, "benchmarks/study_scale.py", "--sizes", "5", "--workers", "1", "2",
+                             "--trials", "2", "--pg", PG_URL, "--out", str(tmp_path)],
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in (tmp_path / "study_scale.md").read_text().splitlines() if line.startswith("| ")][1:]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert [(c[0], c[1]) for c in cells] == [("sqlite", "1"), ("journal", "1"), ("journal", "2"),
+                                             ("postgresql", "1"), ("postgresql", "2")]
+    assert all(int(c[3]) == 2 * int(c[1]) and float(c[4]) > 0 for c in cells)  # every worker timed its trials
+    engine = sqlalchemy.create_engine(PG_URL)
+    with engine.connect() as connection:
+        left = connection.exec_driver_sql("SELECT count(*) FROM pg_database WHERE starts_with(datname, 'aqsvit_scale')")
+        assert left.scalar() == 0
+    engine.dispose()
