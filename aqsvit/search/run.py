@@ -25,7 +25,7 @@ from aqsvit.search.samplers import SamplerContext, make_sampler
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.storages import create_storage
-from aqsvit.search.study import optimize, quiet_experimental, recover_stale, wait_hook
+from aqsvit.search.study import interrupts_deferred, optimize, quiet_experimental, recover_stale, wait_hook
 from aqsvit.search.trials import is_feasible
 from aqsvit.search.vocabulary import (CONTEXT_ATTR, FINGERPRINT_ATTR, IDLE_ATTR, IMAGES_ATTR, MACS_ATTR, PROBED,
                                       PRUNED_BY_ATTR, SCREENED_ATTR)
@@ -164,8 +164,9 @@ def record_measured(study: optuna.Study, objective: QuantizationObjective, choic
     full_macs, images = objective.evaluator.stages.full_macs, 0
     for assignment, result in zip(choices, measured):
         trial = objective.measured_trial(assignment, result, result.images * full_macs, "screen order", delta)
-        if study.sampler.add_measured(study, trial):
-            images += result.images
+        with interrupts_deferred():  # a Ctrl-C waits until the trial is written whole, never left RUNNING
+            if study.sampler.add_measured(study, trial):
+                images += result.images
     return images
 
 

@@ -92,7 +92,10 @@ def wait_hook(grace_period: float = 20.0):
     return on_wait
 
 
-STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "psycopg", "psycopg2", "redis")
+# where a Ctrl-C is held (see interrupts_inside): the storages, and aqsvit's own reads and writes
+# of them, which change Optuna's cache and the database together
+STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "psycopg", "psycopg2", "redis", "aqsvit.search.rdb_reads",
+                   "aqsvit.search.trial_reads", "aqsvit.search.trial_writes")
 _RETRY_S = 0.05
 
 
@@ -133,6 +136,26 @@ def interrupts_inside(objective_code: CodeType) -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives inside the block and raise it when the block ends: for a few
+    storage writes that must not stop half-way, such as a trial created and then written whole
+    outside Optuna's loop (which would stay RUNNING). Only in the main thread, and only where
+    Python's own Ctrl-C handler is installed (a user's handler is kept)."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    caught: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: caught.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if caught:
+        raise KeyboardInterrupt
 
 
 class TrialTakenOver(BaseException):

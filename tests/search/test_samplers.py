@@ -576,3 +576,40 @@ def test_one_front_study_answers_every_delta_at_most_as_large_as_a_search_for_it
     assert front_trials < single_trials  # outcomes are shared between the deltas
     keys = [t.system_attrs[KEY_ATTR] for t in study.trials if not t.system_attrs.get(IDLE_ATTR)]
     assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("deferred", [True, False])
+def test_a_ctrl_c_while_an_outcome_is_added_waits_until_its_trial_is_written(deferred, tmp_path):
+    """A Ctrl-C that lands inside add_measured (the search's setup records its measurements so,
+    outside Optuna's loop) under interrupts_deferred is raised once the trial is written whole;
+    without it the trial stays RUNNING, which the deferral exists to prevent."""
+    import os
+    import signal
+    from contextlib import nullcontext
+
+    from aqsvit.search.storages import create_storage
+    from aqsvit.search.study import interrupts_deferred
+
+    space = SearchSpace.from_units(SIZES)
+    study = optuna.create_study(directions=["maximize", "minimize"], storage=create_storage(f"sqlite:///{tmp_path}/s.db"),
+                                sampler=GreedySampler(space, start="one_width"))
+    cheapest = space.uniform(space.candidates()[0])
+    err = error(space, cheapest)
+    measured = optuna.trial.create_trial(
+        state=TrialState.COMPLETE, values=[-err, space.cost(cheapest)], params=space.params(cheapest),
+        distributions=space.distributions(), constraints={"error": err - LIMIT}, user_attrs={"measured_by": "test"})
+    write = study._storage.set_trial_user_attr
+
+    def interrupted_write(*args):  # Ctrl-C arrives while the trial is being written
+        os.kill(os.getpid(), signal.SIGINT)
+        return write(*args)
+
+    study._storage.set_trial_user_attr = interrupted_write
+    with pytest.raises(KeyboardInterrupt):
+        with interrupts_deferred() if deferred else nullcontext():
+            study.sampler.add_measured(study, measured)
+    (trial,) = study.get_trials()
+    if deferred:
+        assert trial.state == TrialState.COMPLETE and trial.user_attrs == measured.user_attrs
+    else:
+        assert trial.state == TrialState.RUNNING
