@@ -146,8 +146,9 @@ def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float
 
 
 def _rdb(url: str, options: StorageOptions, engine: dict) -> BaseStorage:
-    """An RDB storage under its cache (:mod:`~aqsvit.search.rdb_reads`), opened again (after a short random pause, at most ``SCHEMA_TRIES`` times)
-    while it loses the race to create its schema to another process opening the same new database.
+    """An RDB storage under its cache (:mod:`~aqsvit.search.rdb_reads`), opened again (after a short
+    random pause, at most ``SCHEMA_TRIES`` times) while it loses the race to create its schema to
+    another process opening the same new database.
 
     Workers, or a worker and optuna-dashboard, started at once on a new database all create the
     tables, the version row and the alembic stamp; all but one fail with a duplicate object. Each
@@ -210,8 +211,9 @@ def check_journal(path: Path) -> None:
 
 @register_storage("postgresql", example="postgresql://USER@HOST:PORT/DB", shared=True)
 def open_postgresql(url: str, options: StorageOptions) -> BaseStorage:
-    # the search's reads are point lookups of a few trials; a parallel plan (chosen when PostgreSQL's
-    # estimate of rows per trial is off, as it is on big trial tables) costs more to start than they take
+    # the search's reads are point lookups of a few trials; a parallel plan or JIT compilation (chosen
+    # when PostgreSQL's estimate of rows per trial is off, as on big, rarely analyzed trial tables)
+    # costs more to start than they take: 66 ms instead of 0.2 ms, measured here
     return _rdb(url, options, {"pool_pre_ping": True,
                                "connect_args": {"options": "-c max_parallel_workers_per_gather=0 -c jit=off"}})
 

@@ -6,10 +6,10 @@ file. A stepwise sampler knows the whole assignment when it claims it (96 parame
 space), so it writes them in one transaction or one append (:func:`set_trial_params`) and Optuna's
 suggests then find them on the trial and write nothing.
 
-RDB (under Optuna's cache, as every study opens them) and journal storages are written through
-their own models and log operations (Optuna's internals: the same rows and log records their
-``set_trial_param`` writes, tests/search/test_trial_writes.py compares them); any other storage
-param by param, through the public API.
+RDB storages (under Optuna's cache or aqsvit's, :mod:`~aqsvit.search.rdb_reads`: one Core insert)
+and journal storages are written through their own tables and log operations (Optuna's internals:
+the same rows and log records their ``set_trial_param`` writes, tests/search/test_trial_writes.py
+compares them); any other storage param by param, through the public API.
 """
 from __future__ import annotations
 
