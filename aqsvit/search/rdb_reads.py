@@ -73,7 +73,7 @@ def _stored(value: Any) -> Any:
 
 class CoreRDBStorage(RDBStorage):
     """An RDBStorage whose trial reads (``get_trial``, the cache's refresh) return the same
-    FrozenTrials from Core selects: about ten times less CPU per row than the ORM's objects."""
+    FrozenTrials from Core selects in autocommit: tuples instead of ORM objects, no transaction."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -119,7 +119,7 @@ class CoreRDBStorage(RDBStorage):
     def get_trial(self, trial_id: int) -> FrozenTrial:
         trials = self._read(_TRIALS.c.trial_id == trial_id)
         if not trials:
-            raise KeyError(f"No trial with trial_id {trial_id} exists.")
+            raise KeyError(models.NOT_FOUND_MSG)  # Optuna's words
         return trials[0]
 
     def _get_trials(self, study_id: int, states: Container[TrialState] | None, included_trial_ids: set[int],
