@@ -118,7 +118,14 @@ class SearchSpace:
     # --- choices -------------------------------------------------------------------------------
     def choice_bits(self, choice: Choice) -> int:
         """Bits one weight of ``choice`` occupies as the target stores it (fp32: 32)."""
-        return self.target.stored_bits(*choice)
+        bits = self._choice_bits.get(choice)
+        if bits is None:
+            bits = self._choice_bits[choice] = self.target.stored_bits(*choice)
+        return bits
+
+    @cached_property
+    def _choice_bits(self) -> dict[Choice, int]:
+        return {}  # choice -> its stored bits, filled as asked: the samplers cost every child of every step
 
     @property
     def start(self) -> Choice:
@@ -155,12 +162,18 @@ class SearchSpace:
 
         The compact JSON of ``[[unit, scheme, bits], ...]``, built from pre-encoded unit names:
         the samplers compute it for every child of every step on every ask."""
-        return "[" + ",".join(f'[{self._names[u.name]},"{choices[u.name][0]}",{int(choices[u.name][1])}]'
-                              for u in self.units) + "]"
+        return "[" + ",".join(self._key_part(u.name, choices[u.name]) for u in self.units) + "]"
+
+    def _key_part(self, unit: str, choice: Choice) -> str:
+        """``[unit, scheme, bits]`` of :meth:`key`, encoded once per unit and choice."""
+        part = self._key_parts.get((unit, choice))
+        if part is None:
+            part = self._key_parts[unit, choice] = f'[{json.dumps(unit)},"{choice[0]}",{int(choice[1])}]'
+        return part
 
     @cached_property
-    def _names(self) -> dict[str, str]:
-        return {u.name: json.dumps(u.name) for u in self.units}
+    def _key_parts(self) -> dict[tuple[str, Choice], str]:
+        return {}
 
     # --- Optuna parameters ------------------------------------------------------------------------
     def params(self, choices: Mapping[str, Choice]) -> dict[str, object]:

@@ -32,7 +32,7 @@ from optuna.storages.journal import JournalFileBackend, JournalRedisBackend
 
 from aqsvit.errors import AqsvitError
 from aqsvit.registry import Registry
-from aqsvit.search.rdb_reads import CoreRDBStorage, OwnedTrialsCache
+from aqsvit.search.rdb_storage import CoreRDBStorage, OwnedTrialsCache
 from aqsvit.search.study import quiet_experimental
 from aqsvit.search.trial_reads import IndexedJournalStorage
 
@@ -146,7 +146,7 @@ def create_storage(url: str = DEFAULT_URL, workers: int = 1, grace_period: float
 
 
 def _rdb(url: str, options: StorageOptions, engine: dict) -> BaseStorage:
-    """An RDB storage under its cache (:mod:`~aqsvit.search.rdb_reads`), opened again (after a short
+    """An RDB storage under its cache (:mod:`~aqsvit.search.rdb_storage`), opened again (after a short
     random pause, at most ``SCHEMA_TRIES`` times) while it loses the race to create its schema to
     another process opening the same new database.
 

@@ -94,7 +94,7 @@ def wait_hook(grace_period: float = 20.0):
 
 # where a Ctrl-C is held (see interrupts_inside): the storages, and aqsvit's own reads and writes
 # of them, which change Optuna's cache and the database together
-STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "psycopg", "psycopg2", "redis", "aqsvit.search.rdb_reads",
+STORAGE_MODULES = ("optuna.storages", "sqlalchemy", "psycopg", "psycopg2", "redis", "aqsvit.search.rdb_storage",
                    "aqsvit.search.trial_reads", "aqsvit.search.trial_writes")
 _RETRY_S = 0.05
 

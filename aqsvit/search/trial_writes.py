@@ -6,7 +6,7 @@ file. A stepwise sampler knows the whole assignment when it claims it (96 parame
 space), so it writes them in one transaction or one append (:func:`set_trial_params`) and Optuna's
 suggests then find them on the trial and write nothing.
 
-RDB storages (under Optuna's cache or aqsvit's, :mod:`~aqsvit.search.rdb_reads`: one Core insert)
+RDB storages (under Optuna's cache or aqsvit's, :mod:`~aqsvit.search.rdb_storage`: one Core insert)
 and journal storages are written through their own tables and log operations (Optuna's internals:
 the same rows and log records their ``set_trial_param`` writes, tests/search/test_trial_writes.py
 compares them); any other storage param by param, through the public API.
@@ -19,7 +19,7 @@ from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages._cached_storage import _CachedStorage
 
-from aqsvit.search.rdb_reads import OwnedTrialsCache, write_params
+from aqsvit.search.rdb_storage import OwnedTrialsCache, write_params
 
 
 def set_trial_params(storage: BaseStorage, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]) -> None:

@@ -246,21 +246,23 @@ class StepwiseSampler(BaseSampler):
             return self._independent_sampler.sample_independent(study, trial, param_name, param_distribution)
         if trial._trial_id not in self._claimed:
             self._claim_next(study, trial._trial_id, trial.number)
-            self._write_claimed(study, trial, param_name)
+            self._write_claimed(study, trial)
         params = self._claimed[trial._trial_id]
         if params is None:
             raise optuna.TrialPruned("the search has finished; no candidate left for this trial")
         return params[param_name]
 
-    def _write_claimed(self, study: Study, trial: FrozenTrial, asked: str) -> None:
-        """Write the claimed assignment's parameters but ``asked`` (Optuna writes that one) in one
-        storage write, and put them on ``trial``, the frozen trial Optuna's suggests read: the
-        space's other suggests then write nothing (:mod:`aqsvit.search.trial_writes`)."""
+    def _write_claimed(self, study: Study, trial: FrozenTrial) -> None:
+        """Write the claimed assignment's parameters in one storage write, and put them on
+        ``trial``, the frozen trial Optuna's suggests read: the space's other suggests then write
+        nothing (:mod:`aqsvit.search.trial_writes`). The one being asked is written too: Optuna
+        writes it again after this, which aqsvit's RDB storage finds already held and skips (and
+        other storages take as a repeat of the same value)."""
         params = self._claimed[trial._trial_id]
         if params is None:
             return
         rest = {name: (self._distributions[name].to_internal_repr(value), self._distributions[name])
-                for name, value in params.items() if name != asked and name not in trial.distributions}
+                for name, value in params.items() if name not in trial.distributions}
         if not rest:
             return
         set_trial_params(study._storage, trial._trial_id, rest)
@@ -298,19 +300,18 @@ class StepwiseSampler(BaseSampler):
                 raise UpdateFinishedTrialError(f"trial {number} was finished by another worker while it waited "
                                                "for a candidate")
             walk = self._walk(trials, study._study_id)
-            plan, claims = walk.plan, walk.claims
+            plan = walk.plan
             if plan.result is not None:
                 storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
                 self._claimed[trial_id] = None
                 self._stop(study)
                 return
             lost_race = False  # a claim lost to a trial newer than ``trials``: that snapshot is stale
-            for choices in plan.proposals:
-                key = walk.claim_key(self.space.key(choices), plan.probes)
-                if key not in claims:
-                    if self._claim(study, trial_id, number, key, choices, walk.delta):
-                        return
-                    lost_race = True
+            live = len(self._ledger(study._study_id).live)
+            for choices, key in self._spread(plan.proposals, plan.probes, walk, number, live):
+                if self._claim(study, trial_id, number, key, choices, walk.delta):
+                    return
+                lost_race = True
             if not lost_race and all(trials[n]._trial_id == trial_id for n in self._ledger(study._study_id).live):
                 # nobody else is evaluating anything, so nothing can change what this worker sees
                 raise RuntimeError(f"{type(self).__name__}: every proposal is held by a finished trial that "
@@ -318,6 +319,18 @@ class StepwiseSampler(BaseSampler):
             if self.on_wait is not None:
                 self.on_wait(study, trial_id)
             time.sleep(self.poll_interval * (0.5 + self._rng.random()))
+
+    def _spread(self, proposals: Sequence[dict[str, Choice]], probes: bool, walk: Walk, number: int,
+                live: int) -> list[tuple[dict[str, Choice], str]]:
+        """The unclaimed proposals (with their claim keys) in the order trial ``number`` tries them:
+        the one at ``number`` modulo ``live`` (the live trials) among the first as many, then the rest in the
+        plan's order. Workers that read the study together would otherwise all race for the first
+        one, and every lost race costs a write and a read; one worker alone keeps the plan's order."""
+        unclaimed = [(choices, key) for choices in proposals
+                     if (key := walk.claim_key(self.space.key(choices), probes)) not in walk.claims]
+        spread = min(len(unclaimed), live)
+        first = number % spread if spread > 1 else 0
+        return [unclaimed[first], *unclaimed[:first], *unclaimed[first + 1:]] if unclaimed else []
 
     def _claim(self, study: Study, trial_id: int, number: int, key: str, choices: dict[str, Choice],
                delta: float | None = None) -> bool:

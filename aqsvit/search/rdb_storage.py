@@ -1,4 +1,4 @@
-"""SQLite and PostgreSQL storages whose per-trial reads do not grow with the study or the workers.
+"""SQLite and PostgreSQL storages whose per-trial cost does not grow with the study or the workers.
 
 Optuna wraps every RDBStorage in its ``_CachedStorage``: finished trials are read once, but per
 trial of ``ask`` + ``tell`` it still
@@ -6,23 +6,27 @@ trial of ``ask`` + ``tell`` it still
 - refreshes the whole study to look for WAITING trials (``ask``), and each refresh re-reads every
   live trial through the ORM: six queries in a transaction, an object per row, two JSON parses per
   parameter;
-- reads the running trial whole four times (``Trial()``, the objective's attrs, ``tell`` twice).
+- reads the running trial whole four times (``Trial()``, the objective's attrs, ``tell`` twice);
+- writes through ORM transactions that read before they write: a new trial is an insert, a count
+  and an update; an attribute a read of the trial and an upsert; ``tell`` a locked read, a read
+  and a write per objective value and an update.
 
-Two classes read the same rows for less:
+Two classes do the same for less:
 
 - :class:`CoreRDBStorage`, the RDB backend: its trial reads run SQLAlchemy Core selects in
   autocommit (tuples, not ORM objects; no BEGIN/COMMIT round trips), parse each distribution once,
-  and read a live trial's parameters again only when their count changed;
+  and read a live trial's parameters again only when their count changed; its writes of every
+  trial are Core statements whose checks (the trial is live, the study exists) are part of the
+  write: an attribute is one conditional upsert, ``tell`` one conditional update and one upsert;
 - :class:`OwnedTrialsCache`, the cache over it: the trials this process runs are known from its own
   writes (every write to them goes through it), so their reads check only the one field another
   process may change, the state (a worker that takes this one for dead fails its trial), in one
   indexed row; a read of WAITING trials alone is one query while there are none.
 
-On PostgreSQL, same machine, back to back (benchmarks/study_scale.py, 96 parameters per trial):
-84.9 ms per trial with one worker and 448 ms with eight through Optuna's reads, 37.4 ms and 292 ms
-through these. Both return what Optuna's own storage returns (tests/search/test_rdb_reads.py
-compares them on SQLite and PostgreSQL after every kind of write); they lean on Optuna's internals
-like :mod:`~aqsvit.search.trial_reads`, pinned in pyproject.toml.
+Both leave and return what Optuna's own storage does (tests/search/test_rdb_storage.py compares
+them on SQLite and PostgreSQL after every kind of write, and the refusals of writes to finished
+and missing trials); they lean on Optuna's internals like :mod:`~aqsvit.search.trial_reads`,
+pinned in pyproject.toml. Other dialects (MySQL) get Optuna's writes.
 """
 from __future__ import annotations
 
@@ -42,7 +46,8 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from optuna.exceptions import StorageInternalError
-from sqlalchemy import Connection, func, insert, or_, select
+from sqlalchemy import Connection, exists, func, insert, literal, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 _STUDIES = models.StudyModel.__table__
@@ -52,6 +57,8 @@ _VALUES = models.TrialValueModel.__table__
 _USER_ATTRS = models.TrialUserAttributeModel.__table__
 _SYSTEM_ATTRS = models.TrialSystemAttributeModel.__table__
 _INTERMEDIATE = models.TrialIntermediateValueModel.__table__
+_LIVE = (TrialState.RUNNING, TrialState.WAITING)  # the states a trial may still be written in
+_UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # dialects with INSERT ... ON CONFLICT
 MAX_LISTED_IDS = 500  # a refresh names up to this many trials by id in its reads of their rows (SQLAlchemy's selectin batch)
 
 
@@ -91,14 +98,24 @@ class CoreRDBStorage(RDBStorage):
 
     @contextmanager
     def reading(self) -> Iterator[Connection]:
-        """A connection for reads, in autocommit: a select is one round trip, with no BEGIN and
-        COMMIT around it, and sees what was committed before it, as each select of Optuna's (READ
-        COMMITTED) sessions does. Errors are Optuna's, as its sessions raise them."""
+        """A connection in autocommit: a statement is one round trip, with no BEGIN and COMMIT
+        around it, and sees what was committed before it, as each select of Optuna's (READ
+        COMMITTED) sessions does; a write statement commits alone. Errors are Optuna's, as its
+        sessions raise them."""
         try:
             with self.engine.connect() as connection:
                 yield connection.execution_options(isolation_level="AUTOCOMMIT")
         except SQLAlchemyError as exc:
-            raise StorageInternalError(f"A read of the study failed: {type(exc).__name__}") from exc
+            raise StorageInternalError(f"A statement on the study failed: {type(exc).__name__}") from exc
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection in one transaction, committed at the end (rolled back on an error)."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StorageInternalError(f"A write to the study failed: {type(exc).__name__}") from exc
 
     def knows(self, trial: FrozenTrial) -> None:
         """Take the parameters of live ``trial`` as read (it was just created)."""
@@ -116,6 +133,87 @@ class CoreRDBStorage(RDBStorage):
                     known[0].setdefault(name, distribution.to_external_repr(float(value)))
                     known[1].setdefault(name, distribution)
 
+    # --- the writes of every trial: Core statements, as few round trips as their checks allow -----
+    @property
+    def _upsert(self):
+        """This dialect's INSERT with ON CONFLICT (None: Optuna's writes are used)."""
+        return _UPSERTS.get(self.engine.name)
+
+    def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
+        """A new RUNNING trial, numbered under a lock of the study's row as Optuna's is, in one
+        insert (Optuna: the insert, a count and an update of the number); a template is Optuna's."""
+        if template_trial is not None or self._upsert is None:
+            return super()._create_new_trial(study_id, template_trial)
+        started = datetime.now(timezone.utc).replace(tzinfo=None)  # stored naive UTC, as Optuna's model does
+        columns = ("number", "study_id", "state", "datetime_start")
+        new = select(func.count(), *(literal(v, _TRIALS.c[c].type) for c, v in zip(
+            columns[1:], (study_id, TrialState.RUNNING, started)))).where(_TRIALS.c.study_id == study_id)
+        with self.transaction() as connection:
+            if connection.execute(select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == study_id)
+                                  .with_for_update()).first() is None:
+                raise KeyError(models.NOT_FOUND_MSG)
+            row = connection.execute(insert(_TRIALS).from_select(columns, new)
+                                     .returning(_TRIALS.c.trial_id, _TRIALS.c.number)).one()
+        return FrozenTrial(number=row.number, state=TrialState.RUNNING, value=None, values=None,
+                           datetime_start=_local(started), datetime_complete=None, params={}, distributions={},
+                           user_attrs={}, system_attrs={}, intermediate_values={}, trial_id=row.trial_id)
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if self._upsert is None:
+            return super().set_trial_system_attr(trial_id, key, value)
+        self._set_attr(_SYSTEM_ATTRS, trial_id, key, value)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if self._upsert is None:
+            return super().set_trial_user_attr(trial_id, key, value)
+        self._set_attr(_USER_ATTRS, trial_id, key, value)
+
+    def _set_attr(self, table, trial_id: int, key: str, value: Any) -> None:
+        """Optuna's upsert of an attribute, on the condition that the trial is live: one statement
+        in autocommit (Optuna: a transaction that reads the trial, then upserts)."""
+        row = select(*(literal(v, table.c[c].type) for c, v in (("trial_id", trial_id), ("key", key),
+                                                                   ("value_json", json.dumps(value))))) \
+            .where(exists().where(_TRIALS.c.trial_id == trial_id, _TRIALS.c.state.in_(_LIVE)))
+        statement = self._upsert(table).from_select(["trial_id", "key", "value_json"], row)
+        statement = statement.on_conflict_do_update(index_elements=[table.c.trial_id, table.c.key],
+                                                    set_={"value_json": statement.excluded.value_json})
+        with self.reading() as connection:
+            if connection.execute(statement.returning(table.c.trial_id)).first() is None:
+                self._refuse(connection, trial_id)
+
+    def set_trial_state_values(self, trial_id: int, state: TrialState,
+                               values: Sequence[float] | None = None) -> bool:
+        """Finishing a trial is one conditional update and one upsert of its values, in one
+        transaction (Optuna: a locked read, a read and a write per value, the update); anything
+        else (a WAITING trial popped to RUNNING) is Optuna's."""
+        if not state.is_finished() or self._upsert is None:
+            return super().set_trial_state_values(trial_id, state, values)
+        with self.transaction() as connection:
+            finished = connection.execute(
+                _TRIALS.update().where(_TRIALS.c.trial_id == trial_id, _TRIALS.c.state.in_(_LIVE))
+                .values(state=state, datetime_complete=datetime.now(timezone.utc).replace(tzinfo=None)))
+            if finished.rowcount == 0:
+                self._refuse(connection, trial_id)
+            if values:
+                rows = []
+                for objective, value in enumerate(values):
+                    stored, kind = models.TrialValueModel.value_to_stored_repr(value)
+                    rows.append({"trial_id": trial_id, "objective": objective, "value": stored, "value_type": kind})
+                statement = self._upsert(_VALUES).values(rows)
+                connection.execute(statement.on_conflict_do_update(
+                    index_elements=[_VALUES.c.trial_id, _VALUES.c.objective],
+                    set_={"value": statement.excluded.value, "value_type": statement.excluded.value_type}))
+        return True
+
+    def _refuse(self, connection: Connection, trial_id: int) -> None:
+        """Raise what Optuna raises for a write that found trial ``trial_id`` missing or finished."""
+        state = connection.execute(select(_TRIALS.c.state).where(_TRIALS.c.trial_id == trial_id)).scalar()
+        if state is None:
+            raise KeyError(models.NOT_FOUND_MSG)
+        self.check_trial_is_updatable(trial_id, state)
+        raise StorageInternalError(f"trial {trial_id} ({state.name}) was not written")  # live: cannot happen
+
+    # --- reads -----------------------------------------------------------------------------------
     def get_trial(self, trial_id: int) -> FrozenTrial:
         trials = self._read(_TRIALS.c.trial_id == trial_id)
         if not trials:
@@ -280,6 +378,14 @@ class OwnedTrialsCache(_CachedStorage):
 
     def set_trial_param(self, trial_id: int, param_name: str, param_value_internal: float,
                         distribution: BaseDistribution) -> None:
+        """A parameter this process's trial already holds with this value and distribution is
+        not written again (Optuna's storage ignores that repeat too, after a transaction): a
+        stepwise sampler writes the whole assignment before Optuna writes the one it asked for."""
+        with self._lock:
+            own = self._own.get(trial_id)
+            if own is not None and own.distributions.get(param_name) == distribution \
+                    and own.params[param_name] == distribution.to_external_repr(float(param_value_internal)):
+                return
         self.set_trial_params(trial_id, {param_name: (param_value_internal, distribution)})
 
     def set_trial_params(self, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]) -> None:

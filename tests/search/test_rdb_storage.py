@@ -1,4 +1,4 @@
-"""The RDB storage aqsvit opens (aqsvit.search.rdb_reads) against Optuna's own RDBStorage on the
+"""The RDB storage aqsvit opens (aqsvit.search.rdb_storage) against Optuna's own RDBStorage on the
 same real SQLite file and PostgreSQL database: the same trials read back after every kind of write,
 by this process and by another worker, and the same answers at ask and tell."""
 from __future__ import annotations
@@ -11,7 +11,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.storages import RDBStorage
 from optuna.trial import TrialState
 
-from aqsvit.search.rdb_reads import CoreRDBStorage, OwnedTrialsCache
+from aqsvit.search.rdb_storage import CoreRDBStorage, OwnedTrialsCache
 from aqsvit.search.storages import create_storage
 from test_trial_writes import storage_url
 
@@ -146,3 +146,57 @@ def test_waiting_reads_and_the_queue(url):
     assert waiting(ours) == waiting(orm) == []
     with pytest.raises(KeyError):
         ours.get_all_trials(10**6, states=(TrialState.WAITING,))
+
+
+def test_core_writes_leave_what_optunas_writes_leave(url):
+    """The same trials written through Optuna's RDBStorage and through ours read back equal
+    (ids and times aside), and a write on a finished or missing trial is refused as Optuna's is."""
+    from optuna.exceptions import UpdateFinishedTrialError
+
+    def written(storage) -> tuple[list, list]:
+        study = optuna.create_study(storage=storage, directions=["maximize", "minimize"],
+                                    sampler=optuna.samplers.RandomSampler(seed=0))
+        sid = study._study_id
+        done = study.ask(DISTRIBUTIONS)
+        storage.set_trial_system_attr(done._trial_id, "key", {"k": [1, None]})
+        storage.set_trial_system_attr(done._trial_id, "key", "overwritten")
+        storage.set_trial_user_attr(done._trial_id, "u", (1, "two"))
+        study.tell(done, (float("inf"), -2.5))
+        study.tell(study.ask(), state=TrialState.PRUNED)
+        study.tell(study.ask(), state=TrialState.FAIL)
+        study.enqueue_trial(VALUES)
+        queued = study.ask()  # popped from the queue: Optuna's own write
+        study.tell(queued, (1.0, float("-inf")))
+        refusals = []
+        for write in (lambda t: storage.set_trial_system_attr(t, "k", 1), lambda t: storage.set_trial_user_attr(t, "k", 1),
+                      lambda t: storage.set_trial_state_values(t, TrialState.COMPLETE, (1.0, 1.0))):
+            for trial_id in (done._trial_id, 10**6):
+                with pytest.raises((UpdateFinishedTrialError, KeyError)) as refused:
+                    write(trial_id)
+                refusals.append(refused.type)
+        with pytest.raises(KeyError):
+            storage.create_new_trial(10**6)
+        trials = [(t.number, t.state, t.values, t.params, t.distributions, t.user_attrs, t.system_attrs,
+                   t.datetime_start is not None, t.datetime_complete is not None)
+                  for t in RDBStorage(url).get_all_trials(sid)]
+        return trials, refusals
+
+    assert written(create_storage(url)) == written(RDBStorage(url))
+
+
+def test_workers_creating_trials_at_once_number_them_densely(url):
+    """Trial numbers come from a count under a lock of the study's row: four processes creating
+    trials at once give every number once."""
+    import multiprocessing
+
+    study = optuna.create_study(storage=create_storage(url))
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        pool.starmap(_create_trials, [(url, study.study_name, 15)] * 4)
+    trials = RDBStorage(url).get_all_trials(study._study_id)
+    assert sorted(t.number for t in trials) == list(range(60))
+
+
+def _create_trials(url: str, name: str, n: int) -> None:
+    study = optuna.load_study(study_name=name, storage=create_storage(url))
+    for _ in range(n):
+        study.tell(study.ask(), 1.0)
