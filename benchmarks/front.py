@@ -45,10 +45,9 @@ from optuna.trial import FrozenTrial
 import aqsvit  # noqa: F401
 from aqsvit.report import markdown_table
 from aqsvit.search import GreedySampler
-from aqsvit.search.front import front, measured, pick
-from aqsvit.search.run import Search, run, search_cost, summarize
+from aqsvit.search.front import measured
+from aqsvit.search.run import Search, run, search_cost
 from aqsvit.search.setup import assemble, reference
-from aqsvit.search.space import Choice
 from aqsvit.search.stepwise import Plan
 from aqsvit.search.stepwise.outcome import Outcome
 from aqsvit.search.vocabulary import DROP_ATTR, IDLE_ATTR
@@ -62,8 +61,8 @@ PEERS = {"NSGA-II": "nsga2", "TPE": "tpe", "GPSampler": None}
 class ResolveSampler(GreedySampler):
     """The start's integer program re-solved per delta, verified, and nothing walked after it."""
 
-    def plan(self, outcomes: dict[str, Outcome], after: dict[str, Choice] | None = None) -> Plan:
-        start = self.start_assignment(outcomes)  # not from ``after``: each delta is solved on its own
+    def plan(self, outcomes: dict[str, Outcome]) -> Plan:
+        start = self.start_assignment(outcomes)
         if isinstance(start, Plan):
             return start
         return Plan(result=start) if self.space.key(start) in outcomes else Plan(proposals=[start])

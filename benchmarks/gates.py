@@ -82,7 +82,7 @@ def main() -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = ["# Gates along the greedy and beam trajectories", "",
             "Command: `.venv/bin/python benchmarks/gates.py`. spikformer_digits on digits "
-            f"(FP {ckpt.fp_accuracy:.2f}%, {len(data.test)} test images), delta 1 point, calibration 64 images, the walk "
+            f"(FP {ref.checkpoint.fp_accuracy:.2f}%, {len(evaluator.test)} test images), delta 1 point, calibration 64 images, the walk "
             "from the precise start (search.start=precise). "
             "*images*: calibration forwards + test images + the images that order the screen; *cut*: against "
             "evaluating every candidate of the unpruned search on the whole split; *wrongly stopped*: candidates "

@@ -71,17 +71,29 @@ def main() -> None:
                 print(rows[-1], flush=True)
     headers = ("model", "target", "accuracy %", "drop", "memory KiB", "model x", "weight x", "stored bits/weight",
                "codes used", "export accuracy %", "search s")
+    kept = [row for row in earlier_rows(RESULTS / "targets.md", len(headers)) if row[0] not in args.models]
+    rows = sorted(kept + rows, key=lambda row: (row[0], row[1] != "any", row[1]))
     text = "\n".join([
         "# Compression as each hardware target stores it (Δ = 1 point)", "",
         "Default greedy search (sensitivity start, drift pruner, 30% screen) per target; memory, compression",
         "and bits per weight counted in the target's containers with its scales (aqsvit/hardware.py).",
         "`export accuracy` is the integer reference forward of the written export (codes x scales), over",
-        "the whole evaluation split: equal to the searched accuracy in every row (checked).", "",
-        "    .venv/bin/python benchmarks/targets.py " + " ".join(f"--models {' '.join(args.models)}".split()), "",
+        "the whole evaluation split: equal to the searched accuracy in every row (checked). A run for some",
+        "models keeps the other models' rows; each model's rows come from", "",
+        *(f"    .venv/bin/python benchmarks/targets.py --models {model}" for model in sorted({r[0] for r in rows})), "",
         markdown_table(headers, rows), ""])
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "targets.md").write_text(text)
     print(text)
+
+
+def earlier_rows(path: Path, columns: int) -> list[tuple[str, ...]]:
+    """The rows of the table a previous run wrote to ``path`` (none when it is missing)."""
+    if not path.exists():
+        return []
+    cells = [tuple(c.strip() for c in line.strip().strip("|").split("|")) for line in path.read_text().splitlines()
+             if line.startswith("|")]
+    return [row for row in cells[2:] if len(row) == columns]  # past the header and its rule
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ buffer the model needs at inference (BatchNorm, biases, neuron parameters).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from torch import nn

@@ -26,8 +26,8 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
         REFERENCE_KEY: reference_key,
         "search space": f"{settings.granularity}/{settings.order}: {[u.name for u in space.units]} "
                         f"schemes {list(space.schemes)} bits {list(space.bits)}",
-        # what trials are measured against: delta, or a front's loosest (its deltas are judged from
-        # it; delta then only chooses what a command reports, so it may differ on a resume)
+        # what trials are measured against: delta, or for a front its deltas, one walk each (delta
+        # then only chooses what a command reports, so it may differ on a resume)
         "delta": settings.loosest_delta,
         **({"front": list(settings.front)} if settings.front else {}),
         # a stepwise sampler's start: nothing for the precise one, " from one_width", or " from

@@ -3,7 +3,8 @@ memory (minimize). Every trial records what a person reading the study wants to 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import NoReturn
 
 import optuna
@@ -11,6 +12,7 @@ import torch
 from optuna.pruners import BasePruner
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
+from torch.utils.data import Dataset
 from spikingjelly.activation_based import functional
 
 from aqsvit.proxy import FPReference, drift_steps
@@ -21,15 +23,25 @@ from aqsvit.search.evaluator import Evaluator
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.step_pruner import StepPruner
 from aqsvit.search.trials import dashboard_constraints, set_dashboard_constraints
-from aqsvit.search.vocabulary import (ACCURACY_ATTR, BUDGET_ATTR, BUDGETS_ATTR, COST_ATTRS, DASHBOARD_CONSTRAINTS,
+from aqsvit.search.vocabulary import (ACCURACY_ATTR, BUDGET_ATTR, COST_ATTRS, DASHBOARD_CONSTRAINTS,
                                       DELTA_ATTR, DRIFT_ALL_ATTR, DRIFT_ATTR, DRIFT_LAYERS_ATTR, DRIFT_STEPS_ATTR,
-                                      DROP_ATTR, ERRORS_ATTR, IMAGES_ATTR, MACS_ATTR, MEASURED_AT_ATTR,
+                                      DROP_ATTR, ERRORS_ATTR, IMAGES_ATTR, MACS_ATTR,
                                       MEASURED_BY_ATTR, PROBE_ATTR, PROBED,
                                       PRUNED_BY_ATTR, SCREENED_ATTR, SECONDS_ATTR, SENSITIVITY_ATTR, STAGED_ACCURACY,
                                       TARGET_GATE, VERIFIED_ATTR, VERIFY_ATTR)
 
 METRIC_NAMES = ("accuracy", "memory_bytes")
 DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class WalkMeasure:
+    """How a front's walk for one delta measures its trials, as a search for that delta alone
+    would: its pruner (built for that delta) and the evaluation split in that search's screen
+    order (None: the split as it is)."""
+
+    pruner: BasePruner | None
+    order: Dataset | None = None
 
 
 class QuantizationObjective:
@@ -53,14 +65,19 @@ class QuantizationObjective:
     (``should_prune_step``); any other Optuna pruner reads the step's drift as the trial's
     intermediate value through its ordinary ``prune`` (see :mod:`aqsvit.search.step_pruner`) and
     prunes as its class name (``pruned_by``).
+
+    A front search (``front``: a :class:`WalkMeasure` per delta) measures a trial its sampler
+    claimed for a delta (system attr ``aqsvit:delta``) as a search for that delta alone would:
+    against that delta, with that walk's pruner and screen order.
     """
 
     def __init__(self, evaluator: Evaluator, space: SearchSpace, reference: FPReference,
                  delta: float = 1.0, pruner: BasePruner | None = None, staged: bool = True,
-                 drift_definition: str = "logit", screen: float = 1.0, front: Sequence[float] = ()) -> None:
+                 drift_definition: str = "logit", screen: float = 1.0,
+                 front: Mapping[float, WalkMeasure] | None = None) -> None:
         self.evaluator, self.space, self.reference = evaluator, space, reference
         self.delta, self.pruner, self.staged, self.screen = delta, pruner, staged, screen
-        self.front = tuple(front)  # a front search's deltas (``delta`` its loosest): screens record each budget
+        self.front = dict(front or {})  # a front search's walks by delta (``delta``: the loosest)
         # a StepPruner's decisions read its own drift definition: the one every trial records
         own = pruner.definition if isinstance(pruner, StepPruner) else None
         self.definition = own or drift_definition
@@ -80,8 +97,12 @@ class QuantizationObjective:
         ev = self.evaluator
         marks = trial.storage.get_trial_system_attrs(trial._trial_id)
         verify, probe = bool(marks.get(VERIFY_ATTR)), bool(marks.get(PROBE_ATTR))
-        # a front's walk measures against the delta it walks; a verification against the loosest
-        delta = self.delta if verify else float(marks.get(DELTA_ATTR, self.delta))
+        # a front's walk measures as the search for its delta alone would
+        delta = float(marks.get(DELTA_ATTR, self.delta))
+        walk = self.front.get(delta)
+        pruner = self.pruner if walk is None else walk.pruner
+        if walk is not None and walk.order is not None and ev.test is not walk.order and not probe:
+            ev.test = walk.order  # (a probe reads calibration images only)
         steps = []
         local = needs_layer_inputs(self.definition)
         counted = ev.stages.macs
@@ -100,7 +121,7 @@ class QuantizationObjective:
                 last = step.step == n_steps - 1
                 steps.append({"step": step.step, "images": step.images, "values": step.values,
                               "lost": step.lost, "gained": step.gained, "last": last})
-                reason = self._ask_pruner(trial, step, last, choices) if self.pruner is not None else None
+                reason = self._ask_pruner(pruner, trial, step, last, choices) if pruner is not None else None
                 if reason or last:
                     self._record_drift(trial, steps, step)
                 if reason:
@@ -129,28 +150,26 @@ class QuantizationObjective:
         set_dashboard_constraints(trial, constraint, result.screened)
         return result.accuracy, float(cost.memory_bytes)
 
-    def _ask_pruner(self, trial: optuna.Trial, step, last: bool, choices: dict[str, Choice]) -> str | None:
-        """The pruner's reason to stop after ``step``, else None."""
-        if isinstance(self.pruner, StepPruner):
-            return self.pruner.should_prune_step(trial.study, step, last, choices)
+    def _ask_pruner(self, pruner: BasePruner, trial: optuna.Trial, step, last: bool,
+                    choices: dict[str, Choice]) -> str | None:
+        """``pruner``'s reason to stop after ``step``, else None."""
+        if isinstance(pruner, StepPruner):
+            return pruner.should_prune_step(trial.study, step, last, choices)
         # a plain Optuna pruner: what trial.report and trial.should_prune would do, were they
         # allowed in a multi-objective study, on a view of the study that minimizes the drift
         trial.storage.set_trial_intermediate_value(trial._trial_id, step.step, step.values[self.definition])
         frozen = trial.storage.get_trial(trial._trial_id)
-        return type(self.pruner).__name__ if self.pruner.prune(DriftView(trial.study), frozen) else None
+        return type(pruner).__name__ if pruner.prune(DriftView(trial.study), frozen) else None
 
     def _outcome(self, result: StagedResult, delta: float | None = None) -> tuple[dict[str, object], float | None]:
         """The user attrs an accuracy evaluation against ``delta`` (default: the objective's) leaves,
-        and its constraint (``drop - delta`` of the objective's delta; None: stopped, so the trial
-        ends PRUNED, with ``measured_at`` when a front's walk measured it against a tighter delta)."""
+        and its constraint (``drop - delta``; None: stopped, so the trial ends PRUNED)."""
         ev, attrs = self.evaluator, {}
         delta = self.delta if delta is None else delta
         total = len(ev.test)
         if self.staged:  # what the stepwise samplers judge screens and verifications by
             attrs[ERRORS_ATTR] = result.errors
             attrs[BUDGET_ATTR] = allowed_errors(total, ev.fp_accuracy, delta)
-            if self.front:
-                attrs[BUDGETS_ATTR] = [[d, allowed_errors(total, ev.fp_accuracy, d)] for d in self.front]
         if result.screened:
             attrs[SCREENED_ATTR] = True
         if result.accuracy is None:
@@ -159,12 +178,10 @@ class QuantizationObjective:
             best = 100.0 * (total - allowed_errors(total, ev.fp_accuracy, delta) - 1) / total
             attrs[DROP_ATTR] = ev.fp_accuracy - best
             attrs[PRUNED_BY_ATTR] = STAGED_ACCURACY
-            if delta != self.delta:
-                attrs[MEASURED_AT_ATTR] = delta
             return attrs, None
         attrs[ACCURACY_ATTR] = result.accuracy
         attrs[DROP_ATTR] = ev.fp_accuracy - result.accuracy
-        return attrs, attrs[DROP_ATTR] - self.delta
+        return attrs, attrs[DROP_ATTR] - delta
 
     def measured_trial(self, choices: dict[str, Choice], result: StagedResult, macs: float,
                        source: str, delta: float | None = None) -> optuna.trial.FrozenTrial:

@@ -17,7 +17,7 @@ from aqsvit.proxy.drift import needs_layer_inputs
 from aqsvit.proxy.staged import StagedResult
 from aqsvit.search.stepwise import StepwiseSampler
 from aqsvit.search.evaluator import Evaluator, Measurement
-from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective
+from aqsvit.search.objective import DIRECTIONS, METRIC_NAMES, QuantizationObjective, WalkMeasure
 from aqsvit.search.front import FRONT_KEY, measured, pick
 from aqsvit.search.fingerprint import check_fingerprint, compare_fingerprint, fingerprint
 from aqsvit.search.pruners import make_pruner
@@ -88,7 +88,7 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
                                     evaluator.target)
     space = space.with_weight_noise(lambda name: evaluator.quantizer.fp_weight(layers[name]))
     space = order_units(space, settings.order, evaluator, reference)
-    measured_at = settings.loosest_delta  # a front: the loosest (its walks mark tighter deltas per trial)
+    measured_at = settings.loosest_delta  # a front: each walk's trials are marked with their own delta
     pruner = make_pruner(settings.pruner, pruning, measured_at)
     if storage is None:
         storage = create_storage(settings.storage_url, settings.workers, settings.grace_period,
@@ -108,15 +108,20 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     screen = settings.screen if settings.stepwise else 1.0
     screened = screen < 1 and settings.staged and not read_only
     widths = [space.uniform(choice) for choice in space.candidates()]
-    # the screen holds the errors of candidates near the tightest delta (a front's walks start there)
-    order_at = settings.deltas[0]
-    order = evaluator.order_by_probe([space.assignment(w) for w in widths] if screened else [], order_at)
-    if screened:
-        log.info("screen order: FP difficulty and %s (%d images)", "no probe within delta" if order.probe is None else
-                 "probe {} {}-bit everywhere".format(*space.candidates()[order.probe]), order.images)
     objective = QuantizationObjective(evaluator, space, reference, measured_at, pruner, settings.staged,
-                                      definition, screen, front=settings.deltas if settings.front else ())
-    setup_images = order.images - record_measured(study, objective, widths, order.measured, order_at)
+                                      definition, screen)
+    setup_images = 0
+    for delta in settings.deltas:  # a front's walks each as the search for its delta alone
+        # the screen holds the errors of candidates near the delta
+        order = evaluator.order_by_probe([space.assignment(w) for w in widths] if screened else [], delta)
+        if screened:
+            log.info("screen order at delta %g: FP difficulty and %s (%d images)", delta,
+                     "no probe within delta" if order.probe is None else
+                     "probe {} {}-bit everywhere".format(*space.candidates()[order.probe]), order.images)
+        if settings.front:
+            objective.front[delta] = WalkMeasure(make_pruner(settings.pruner, pruning, delta), evaluator.test)
+        setup_images += order.images - record_measured(study, objective, widths, order.measured, delta,
+                                                        delta if settings.front else None)
     return Search(study, objective, space, evaluator, settings, setup_images)
 
 
@@ -153,19 +158,20 @@ def open_study(storage: BaseStorage, settings: SearchSettings, sampler: optuna.s
 
 
 def record_measured(study: optuna.Study, objective: QuantizationObjective, choices: Sequence[dict],
-                    measured: Sequence[StagedResult], delta: float) -> int:
+                    measured: Sequence[StagedResult], delta: float, walk: float | None = None) -> int:
     """Add the one-width assignments the screen's setup measured (exact outcomes: stopped, or the
     whole split) to a stepwise study as the trials the objective would have recorded, so that its
     one-width step reads them instead of measuring them again; returns the images those trials
     hold (their MACs are theirs now, no longer the setup's). ``delta``: what they were measured
-    against. An assignment some trial already holds (a resumed study, another worker) is left alone."""
+    against; ``walk``: the front's walk they are for (None: no front). An assignment some trial
+    already holds (a resumed study, another worker) is left alone."""
     if not isinstance(study.sampler, StepwiseSampler):
         return 0
     full_macs, images = objective.evaluator.stages.full_macs, 0
     for assignment, result in zip(choices, measured):
         trial = objective.measured_trial(assignment, result, result.images * full_macs, "screen order", delta)
         with interrupts_deferred():  # a Ctrl-C waits until the trial is written whole, never left RUNNING
-            if study.sampler.add_measured(study, trial):
+            if study.sampler.add_measured(study, trial, walk):
                 images += result.images
     return images
 

@@ -14,7 +14,7 @@ KEY_ATTR = "aqsvit:key"                      # the stepwise sampler's key of the
 IDLE_ATTR = "aqsvit:idle"                    # a trial a worker ran while it had nothing to evaluate (not a result)
 VERIFY_ATTR = "aqsvit:verify"                # the sampler asks for a verification on the whole split
 PROBE_ATTR = "aqsvit:probe"                  # the sampler wants only the sensitivity of this assignment (first batch)
-DELTA_ATTR = "aqsvit:delta"                  # a front's walk measures this trial against this delta (not the loosest)
+DELTA_ATTR = "aqsvit:delta"                  # the delta of the front's walk that claimed this trial: measured against it
 HEARTBEAT_ATTR = "aqsvit:heartbeat"          # the worker's last sign of life (journal storages)
 FIXED_PARAMS_ATTR = "fixed_params"           # Optuna's own: the params of an enqueued trial
 DASHBOARD_CONSTRAINTS = "constraints"        # the list form optuna-dashboard 0.21 reads (Optuna reads it as "0", "1"...)
@@ -22,14 +22,13 @@ DASHBOARD_CONSTRAINTS = "constraints"        # the list form optuna-dashboard 0.
 # -- prefixes of KEY_ATTR ----------------------------------------------------------------------
 VERIFY_PREFIX = "verify:"                    # the key of a verification of an assignment
 PROBE_PREFIX = "probe:"                      # the key of a probe of an assignment
-AT_PREFIX = "at "                            # "at <delta>:<key>": an assignment measured again for a looser delta
+AT_PREFIX = "at "                            # "at <delta>:<key>": an assignment claimed by a front's walk for that delta
 
 # -- trial user attrs (set by the objective) ---------------------------------------------------
 ACCURACY_ATTR = "accuracy"                   # test accuracy (%) of a finished evaluation
 DROP_ATTR = "drop"                           # FP accuracy minus accuracy (points; a lower bound when stopped)
 ERRORS_ATTR = "errors"                       # wrong answers seen by the staged evaluation
 BUDGET_ATTR = "budget"                       # wrong answers the constraint allows on the whole split
-BUDGETS_ATTR = "budgets"                     # a front search's: [[delta, wrong answers allowed], ...] per delta
 SCREENED_ATTR = "screened"                   # decided on the screen only: its accuracy is an upper bound
 VERIFIED_ATTR = "verified"                   # measured on the whole split as a verification
 PRUNED_BY_ATTR = "pruned_by"                 # why the trial stopped early (one of the PRUNED_BY values below)
@@ -42,7 +41,6 @@ DRIFT_ALL_ATTR = "drift_all"                 # every drift definition after the 
 DRIFT_LAYERS_ATTR = "drift_layers"           # the drift per layer after the last calibration step
 DRIFT_STEPS_ATTR = "drift_steps"             # the drift after each calibration step (the pruner replays it)
 MEASURED_BY_ATTR = "measured_by"             # a trial measured outside the objective: where
-MEASURED_AT_ATTR = "measured_at"             # the delta its staged check stopped at, when a front's walk chose it
 COST_ATTRS = ("memory_bytes", "model_compression", "weight_compression", "effective_bits",
               "energy_nj")                   # the assignment's cost figures, one attr each
 

@@ -3,6 +3,8 @@ a single forward, as small as a search for that delta alone (the session's finis
 from __future__ import annotations
 
 import os
+import shutil
+import sqlite3
 import subprocess
 import sys
 
@@ -72,8 +74,17 @@ def test_pick_answers_every_delta_without_evaluating_and_as_small_as_a_search_fo
     assert [(t.number, t.state, t.values, t.user_attrs, t.system_attrs) for t in after] == rows_before
 
 
-def test_pick_of_a_delta_the_study_cannot_answer_is_one_line(front_search, capsys):
-    _, common = front_search
-    code, _, err, _ = pick_in_process(capsys, *common, "delta=0.01")
+def test_pick_of_a_delta_the_study_cannot_answer_is_one_line(front_search, capsys, tmp_path):
+    """A copy of the front study whose every point lost a point more (its stored drops raised by 1):
+    no point within 0.01 (the study itself may hold one at or above the FP accuracy)."""
+    url, common = front_search
+    copy = tmp_path / "worse.db"
+    shutil.copy(url.removeprefix("sqlite:///"), copy)
+    with sqlite3.connect(copy) as db:
+        db.execute("UPDATE trial_user_attributes SET value_json = CAST(value_json AS REAL) + 1 WHERE key = 'drop'")
+    args = [f"storage.url=sqlite:///{copy}" if arg.startswith("storage.url=") else arg for arg in common]
+    code, _, err, _ = pick_in_process(capsys, *args, "delta=0.01")
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and lines[0].startswith("aqsvit: error: delta: got 0.01"), err
+    code, out, err, _ = pick_in_process(capsys, *args, "delta=3")  # the copy still answers a looser delta
+    assert code == 0 and "trial " in out, err

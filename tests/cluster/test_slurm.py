@@ -9,7 +9,6 @@ per Slurm search on 2 cores."""
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 import time

@@ -78,7 +78,6 @@ def test_core_reads_return_what_the_orm_reads(url):
 def test_this_process_reads_its_running_trial_as_optuna_does(url):
     ours = create_storage(url)
     study = optuna.create_study(storage=ours, directions=["maximize", "minimize"])
-    other = optuna.load_study(study_name=study.study_name, storage=create_storage(url))
     orm = RDBStorage(url)
     trial = study.ask()
     tid = trial._trial_id

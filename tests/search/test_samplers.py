@@ -8,7 +8,8 @@ from optuna.trial import TrialState
 from aqsvit.errors import AqsvitError
 from aqsvit.proxy.drift import DriftStep
 from aqsvit.search import BeamSampler, DriftPruner, GreedySampler, SearchSpace
-from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR, VERIFY_PREFIX
+from aqsvit.search.vocabulary import (DELTA_ATTR, IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_ATTR, PROBE_PREFIX, VERIFY_ATTR,
+                                      VERIFY_PREFIX)
 
 SIZES = {"stem": 40, "attn": 300, "mlp": 500, "head": 20}
 SENSITIVITY = {"stem": 2.0, "attn": 0.5, "mlp": 0.3, "head": 1.5}
@@ -540,40 +541,47 @@ def test_an_outcome_measured_elsewhere_is_added_once_and_read_as_measured():
 FRONT = (0.8, 1.6, 2.4)
 
 
-def front_objective(space, deltas=FRONT):
-    """make_objective's error as the accuracy drop (and a probe's sensitivity), measured against the
-    loosest delta (as the search's objective does for a front)."""
+def front_objective(space):
+    """sensitivity_objective's, measured against the delta of the walk that claimed the trial
+    (system attr ``aqsvit:delta``), as the search's objective does for a front."""
     def objective(trial):
         choices = space.suggest(trial)
         err = error(space, choices)
         trial.set_user_attr("drop", err)
         trial.set_user_attr("sensitivity", err)
-        trial.set_constraint("error", err - max(deltas))
+        delta = trial.storage.get_trial_system_attrs(trial._trial_id).get(DELTA_ATTR, FRONT[-1])
+        trial.set_constraint("error", err - delta)
         return -err, space.cost(choices)
     return objective
 
 
+def measured(trials) -> list:
+    """What ``trials`` measured, probes and idle trials aside: (assignment, values), sorted."""
+    return sorted((sorted(t.params.items()), t.values) for t in trials
+                  if t.params and not t.system_attrs.get(IDLE_ATTR) and not t.system_attrs.get(PROBE_ATTR))
+
+
 @pytest.mark.parametrize("make", [GreedySampler, lambda s, **kw: BeamSampler(s, width=2, **kw)])
 @pytest.mark.parametrize("start", ["precise", "sensitivity"])
-def test_one_front_study_answers_every_delta_at_most_as_large_as_a_search_for_it(make, start):
+def test_one_front_study_walks_each_delta_as_a_search_for_it_alone(make, start):
     space = SearchSpace.from_units(SIZES)
     sampler = make(space, start=start, front=FRONT)
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
     study.optimize(front_objective(space), n_trials=1000)
     results = sampler.front_results(study)
     assert list(results) == list(FRONT) and sampler.result(study) == results[FRONT[-1]]
-    costs = [space.cost(results[d]) for d in FRONT]
-    assert costs == sorted(costs, reverse=True)  # a looser delta never stores more
     single_trials = 0
     for delta in FRONT:
-        assert error(space, results[delta]) <= delta
         alone = make(space, start=start)
         single = optuna.create_study(directions=["maximize", "minimize"], sampler=alone)
         single.optimize(sensitivity_objective(space, limit=delta), n_trials=1000)
         single_trials += sum(not t.system_attrs.get(IDLE_ATTR) for t in single.trials)
-        assert space.cost(results[delta]) <= space.cost(alone.result(single)), delta
+        assert results[delta] == alone.result(single), delta  # the same walk, so the same result
+        walked = [t for t in study.trials if t.system_attrs.get(DELTA_ATTR) == delta]
+        assert measured(walked) == measured(single.trials)  # the same assignments, measured alike
     front_trials = sum(not t.system_attrs.get(IDLE_ATTR) for t in study.trials)
-    assert front_trials < single_trials  # outcomes are shared between the deltas
+    probes = sum(bool(t.system_attrs.get(PROBE_ATTR)) for t in study.trials)
+    assert front_trials == single_trials - (len(FRONT) - 1) * probes  # the probes alone are shared
     keys = [t.system_attrs[KEY_ATTR] for t in study.trials if not t.system_attrs.get(IDLE_ATTR)]
     assert len(keys) == len(set(keys))
 

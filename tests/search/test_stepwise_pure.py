@@ -16,7 +16,8 @@ from aqsvit.search.fingerprint import fingerprint
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.stepwise import STARTS, AutoStart, OneWidthStart, PreciseStart, SensitivityStart, walk_start
-from aqsvit.search.stepwise.outcome import Outcome, Plan, Readings, at_key, first_feasible, judge, read_trials
+from aqsvit.search.stepwise.outcome import (Outcome, Plan, Readings, at_key, first_feasible, judge, read_trials,
+                                           walk_key)
 from aqsvit.search.stepwise.sensitivity import SensitivityProgram, probes
 from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_PREFIX, VERIFY_PREFIX
 
@@ -45,28 +46,20 @@ def test_judge_counts_outranked_children_infeasible_until_a_verification_fails()
     assert judge(failed)[0]["child"] == Outcome(True, 0.5)
 
 
-def test_a_front_judges_the_same_trials_at_each_delta():
-    # trials measured against the loosest delta (2): what each says at 0.5, 1 and 2
-    trials = [_trial("whole", constraint=0.8 - 2, drop=0.8, drift=0.1),
-              _trial("screen", screened=True, errors=3, budget=9, budgets=[[0.5, 2], [1.0, 4], [2.0, 9]], drop=0.2),
-              _trial("verified", screened=True, errors=1, budget=9, budgets=[[0.5, 2], [1.0, 4], [2.0, 9]], drop=0.1),
-              _trial(VERIFY_PREFIX + "verified", constraint=0.6 - 2, errors=1, drop=0.6),
-              _trial("stopped", state=TrialState.PRUNED, drop=2.2),
-              _trial("early", state=TrialState.PRUNED, drop=0.7, measured_at=0.5),  # a walk at 0.5 stopped it
-              _trial("again", state=TrialState.PRUNED, drop=0.7, measured_at=0.5),
-              _trial(at_key(1.0, "again"), state=TrialState.PRUNED, drop=1.2, measured_at=1.0)]
-    readings = read_trials(trials, lambda t: t.system_attrs.get(KEY_ATTR))
-    at = {delta: judge(readings, delta) for delta in (0.5, 1.0, 2.0)}
-    assert [at[d][0]["whole"].feasible for d in at] == [False, True, True]
-    assert [at[d][0]["verified"].feasible for d in at] == [False, True, True]
-    assert all(at[d][0]["verified"].exact and not at[d][0]["stopped"].feasible for d in at)
-    # 3 errors on the screen: more than 0.5 allows (2), exactly; within 1's 4
-    assert at[0.5][0]["screen"] == Outcome(False, 0.0) and at[1.0][0]["screen"] == Outcome(True, 0.0, exact=False)
-    assert not any(undecided for _, undecided in at.values())
-    assert judge(readings)[0]["whole"].feasible  # without a delta: the recorded constraint (the loosest)
-    # stopped at 0.5: infeasible there, unknown above; measured again at 1 (a later trial), so known up to 1
-    assert not at[0.5][0]["early"].feasible and "early" not in at[1.0][0] and readings.stopped["early"] == 0.5
-    assert not at[1.0][0]["again"].feasible and "again" not in at[2.0][0]
+def test_a_fronts_walk_reads_its_own_claims_and_every_probe():
+    # each delta's walk claims "at <delta>:<key>"; a probe, measured alike for every delta, is claimed once
+    trials = [_trial(at_key(0.5, "a"), constraint=0.3, drift=0.1),
+              _trial(at_key(1.0, "a"), constraint=-0.2, drift=0.1),
+              _trial(at_key(1.0, VERIFY_PREFIX + "b"), errors=2),
+              _trial(at_key(1.0, PROBE_PREFIX + "p"), state=TrialState.PRUNED, sensitivity=0.3),
+              _trial("plain")]
+    assert at_key(1.0, PROBE_PREFIX + "p") == PROBE_PREFIX + "p"
+    at = {d: read_trials(trials, lambda t, d=d: walk_key(d, t.system_attrs[KEY_ATTR])) for d in (0.5, 1.0, 2.0)}
+    probe = Outcome(False, 0.0, sensitivity=0.3)
+    assert at[0.5].decided == {"a": Outcome(False, 0.1), PROBE_PREFIX + "p": probe} and not at[0.5].verified
+    assert at[1.0].decided == {"a": Outcome(True, 0.1), PROBE_PREFIX + "p": probe} and at[1.0].verified == {"b": (True, 2)}
+    assert at[2.0].decided == {PROBE_PREFIX + "p": probe}  # nothing of the other walks, nor a plain claim
+    assert all("plain" not in readings.claims for readings in at.values())
 
 
 def _trial(key, state=TrialState.COMPLETE, constraint=-1.0, **user_attrs):

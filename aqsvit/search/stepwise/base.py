@@ -41,17 +41,16 @@ has, the screened outcomes that outranked it may be revised, so it becomes undec
 is then decided by its own whole-split measurement.
 
 A front (``front``: several deltas, ascending): one study answers each of them. The sampler
-judges the same trials at each delta in turn (:func:`judge`), walking for the tightest first and
-starting each looser delta's walk from the result of the one before (or from its own start, when
-that is cheaper: the integer program re-solved, its probes reused). A trial is measured against
-the delta its walk is at (system attr ``aqsvit:delta``): what it measured on the whole split
-counts at every delta, a screen records its budget at each delta (``budgets``), and a staged
-stop (``measured_at``) says infeasible up to that delta only: a looser walk that needs it
-measures it again (claimed as ``at <delta>:<key>``). Verifications measure against the loosest
-delta, and what they show of the screen (the reserve) counts at their walk's delta and looser
-ones only, so a loose walk's aggressive candidates do not reopen a tighter walk. Every delta's
-result is verified on the whole split; :meth:`StepwiseSampler.front_results` gives them,
-:meth:`StepwiseSampler.result` the loosest's once all are known.
+walks for each delta in turn, tightest first, exactly as a search for that delta alone walks:
+from its own start, reading only its own claims (``at <delta>:<key>``, system attr
+``aqsvit:delta`` for the objective, which measures them as that search would) and the probes,
+which every delta's start shares (a probe's sensitivity does not depend on the delta). So each
+delta's result is the one a search for it alone finds, and the study holds every point of every
+walk, for :func:`aqsvit.search.front.pick` to choose from afterwards. (A walk that went on from
+the tighter delta's result instead, sharing screens and stops between deltas, cost about a
+quarter less, but ended larger than the search for the delta alone on some models: a greedy
+walk's end depends on where it starts.) :meth:`StepwiseSampler.front_results` gives each delta's
+result, :meth:`StepwiseSampler.result` the loosest's once all are known.
 """
 from __future__ import annotations
 
@@ -70,7 +69,7 @@ from optuna.trial import FrozenTrial, TrialState
 from aqsvit.errors import check_number, invalid
 from aqsvit.search.space import Choice, SearchSpace
 from aqsvit.search.stepwise.ledger import Ledger
-from aqsvit.search.stepwise.outcome import Outcome, Plan, at_key, judge
+from aqsvit.search.stepwise.outcome import Outcome, Plan, at_key, judge, walk_key
 from aqsvit.search.stepwise.starts import WalkStart, walk_start
 from aqsvit.search.trial_reads import study_trials
 from aqsvit.search.trial_writes import set_trial_params
@@ -94,8 +93,9 @@ def trial_key(trial: FrozenTrial, space: SearchSpace) -> str | None:
 
 @dataclass
 class Walk:
-    """Where a study's walk stands: the plan, the outcomes it was judged by (at the delta being
-    walked, for a front), the keys left undecided there, the claims, and each delta's result so far."""
+    """Where a study's walk stands: the plan, the outcomes it was judged by (those of the delta
+    being walked, for a front), the keys left undecided there, the claims (keys as that walk reads
+    them), and each delta's result so far."""
 
     plan: Plan
     outcomes: dict[str, Outcome]
@@ -103,18 +103,15 @@ class Walk:
     claims: Any
     results: dict[float, dict[str, Choice]] = field(default_factory=dict)
     delta: float | None = None  # the front's delta being walked (None: no front)
-    stopped: dict[str, float] = field(default_factory=dict)  # keys stopped below some delta (Readings.stopped)
 
     def claim_key(self, choices_key: str, probes: bool) -> str:
-        """What a worker claims to evaluate ``choices_key`` next: a probe, a verification of a
-        screened outcome, a measurement again for this looser delta, or the assignment itself."""
+        """What a worker claims to evaluate ``choices_key`` next, as the walk reads it: a probe, a
+        verification of a screened outcome, or the assignment itself."""
         if probes:
             return PROBE_PREFIX + choices_key
         outcome = self.outcomes.get(choices_key)
         if choices_key in self.undecided or (outcome is not None and not outcome.exact):
             return VERIFY_PREFIX + choices_key  # screened already: measure the whole split
-        if outcome is None and self.delta is not None and choices_key in self.stopped:
-            return at_key(self.delta, choices_key)
         return choices_key
 
 
@@ -139,10 +136,10 @@ class StepwiseSampler(BaseSampler):
     ``1 + units x schemes`` probes (a calibration batch each, all independent) to start much
     lower (see :mod:`aqsvit.search.stepwise.starts`).
 
-    ``front``: the deltas one study answers (empty: the objective's own constraint decides, one
-    result). The objective measures a trial against the delta in its ``aqsvit:delta`` system
-    attr, else the loosest, and records what :func:`judge` reads (see the module docstring;
-    :class:`~aqsvit.search.objective.QuantizationObjective` does).
+    ``front``: the deltas one study answers, each walked as a search for it alone (empty: the
+    objective's own constraint decides, one result). The objective measures a trial as the search
+    for the delta in its ``aqsvit:delta`` system attr would, and records what :func:`judge` reads
+    (see the module docstring; :class:`~aqsvit.search.objective.QuantizationObjective` does).
 
     A sampler that ranks candidates by drift overrides :meth:`outranked` (BeamSampler); the
     :class:`~aqsvit.search.DriftPruner`'s tie gate asks it.
@@ -162,23 +159,20 @@ class StepwiseSampler(BaseSampler):
         # each running trial's claimed parameters (None: the search had ended), by trial id, so
         # sample_independent (once per parameter) needs no storage read
         self._claimed: dict[int, dict[str, Any] | None] = {}
-        self._ledgers: dict[int, Ledger] = {}  # what each study's trials say, read incrementally, by study id
+        # what each study's trials say to each walk (a front: one per delta), read incrementally
+        self._ledgers: dict[tuple[int, float | None], Ledger] = {}
+        self._walking: float | None = None  # the delta :meth:`plan` walks for now (a front's; else None)
 
     # --- to implement ----------------------------------------------------------------------------
     @abstractmethod
-    def plan(self, outcomes: dict[str, Outcome], after: dict[str, Choice] | None = None) -> Plan:
+    def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         """The assignments worth evaluating next (in preference order), or the final result, from
         the outcomes known so far (by :meth:`SearchSpace.key`; probes under their prefix), walking
-        from :meth:`start_assignment` (``after``: a feasible assignment the walk may start from)."""
+        from :meth:`start_assignment`."""
 
-    def start_assignment(self, outcomes: dict[str, Outcome],
-                         after: dict[str, Choice] | None = None) -> dict[str, Choice] | Plan:
-        """Where the walk starts, or the plan of what to evaluate before that is known: the start's
-        assignment, or ``after`` (a tighter delta's result, on a front) when that stores less."""
-        start = self.start.assignment(self.space, outcomes)
-        if after is None or isinstance(start, Plan):
-            return start
-        return min(after, start, key=self.space.cost)
+    def start_assignment(self, outcomes: dict[str, Outcome]) -> dict[str, Choice] | Plan:
+        """Where the walk starts, or the plan of what to evaluate before that is known."""
+        return self.start.assignment(self.space, outcomes)
 
     def outranked(self, choices: dict[str, Choice], drift: float) -> bool:
         """Whether a candidate with this ``drift`` can no longer enter the walk's result (it loses
@@ -189,32 +183,33 @@ class StepwiseSampler(BaseSampler):
     def _key(self, trial: FrozenTrial) -> str | None:
         return trial_key(trial, self.space)
 
-    def _ledger(self, study_id: int) -> Ledger:
-        """What the study's trials say, each finished trial read once (:mod:`~aqsvit.search.stepwise.ledger`)."""
-        if study_id not in self._ledgers:
-            self._ledgers[study_id] = Ledger(self._key)
-        return self._ledgers[study_id]
+    def _ledger(self, study_id: int, delta: float | None = None) -> Ledger:
+        """What the study's trials say to the walk for ``delta`` (None: no front), each finished
+        trial read once (:mod:`~aqsvit.search.stepwise.ledger`): on a front, its own claims and the probes."""
+        if (study_id, delta) not in self._ledgers:
+            def key_of(trial: FrozenTrial) -> str | None:
+                claim = self._key(trial)
+                return claim if delta is None or claim is None else walk_key(delta, claim)
+            self._ledgers[study_id, delta] = Ledger(key_of)
+        return self._ledgers[study_id, delta]
 
     def _walk(self, trials: Sequence[FrozenTrial], study_id: int) -> Walk:
         """Where the walk of study ``study_id`` stands, from all its ``trials`` (read through its
         ledger): for a front, the first delta (ascending) whose result is not known yet is walked."""
-        readings = self._ledger(study_id).read(trials)
-        if not self.front:
-            outcomes, undecided = judge(readings)
-            return Walk(self._final_plan(outcomes), outcomes, undecided, readings.claims)
         results: dict[float, dict[str, Choice]] = {}
-        after = None
-        for delta in self.front:
-            outcomes, undecided = judge(readings, delta)
-            plan = self._final_plan(outcomes, after)
-            if plan.result is None:
+        for delta in self.front or (None,):
+            readings = self._ledger(study_id, delta).read(trials)
+            outcomes, undecided = judge(readings)
+            self._walking = delta
+            plan = self._final_plan(outcomes)
+            if plan.result is None or delta is None:
                 break
-            results[delta] = after = plan.result
-        return Walk(plan, outcomes, undecided, readings.claims, results, delta, readings.stopped)
+            results[delta] = plan.result
+        return Walk(plan, outcomes, undecided, readings.claims, results, delta)
 
-    def _final_plan(self, outcomes: dict[str, Outcome], after: dict[str, Choice] | None = None) -> Plan:
+    def _final_plan(self, outcomes: dict[str, Outcome]) -> Plan:
         """:meth:`plan`, with a result that was only screened proposed for its verification."""
-        plan = self.plan(outcomes, after)
+        plan = self.plan(outcomes)
         if plan.result is not None:
             outcome = outcomes.get(self.space.key(plan.result))
             if outcome is None or not outcome.exact:
@@ -275,8 +270,12 @@ class StepwiseSampler(BaseSampler):
         fixed = trial.system_attrs.get(FIXED_PARAMS_ATTR)
         if not fixed:
             return
-        key = trial_key(trial, self.space)
-        if key is None or self._claim(study, trial._trial_id, trial.number, key, self.space.choices_from_params(fixed)):
+        key, delta = trial_key(trial, self.space), None
+        if key is not None and self.front:  # claimed for the delta being walked (a front's)
+            delta = self._walk(study_trials(study._storage, study._study_id), study._study_id).delta
+            key = walk_key(delta, key)
+        if key is None or self._claim(study, trial._trial_id, trial.number, key,
+                                      self.space.choices_from_params(fixed), delta):
             return
         # a retried or enqueued trial whose assignment another worker already holds: turn it into
         # a fresh proposal (claimed at its first parameter) instead of evaluating that assignment
@@ -307,12 +306,12 @@ class StepwiseSampler(BaseSampler):
                 self._stop(study)
                 return
             lost_race = False  # a claim lost to a trial newer than ``trials``: that snapshot is stale
-            live = len(self._ledger(study._study_id).live)
-            for choices, key in self._spread(plan.proposals, plan.probes, walk, number, live):
+            live = self._ledger(study._study_id, walk.delta).live
+            for choices, key in self._spread(plan.proposals, plan.probes, walk, number, len(live)):
                 if self._claim(study, trial_id, number, key, choices, walk.delta):
                     return
                 lost_race = True
-            if not lost_race and all(trials[n]._trial_id == trial_id for n in self._ledger(study._study_id).live):
+            if not lost_race and all(trials[n]._trial_id == trial_id for n in live):
                 # nobody else is evaluating anything, so nothing can change what this worker sees
                 raise RuntimeError(f"{type(self).__name__}: every proposal is held by a finished trial that "
                                    "decided nothing (a sampler bug; please report it with the study)")
@@ -337,13 +336,14 @@ class StepwiseSampler(BaseSampler):
         """Write the intent, re-read, and keep it only if no other live or finished trial holds it.
         It fails too when another worker finishes the trial meanwhile (takes this one for dead: see
         :func:`~aqsvit.search.study.recover_stale`): a FAIL trial holds nothing. ``delta``: the
-        front's delta being walked, which the objective measures an assignment against."""
+        front's delta being walked (``key`` is claimed for it, :func:`at_key`), which the objective
+        measures an assignment against."""
         storage = study._storage
         params = self.space.params(choices)
         try:
-            storage.set_trial_system_attr(trial_id, KEY_ATTR, key)
+            storage.set_trial_system_attr(trial_id, KEY_ATTR, key if delta is None else at_key(delta, key))
             trials = study_trials(storage, study._study_id)
-            ledger = self._ledger(study._study_id)
+            ledger = self._ledger(study._study_id, delta)
             ledger.read(trials)
             if trials[number].state.is_finished():  # failed meanwhile: holds nothing
                 return False
@@ -361,24 +361,25 @@ class StepwiseSampler(BaseSampler):
         self._claimed[trial_id] = params
         return True
 
-    def add_measured(self, study: Study, trial: FrozenTrial) -> bool:
+    def add_measured(self, study: Study, trial: FrozenTrial, delta: float | None = None) -> bool:
         """Add ``trial``, a finished trial of an assignment of the space measured outside the study
-        (e.g. :func:`aqsvit.search.run.record_measured`), as that assignment's outcome, unless some
-        trial holds the assignment already. It is claimed like a proposal first, so workers adding
-        the same outcome at once keep at most one (a withdrawn copy ends PRUNED and idle). Nothing
-        is added either when another worker fails the new trial before it is written whole (takes
-        it for dead, as it would a trial of a stalled worker): the walk measures that assignment."""
+        (e.g. :func:`aqsvit.search.run.record_measured`), as that assignment's outcome (for the
+        front's walk for ``delta``), unless some trial holds the assignment already. It is claimed
+        like a proposal first, so workers adding the same outcome at once keep at most one (a
+        withdrawn copy ends PRUNED and idle). Nothing is added either when another worker fails the
+        new trial before it is written whole (takes it for dead, as it would a trial of a stalled
+        worker): the walk measures that assignment."""
         storage = study._storage
         choices = self.space.choices_from_params(trial.params)
         key = self.space.key(choices)
         trials = study_trials(storage, study._study_id)
-        ledger = self._ledger(study._study_id)
+        ledger = self._ledger(study._study_id, delta)
         ledger.read(trials)
         if ledger.holders(trials, key):
             return False  # a resumed study, or another worker's copy: nothing to add
         trial_id = storage.create_new_trial(study._study_id)
         try:
-            if not self._claim(study, trial_id, storage.get_trial(trial_id).number, key, choices):
+            if not self._claim(study, trial_id, storage.get_trial(trial_id).number, key, choices, delta):
                 storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
                 storage.set_trial_state_values(trial_id, TrialState.PRUNED)
                 return False

@@ -59,8 +59,8 @@ class BeamSampler(StepwiseSampler):
         check_int("sampler.width", width, 1)
         super().__init__(space, **kwargs)
         self.width = width
-        # per start (a front walks from several), per finished step, a cache
-        self._decided: dict[str, list[tuple[dict[str, Outcome], list[dict]]]] = {}
+        # per walk (a front's delta) and start, per finished step, a cache
+        self._decided: dict[tuple[float | None, str], list[tuple[dict[str, Outcome], list[dict]]]] = {}
         # (cost, drift) of the feasible children known when this process last planned an open step
         self._frontier: list[tuple[int, float]] = []
 
@@ -74,14 +74,14 @@ class BeamSampler(StepwiseSampler):
         key = (self.space.cost(choices), drift)
         return sum(known < key for known in self._frontier) >= self.width
 
-    def plan(self, outcomes: dict[str, Outcome], after: dict[str, Choice] | None = None) -> Plan:
+    def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         space = self.space
         self._frontier = []
-        start = self.start_assignment(outcomes, after)
+        start = self.start_assignment(outcomes)
         if isinstance(start, Plan):
             return start
         beam = [start]
-        steps = self._decided.setdefault(space.key(start), [])  # a front walks from several starts
+        steps = self._decided.setdefault((self._walking, space.key(start)), [])
         for i, unit in enumerate(space.units):
             decided = steps[i] if i < len(steps) else None
             if decided is not None and all(outcomes.get(k) == o for k, o in decided[0].items()):

@@ -1,7 +1,6 @@
 """GreedySampler: walk the units once, keep the cheapest feasible choice of each."""
 from __future__ import annotations
 
-from aqsvit.search.space import Choice
 from aqsvit.search.stepwise.base import StepwiseSampler
 from aqsvit.search.stepwise.outcome import Outcome, Plan, first_feasible
 
@@ -66,13 +65,13 @@ class GreedySampler(StepwiseSampler):
             and fail the trials of dead workers (see :func:`aqsvit.search.study.wait_hook`).
         independent_sampler: samples every parameter outside ``space`` (default
             ``RandomSampler(seed=seed)``, as Optuna's CMA-ES and GP samplers do).
-        front: deltas (points) one study answers, each walk starting from the tighter one's
-            result; the objective measures against the loosest (see :class:`StepwiseSampler`).
+        front: deltas (points) one study answers, each walked as a search for it alone would
+            (see :class:`StepwiseSampler`).
     """
 
-    def plan(self, outcomes: dict[str, Outcome], after: dict[str, Choice] | None = None) -> Plan:
+    def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         space = self.space
-        current = self.start_assignment(outcomes, after)
+        current = self.start_assignment(outcomes)
         if isinstance(current, Plan):
             return current
         for unit in space.units:
