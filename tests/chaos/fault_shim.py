@@ -6,7 +6,7 @@ The points wrap Optuna's and aqsvit's own calls from outside (nothing in the pro
 
 - ``ask``: ``Study.ask`` has returned a trial (the sampler's claim written, nothing evaluated);
 - ``param``: a stepwise trial's claimed parameters were written in one batch (``set_trial_params``),
-  the one Optuna asked for first not yet;
+  the suggest that claimed them not yet returned, the objective not yet started;
 - ``before_state`` / ``after_state``: a trial's final state write (COMPLETE or PRUNED) is about to
   be made / has been made (``set_trial_state_values``), nothing after it;
 - ``reference_partial``: half of the FP reference cache file is written (its temp file);
