@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q --upgrade pip
 	# torch pinned in the same command: 2.13.0 is the CPU wheel here; an open range pulls CUDA (GBs).
 	$(VENV)/bin/pip install -q "torch==2.13.0" -e ".[test]"
+	# sinabs only for its Speck discretization (tests/report/test_vendor_toolchains.py), without its
+	# dependencies: it pins nir<=1.0.4 (ours is newer) and samna, a stub that downloads SynSense's binary
+	$(VENV)/bin/pip install -q --no-deps "sinabs==3.1.3"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -32,11 +32,16 @@ CHANNEL, LAYER = "channel", "layer"  # one scale per output channel, or one per 
 @dataclass(frozen=True)
 class ScaleForm:
     """How a layer's scales are stored: ``per`` output channel or per layer, free floats or powers
-    of two (an exponent; the chip shifts instead of multiplying), and the bits of each."""
+    of two (an exponent; the chip shifts instead of multiplying), and the bits of each.
+
+    ``full_range``: uniform codes span the whole two's-complement range ``-2^(b-1) .. 2^(b-1) - 1``
+    (the step is the larger of ``max(w) / (2^(b-1) - 1)`` and ``-min(w) / 2^(b-1)``, as sinabs
+    discretizes for Speck), not the symmetric ``±(2^(b-1) - 1)``."""
 
     per: str = CHANNEL
     power_of_two: bool = False
     bits: int = 32
+    full_range: bool = False
 
     def count(self, out_channels: int) -> int:
         """Scales a layer of ``out_channels`` output channels stores."""
@@ -96,6 +101,8 @@ class HardwareTarget:
         widths = "; ".join(f"{s} {','.join(map(str, w))}" for s, w in self.widths.items())
         store = "packed" if self.containers is None else "containers " + ",".join(map(str, self.containers))
         scale = f"{'pot ' if self.scale.power_of_two else ''}{self.scale.bits}-bit scale per {self.scale.per}"
+        if self.scale.full_range:
+            scale += ", full two's-complement range"
         return f"{self.name} ({widths}; {store}; {scale})"
 
 
@@ -138,10 +145,11 @@ register_target(HardwareTarget(
 
 register_target(HardwareTarget(
     "speck", {"uniform": ANY_WIDTHS, "pot": (2, 3, 4)}, containers=(8,), integer=True,
-    scale=ScaleForm(LAYER, bits=0),
+    scale=ScaleForm(LAYER, bits=0, full_range=True),
     source="SynSense Speck (DynapCNN): 8-bit signed kernel weights, 16-bit neuron state; sinabs "
            "discretizes each layer with one float scale applied to weights, biases and thresholds alike, "
-           "so the scale is folded into the thresholds and not stored (synsense/sinabs "
+           "so the scale is folded into the thresholds and not stored, and its codes use the whole int8 range "
+           "(-128 when the negative extreme dominates; determine_discretization_scale in synsense/sinabs "
            "sinabs/backend/dynapcnn/discretize.py, sinabs/docs/speck/overview.md)."))
 
 register_target(HardwareTarget(

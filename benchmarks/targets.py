@@ -71,7 +71,8 @@ def main() -> None:
                 print(rows[-1], flush=True)
     headers = ("model", "target", "accuracy %", "drop", "memory KiB", "model x", "weight x", "stored bits/weight",
                "codes used", "export accuracy %", "search s")
-    kept = [row for row in earlier_rows(RESULTS / "targets.md", len(headers)) if row[0] not in args.models]
+    kept = [row for row in earlier_rows(RESULTS / "targets.md", len(headers))
+            if row[0] not in args.models or row[1] not in args.targets]
     rows = sorted(kept + rows, key=lambda row: (row[0], row[1] != "any", row[1]))
     text = "\n".join([
         "# Compression as each hardware target stores it (Δ = 1 point)", "",
@@ -79,7 +80,7 @@ def main() -> None:
         "and bits per weight counted in the target's containers with its scales (aqsvit/hardware.py).",
         "`export accuracy` is the integer reference forward of the written export (codes x scales), over",
         "the whole evaluation split: equal to the searched accuracy in every row (checked). A run for some",
-        "models keeps the other models' rows; each model's rows come from", "",
+        "models (or targets) keeps the other rows; each model's rows come from", "",
         *(f"    .venv/bin/python benchmarks/targets.py --models {model}" for model in sorted({r[0] for r in rows})), "",
         markdown_table(headers, rows), ""])
     RESULTS.mkdir(exist_ok=True)

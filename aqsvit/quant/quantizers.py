@@ -1,7 +1,8 @@
 """The two quantization schemes (docs/concepts.md, "Scheme"), per output channel (dim 0), plus fp32
 passthrough.
 
-- ``uniform`` b-bit: ``s = max|w| / (2^(b-1) - 1)``, ``w_q = s * clamp(round(w / s))``.
+- ``uniform`` b-bit: ``s = max|w| / (2^(b-1) - 1)``, ``w_q = s * clamp(round(w / s))`` (a target
+  whose scale form is ``full_range`` also uses the level ``-2^(b-1)``, as sinabs does for Speck).
 - ``pot`` b-bit: a sign bit and a (b-1)-bit exponent code with one code reserved for zero:
   ``w_q = sign(w) * a * 2^-k``, ``k in {0 .. 2^(b-1) - 2}``, ``a = max|w|`` per channel, the
   exponent rounded in the log domain; magnitudes that round past the smallest level become zero.
@@ -26,19 +27,26 @@ def check_scheme_bits(scheme: str, bits: int, field: str = "assignment") -> None
         check_int(f"{field}.bits", bits, MIN_BITS, MAX_BITS)
 
 
-def channel_max(w: torch.Tensor) -> torch.Tensor:
-    """max|w| per output channel, shaped to broadcast against ``w``; 1 where a channel is all zero."""
-    amax = w.abs().reshape(w.shape[0], -1).amax(1)
-    amax = torch.where(amax > 0, amax, torch.ones_like(amax))
-    return amax.reshape(-1, *([1] * (w.ndim - 1)))
+def _reduce_max(v: torch.Tensor, scale: ScaleForm) -> torch.Tensor:
+    """max of ``v`` per output channel (or over the whole layer), shaped to broadcast against it."""
+    if scale.per == CHANNEL:
+        return v.reshape(v.shape[0], -1).amax(1).reshape(-1, *([1] * (v.ndim - 1)))
+    return v.amax().reshape([1] * v.ndim)
 
 
 def weight_max(w: torch.Tensor, scale: ScaleForm = PER_CHANNEL) -> torch.Tensor:
-    """max|w| per output channel (or over the whole layer), shaped to broadcast against ``w``."""
-    if scale.per == CHANNEL:
-        return channel_max(w)
-    amax = w.abs().amax()
-    return torch.where(amax > 0, amax, torch.ones_like(amax)).reshape([1] * w.ndim)
+    """max|w| per output channel (or over the whole layer), shaped to broadcast against ``w``;
+    1 where it is all zero."""
+    amax = _reduce_max(w.abs(), scale)
+    return torch.where(amax > 0, amax, torch.ones_like(amax))
+
+
+def _uniform_step(w: torch.Tensor, qmax: int, scale: ScaleForm) -> torch.Tensor:
+    """The step that maps the extremes onto ``±qmax`` (or, full range, onto ``qmax`` and ``-qmax - 1``)."""
+    if not scale.full_range:
+        return weight_max(w, scale) / qmax
+    step = torch.maximum(_reduce_max(w.clamp(min=0), scale) / qmax, _reduce_max((-w).clamp(min=0), scale) / (qmax + 1))
+    return torch.where(step > 0, step, torch.full_like(step, 1 / qmax))
 
 
 def power_of_two_above(s: torch.Tensor) -> torch.Tensor:
@@ -47,13 +55,14 @@ def power_of_two_above(s: torch.Tensor) -> torch.Tensor:
 
 
 def uniform_levels(w: torch.Tensor, bits: int, scale: ScaleForm = PER_CHANNEL) -> tuple[torch.Tensor, torch.Tensor]:
-    """Step (per channel or per layer) and the signed level (``-qmax..qmax``, ``qmax = 2^(b-1) - 1``)
-    of each weight; a power-of-two step is rounded up, so no weight is clipped."""
+    """Step (per channel or per layer) and the signed level (``-qmax..qmax``, ``qmax = 2^(b-1) - 1``;
+    from ``-qmax - 1`` in the full range) of each weight; a power-of-two step is rounded up, so no
+    weight is clipped."""
     qmax = 2 ** (bits - 1) - 1
-    step = weight_max(w, scale) / qmax
+    step = _uniform_step(w, qmax, scale)
     if scale.power_of_two:
         step = power_of_two_above(step)
-    return step, torch.clamp(torch.round(w / step), -qmax, qmax)
+    return step, torch.clamp(torch.round(w / step), -qmax - scale.full_range, qmax)
 
 
 def uniform(w: torch.Tensor, bits: int, scale: ScaleForm = PER_CHANNEL) -> torch.Tensor:

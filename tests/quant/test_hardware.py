@@ -72,6 +72,22 @@ def test_per_channel_default_is_todays_quantizer():
     assert torch.equal(quantize(w, "uniform", 4), torch.clamp(torch.round(w / (amax / 7)), -7, 7) * (amax / 7))
 
 
+@pytest.mark.parametrize("per", ["channel", "layer"])
+def test_full_range_uses_the_negative_extra_level_only_where_the_negative_extreme_dominates(per):
+    full = ScaleForm(per=per, full_range=True)
+    w = torch.tensor([[-1.0, 0.5, 0.25, 0.0], [1.0, -0.5, 0.25, 0.0]])
+    step, level = uniform_levels(w, 8, full)
+    # row 0: the step 1/128 puts -1 on -128; row 1 (positive extreme): 1/127, today's symmetric step
+    if per == "channel":
+        assert torch.equal(step.ravel(), torch.tensor([1 / 128, 1 / 127]))
+        assert level[0].tolist() == [-128, 64, 32, 0] and level[1].tolist() == [127, -64, 32, 0]
+    else:  # one step for both rows: |-1| and |1| tie, and 1/127 is the larger
+        assert torch.equal(step.ravel(), torch.tensor([1 / 127]))
+        assert level.min() == -127 and level.max() == 127
+    assert torch.equal(quantize(quantize(w, "uniform", 8, full), "uniform", 8, full), quantize(w, "uniform", 8, full))
+    assert torch.equal(quantize(torch.zeros(2, 3), "uniform", 4, full), torch.zeros(2, 3))  # all zero stays zero
+
+
 def test_space_walks_only_held_codes_that_save_memory():
     space = SearchSpace.from_units({"a": 10, "b": 30}, ("uniform", "pot"), (8, 6, 5, 4, 3, 2), BYTES)
     # 5 and 6 bits cost 8 in a byte container like 8 bits, 3 costs 4 like 4: only the widest of
