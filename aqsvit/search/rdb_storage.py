@@ -21,7 +21,11 @@ Two classes do the same for less:
 - :class:`OwnedTrialsCache`, the cache over it: the trials this process runs are known from its own
   writes (every write to them goes through it), so their reads check only the one field another
   process may change, the state (a worker that takes this one for dead fails its trial), in one
-  indexed row; a read of WAITING trials alone is one query while there are none.
+  indexed row, and the read just after creating one and reads of their attributes none; a read of
+  WAITING trials alone is one query while there are none.
+
+On servers (PostgreSQL, MySQL) a pooled connection is pinged before use only after it sat idle
+(:func:`ping_when_idle`), not at each of a trial's dozen checkouts as ``pool_pre_ping`` does.
 
 Both leave and return what Optuna's own storage does (tests/search/test_rdb_storage.py compares
 them on SQLite and PostgreSQL after every kind of write, and the refusals of writes to finished
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -46,9 +51,9 @@ from optuna.storages._rdb import models
 from optuna.storages._rdb.storage import _create_scoped_session
 from optuna.trial import FrozenTrial, TrialState
 from optuna.exceptions import StorageInternalError
-from sqlalchemy import Connection, exists, func, insert, literal, or_, select
+from sqlalchemy import Connection, Engine, event, exists, func, insert, literal, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DisconnectionError, SQLAlchemyError
 
 _STUDIES = models.StudyModel.__table__
 _TRIALS = models.TrialModel.__table__
@@ -59,6 +64,8 @@ _SYSTEM_ATTRS = models.TrialSystemAttributeModel.__table__
 _INTERMEDIATE = models.TrialIntermediateValueModel.__table__
 _LIVE = (TrialState.RUNNING, TrialState.WAITING)  # the states a trial may still be written in
 _UPSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}  # dialects with INSERT ... ON CONFLICT
+IDLE_PING_S = 1.0  # a pooled connection idle this long is pinged before use (see ping_when_idle)
+_IDLE_SINCE = "aqsvit_idle_since"  # the pool record's note of when its connection was checked in
 MAX_LISTED_IDS = 500  # a refresh names up to this many trials by id in its reads of their rows (SQLAlchemy's selectin batch)
 
 
@@ -78,12 +85,46 @@ def _stored(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
+# trial_params rows from three arrays, written only while the trial is live (states stored by name)
+_INSERT_PARAMS = text(
+    f"INSERT INTO {_PARAMS.name} (trial_id, param_name, param_value, distribution_json) "
+    "SELECT :trial_id, p.name, p.value, p.distribution "
+    "FROM unnest(CAST(:names AS text[]), CAST(:values AS double precision[]), CAST(:distributions AS text[])) "
+    "AS p(name, value, distribution) "
+    f"WHERE EXISTS (SELECT 1 FROM {_TRIALS.name} WHERE trial_id = :trial_id AND CAST(state AS text) = ANY(:live)) "
+    "RETURNING trial_id")
+
+
+def ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's ``pool_pre_ping`` for connections idle ``IDLE_PING_S`` or longer: one that does
+    not answer is replaced before use (a database restarted while a worker evaluated). A ping on every
+    checkout is a round trip on each of a trial's dozen statements; a connection used a moment ago
+    fails only as any statement in flight during a restart fails. SQLite files need no ping."""
+    if engine.dialect.name == "sqlite":
+        return
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < IDLE_PING_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:  # the pool replaces the connection and checks out again
+            raise DisconnectionError("a pooled connection no longer answers") from exc
+
+
 class CoreRDBStorage(RDBStorage):
     """An RDBStorage whose trial reads (``get_trial``, the cache's refresh) return the same
     FrozenTrials from Core selects in autocommit: tuples instead of ORM objects, no transaction."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        ping_when_idle(self.engine)
         self._known_params: dict[int, tuple[dict, dict]] = {}  # live trial id -> its params, distributions
         self._known_lock = threading.Lock()
 
@@ -93,7 +134,8 @@ class CoreRDBStorage(RDBStorage):
         return state
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
-        super().__setstate__(state)
+        super().__setstate__(state)  # a new engine
+        ping_when_idle(self.engine)
         self._known_params, self._known_lock = {}, threading.Lock()
 
     @contextmanager
@@ -180,6 +222,23 @@ class CoreRDBStorage(RDBStorage):
         with self.reading() as connection:
             if connection.execute(statement.returning(table.c.trial_id)).first() is None:
                 self._refuse(connection, trial_id)
+
+    def insert_params(self, trial_id: int, rows: Sequence[Mapping[str, Any]]) -> bool:
+        """Insert parameter ``rows`` (trial_params columns) of trial ``trial_id`` on the condition
+        that it is live, as one statement in autocommit whose columns travel as three arrays (one
+        plan for any number of rows); refused as Optuna refuses. PostgreSQL only: False elsewhere,
+        where nothing was written."""
+        if self.engine.name != "postgresql":
+            return False
+        if rows:
+            with self.reading() as connection:
+                inserted = connection.execute(_INSERT_PARAMS, {
+                    "trial_id": trial_id, "live": [state.name for state in _LIVE],
+                    "names": [row["param_name"] for row in rows], "values": [row["param_value"] for row in rows],
+                    "distributions": [row["distribution_json"] for row in rows]}).first()
+                if inserted is None:
+                    self._refuse(connection, trial_id)
+        return True
 
     def set_trial_state_values(self, trial_id: int, state: TrialState,
                                values: Sequence[float] | None = None) -> bool:
@@ -330,10 +389,11 @@ class OwnedTrialsCache(_CachedStorage):
         super().__init__(backend)
         self._backend: CoreRDBStorage = backend
         self._own: dict[int, FrozenTrial] = {}
+        self._fresh: set[int] = set()  # own trials not read since this process created (or popped) them
 
     def __setstate__(self, state: dict[Any, Any]) -> None:
         super().__setstate__(state)
-        self._own = {}  # an unpickled copy (another process) runs none of them
+        self._own, self._fresh = {}, set()  # an unpickled copy (another process) runs none of them
 
     # --- the trials this process runs ------------------------------------------------------------
     def create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> int:
@@ -343,12 +403,16 @@ class OwnedTrialsCache(_CachedStorage):
             trial = self._studies[study_id].trials[number]
             if trial.state == TrialState.RUNNING:  # a WAITING one (enqueued) is run by whoever pops it
                 self._own[trial_id] = _copy(trial)
+                self._fresh.add(trial_id)
         self._backend.knows(trial)
         return trial_id
 
     def get_trial(self, trial_id: int) -> FrozenTrial:
         with self._lock:
             own = self._own.get(trial_id)
+            if own is not None and trial_id in self._fresh:  # Optuna's Trial(), just after the creation
+                self._fresh.discard(trial_id)
+                return _copy(own)
         if own is None:
             return super().get_trial(trial_id)
         with self._backend.reading() as session:
@@ -358,8 +422,30 @@ class OwnedTrialsCache(_CachedStorage):
             if row is not None and row.state == own.state:
                 own.datetime_complete = _local(row.datetime_complete)
                 return _copy(own)
-            self._own.pop(trial_id, None)  # finished by another process (or deleted): read it whole
+            self._forget(trial_id)  # finished by another process (or deleted): read it whole
         return super().get_trial(trial_id)
+
+    def get_trial_system_attrs(self, trial_id: int) -> dict[str, Any]:
+        """An own trial's attributes from its copy: only this process writes them (a worker that
+        takes it for dead changes its state alone)."""
+        with self._lock:
+            own = self._own.get(trial_id)
+            if own is not None:
+                return _stored(own.system_attrs)
+        return super().get_trial_system_attrs(trial_id)
+
+    def get_trial_user_attrs(self, trial_id: int) -> dict[str, Any]:
+        """As :meth:`get_trial_system_attrs`."""
+        with self._lock:
+            own = self._own.get(trial_id)
+            if own is not None:
+                return _stored(own.user_attrs)
+        return super().get_trial_user_attrs(trial_id)
+
+    def _forget(self, trial_id: int) -> None:
+        """Drop the copy of trial ``trial_id`` (under the lock): its next read is whole."""
+        self._own.pop(trial_id, None)
+        self._fresh.discard(trial_id)
 
     def _update(self, trial_id: int, write, change) -> Any:
         """Run ``write`` (the backend's write to trial ``trial_id``), then ``change`` the copy of it
@@ -368,7 +454,7 @@ class OwnedTrialsCache(_CachedStorage):
             result = write()
         except BaseException:
             with self._lock:
-                self._own.pop(trial_id, None)
+                self._forget(trial_id)
             raise
         with self._lock:
             own = self._own.get(trial_id)
@@ -422,6 +508,7 @@ class OwnedTrialsCache(_CachedStorage):
             trial = self._backend.get_trial(trial_id)
             with self._lock:
                 self._own[trial_id] = trial
+                self._fresh.add(trial_id)
         elif changed and own is not None and state.is_finished():  # read back by tell; dropped at the next refresh
             own.state, own.values = state, [float(v) for v in values] if values is not None else own.values
             with self._lock:
@@ -435,7 +522,7 @@ class OwnedTrialsCache(_CachedStorage):
             for trial_id in list(self._own):
                 sid, number = self._trial_id_to_study_id_and_number[trial_id]
                 if sid == study_id and self._studies[sid].trials[number].state.is_finished():
-                    del self._own[trial_id]  # read finished: the cache answers it now
+                    self._forget(trial_id)  # read finished: the cache answers it now
 
     def get_all_trials(self, study_id: int, deepcopy: bool = True,
                        states: Container[TrialState] | None = None) -> list[FrozenTrial]:
@@ -449,28 +536,34 @@ class OwnedTrialsCache(_CachedStorage):
 
 
 def write_params(storage: _CachedStorage, trial_id: int, params: Mapping[str, tuple[float, BaseDistribution]]) -> None:
-    """Write ``params`` of running trial ``trial_id`` through ``storage``'s RDB backend in one
-    transaction, the rows ``set_trial_param`` writes, as one Core insert. A distribution this process
-    has seen in the study is checked against the cache, as Optuna's cached ``set_trial_param`` does;
-    one it has not, by the RDB storage's own write (a query each, once per process)."""
+    """Write ``params`` of running trial ``trial_id`` through ``storage``'s RDB backend, the rows
+    ``set_trial_param`` writes. A distribution this process has seen in the study is checked
+    against the cache, as Optuna's cached ``set_trial_param`` does; one it has not, by the RDB
+    storage's own write (a query each, once per process). Where every distribution is known, the
+    write is one insert conditional on the trial being live, in autocommit on PostgreSQL; otherwise
+    one transaction that reads the trial's state, then inserts."""
     backend: RDBStorage = storage._backend
     with storage._lock:
         study_id, _ = storage._trial_id_to_study_id_and_number[trial_id]
         known = storage._studies[study_id].param_distribution
-        with _create_scoped_session(backend.scoped_session, True) as session:
-            state = session.execute(select(_TRIALS.c.state).where(_TRIALS.c.trial_id == trial_id)).scalar()
-            if state is None:
-                raise KeyError(models.NOT_FOUND_MSG)
-            backend.check_trial_is_updatable(trial_id, state)
-            rows = []
-            for name, (value, distribution) in params.items():
-                if name in known:
-                    check_distribution_compatibility(known[name], distribution)
-                    rows.append({"trial_id": trial_id, "param_name": name, "param_value": value,
-                                 "distribution_json": distribution_to_json(distribution)})
-                else:
-                    backend._set_trial_param_without_commit(session, trial_id, name, value, distribution)
-            if rows:
-                session.execute(insert(_PARAMS), rows)
+        for name, (_, distribution) in params.items():
+            if name in known:
+                check_distribution_compatibility(known[name], distribution)
+        rows = [{"trial_id": trial_id, "param_name": name, "param_value": value,
+                 "distribution_json": distribution_to_json(distribution)}
+                for name, (value, distribution) in params.items()]
+        if not (isinstance(backend, CoreRDBStorage) and all(n in known for n in params)
+                and backend.insert_params(trial_id, rows)):
+            with _create_scoped_session(backend.scoped_session, True) as session:
+                state = session.execute(select(_TRIALS.c.state).where(_TRIALS.c.trial_id == trial_id)).scalar()
+                if state is None:
+                    raise KeyError(models.NOT_FOUND_MSG)
+                backend.check_trial_is_updatable(trial_id, state)
+                for name, (value, distribution) in params.items():
+                    if name not in known:
+                        backend._set_trial_param_without_commit(session, trial_id, name, value, distribution)
+                listed = [row for row in rows if row["param_name"] in known]
+                if listed:
+                    session.execute(insert(_PARAMS), listed)
         for name, (_, distribution) in params.items():
             known.setdefault(name, distribution)

@@ -161,13 +161,14 @@ def test_core_writes_leave_what_optunas_writes_leave(url):
         storage.set_trial_system_attr(done._trial_id, "key", "overwritten")
         storage.set_trial_user_attr(done._trial_id, "u", (1, "two"))
         study.tell(done, (float("inf"), -2.5))
-        study.tell(study.ask(), state=TrialState.PRUNED)
+        study.tell(study.ask(DISTRIBUTIONS), state=TrialState.PRUNED)  # names known: ours inserts them at once
         study.tell(study.ask(), state=TrialState.FAIL)
         study.enqueue_trial(VALUES)
         queued = study.ask()  # popped from the queue: Optuna's own write
         study.tell(queued, (1.0, float("-inf")))
         refusals = []
         for write in (lambda t: storage.set_trial_system_attr(t, "k", 1), lambda t: storage.set_trial_user_attr(t, "k", 1),
+                      lambda t: storage.set_trial_param(t, "g", 0.5, DISTRIBUTIONS["g"]),
                       lambda t: storage.set_trial_state_values(t, TrialState.COMPLETE, (1.0, 1.0))):
             for trial_id in (done._trial_id, 10**6):
                 with pytest.raises((UpdateFinishedTrialError, KeyError)) as refused:
@@ -199,3 +200,33 @@ def _create_trials(url: str, name: str, n: int) -> None:
     study = optuna.load_study(study_name=name, storage=create_storage(url))
     for _ in range(n):
         study.tell(study.ask(), 1.0)
+
+
+def test_a_server_connection_lost_while_idle_is_replaced_before_use(tmp_path, monkeypatch):
+    """A database restart drops the pooled connections: the next use after an idle spell pings and
+    reconnects; without the ping (idle shorter than IDLE_PING_S) the drop is the statement's error."""
+    import sqlalchemy
+    from optuna.exceptions import StorageInternalError
+    from aqsvit.search import rdb_storage
+
+    with storage_url("postgresql", tmp_path) as url:
+        study = optuna.create_study(storage=create_storage(url))
+        study.tell(study.ask(), 1.0)
+        admin = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+
+        def drop_the_others() -> int:
+            with admin.connect() as connection:
+                return len(connection.execute(sqlalchemy.text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all())
+
+        monkeypatch.setattr(rdb_storage, "IDLE_PING_S", 3600.0)
+        assert drop_the_others() >= 1
+        with pytest.raises(StorageInternalError):
+            study.tell(study.ask(), 2.0)
+        monkeypatch.setattr(rdb_storage, "IDLE_PING_S", 0.0)
+        study.tell(study.ask(), 2.0)  # connections made after the error, pooled
+        assert drop_the_others() >= 1
+        study.tell(study.ask(), 3.0)
+        assert [t.value for t in study.trials if t.state == TrialState.COMPLETE][-1] == 3.0
+        admin.dispose()
