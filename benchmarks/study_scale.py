@@ -9,7 +9,7 @@ its overhead (after one untimed trial per worker: joining, it reads the whole st
 trials of all workers start together). SQLite
 serves one worker only. Writes benchmarks/results/study_scale.md.
 
-    .venv/bin/python benchmarks/study_scale.py [--sizes 100 1000 10000] [--workers 1 8] [--trials 40]
+    .venv/bin/python benchmarks/study_scale.py [--sizes 100 1000 10000] [--workers 1 8] [--trials 40] [--repeats 3]
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import argparse
 import json
 import multiprocessing as mp
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -151,15 +152,15 @@ def measure_on(url: str, size: int, workers: int, trials: int) -> dict:
         overheads += out.get(timeout=1800)
     for p in procs:
         p.join(timeout=60)
-    ms = sorted(1000 * x for x in overheads)
-    return {"median": ms[len(ms) // 2], "p99": ms[int(0.99 * (len(ms) - 1))], "trials": len(ms), "fill": filled}
+    return {"ms": [1000 * x for x in overheads], "fill": filled}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 8])
-    parser.add_argument("--trials", type=int, default=40, help="timed trials per worker")
+    parser.add_argument("--trials", type=int, default=40, help="timed trials per worker and round")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds over the sizes, each size a new study")
     parser.add_argument("--storages", nargs="+", default=["sqlite", "journal", "postgresql"])
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
     parser.add_argument("--out", default=str(RESULTS))
@@ -171,26 +172,37 @@ def main() -> None:
             for workers in args.workers:
                 if storage == "sqlite" and workers > 1:
                     continue
-                first = None
+                # --repeats rounds over the sizes in turn, each a new study: the machine's drift
+                # within a run falls on every size alike; a row pools its rounds' trials
+                timed: dict[int, list[float]] = {size: [] for size in args.sizes}
+                fills: dict[int, list[float]] = {size: [] for size in args.sizes}
+                for _ in range(args.repeats):
+                    for size in args.sizes:
+                        url = {"sqlite": f"sqlite:///{tmp}/{uuid.uuid4().hex[:8]}.db",
+                               "journal": f"journal:///{tmp}/{uuid.uuid4().hex[:8]}.log",
+                               "postgresql": args.pg}[storage]
+                        r = measure(url, size, workers, args.trials)
+                        timed[size] += r["ms"]
+                        fills[size].append(r["fill"])
+                first = statistics.median(timed[args.sizes[0]])
                 for size in args.sizes:
-                    url = {"sqlite": f"sqlite:///{tmp}/{uuid.uuid4().hex[:8]}.db",
-                           "journal": f"journal:///{tmp}/{uuid.uuid4().hex[:8]}.log", "postgresql": args.pg}[storage]
-                    r = measure(url, size, workers, args.trials)
-                    first = first or r["median"]
-                    rows.append((storage, workers, size, r["trials"], f"{r['median']:.1f}", f"{r['p99']:.1f}",
-                                 f"{r['median'] / first:.2f}", f"{r['fill']:.0f}"))
+                    ms = sorted(timed[size])
+                    rows.append((storage, workers, size, len(ms), f"{statistics.median(ms):.1f}",
+                                 f"{ms[int(0.99 * (len(ms) - 1))]:.1f}", f"{statistics.median(ms) / first:.2f}",
+                                 f"{statistics.mean(fills[size]):.0f}"))
                     print(rows[-1], flush=True)
     command = (f".venv/bin/python benchmarks/study_scale.py --sizes {' '.join(map(str, args.sizes))} --workers "
-               f"{' '.join(map(str, args.workers))} --trials {args.trials} --storages {' '.join(args.storages)}")
+               f"{' '.join(map(str, args.workers))} --trials {args.trials} --repeats {args.repeats} --storages {' '.join(args.storages)}")
     text = ["# Study scale: per-trial overhead against the study's size", "",
             f"Command: `{command}`, on this 2-core machine (PostgreSQL on the same machine, a new database per row, "
-            "analyzed after the fill as autovacuum would). Each row: a new study "
+            "analyzed after the fill as autovacuum would). Each row pools `--repeats` rounds, the sizes taken in turn "
+            "in each round. Each round of a row: a new study "
             f"filled with `study size` finished trials of random assignments of the {UNITS}-unit synthetic space "
             "(benchmarks/load.py's, 96 parameters per trial), then `workers` processes each run one untimed trial "
             "(a worker joining the study reads all of it once), wait for each other, and time the next ones: "
             f"`study.ask()`, the 96 suggests (the BeamSampler, width {WIDTH}, reads the study, plans and claims a "
             "candidate), a constraint computed in microseconds, `study.tell()`. 'x first size': the median against "
-            "the same storage and workers at the smallest size. 'fill s': writing the study, not timed.", "",
+            "the same storage and workers at the smallest size. 'fill s': writing the study (mean of the rounds), not timed.", "",
             markdown_table(("storage", "workers", "study size", "timed trials", "median ms", "p99 ms",
                             "x first size", "fill s"), rows), ""]
     out = Path(args.out)

@@ -183,13 +183,18 @@ class CoreRDBStorage(RDBStorage):
 
     def _create_new_trial(self, study_id: int, template_trial: FrozenTrial | None = None) -> FrozenTrial:
         """A new RUNNING trial, numbered under a lock of the study's row as Optuna's is, in one
-        insert (Optuna: the insert, a count and an update of the number); a template is Optuna's."""
+        insert (Optuna: the insert, a count of the study's trials and an update of the number); a
+        template is Optuna's."""
         if template_trial is not None or self._upsert is None:
             return super()._create_new_trial(study_id, template_trial)
         started = datetime.now(timezone.utc).replace(tzinfo=None)  # stored naive UTC, as Optuna's model does
         columns = ("number", "study_id", "state", "datetime_start")
-        new = select(func.count(), *(literal(v, _TRIALS.c[c].type) for c, v in zip(
-            columns[1:], (study_id, TrialState.RUNNING, started)))).where(_TRIALS.c.study_id == study_id)
+        # trials are numbered densely under the study's lock (here and in Optuna's own insert), so the
+        # next number is the newest trial's + 1: one row of the primary key's index, not a count of all
+        newest = select(_TRIALS.c.number).where(_TRIALS.c.study_id == study_id) \
+            .order_by(_TRIALS.c.trial_id.desc()).limit(1).scalar_subquery()
+        new = select(func.coalesce(newest + 1, 0), *(literal(v, _TRIALS.c[c].type) for c, v in zip(
+            columns[1:], (study_id, TrialState.RUNNING, started))))
         with self.transaction() as connection:
             if connection.execute(select(_STUDIES.c.study_id).where(_STUDIES.c.study_id == study_id)
                                   .with_for_update()).first() is None:
