@@ -1,7 +1,7 @@
-"""Export the digits model for a hardware target with every layer a held uniform code, cycling
-through the target's widths: the file a vendor's own quantizer is then checked against.
+"""Export the digits model for a hardware target with every layer a held code of the given schemes,
+cycling through the target's widths: the file a vendor's own code is then checked against.
 
-    .venv/bin/python benchmarks/vendor/export_for_vendor.py <target> <out.npz>
+    .venv/bin/python benchmarks/vendor/export_for_vendor.py <target> <out.npz> [scheme ...]   # uniform
 """
 from __future__ import annotations
 
@@ -17,16 +17,17 @@ from aqsvit.training import get_reference
 
 
 def main() -> None:
-    target, out = TARGETS[sys.argv[1]], sys.argv[2]
+    target, out, schemes = TARGETS[sys.argv[1]], sys.argv[2], sys.argv[3:] or ["uniform"]
     spec = model_spec("spikformer_digits")
     reference = get_reference(spec, load_dataset("digits", spec.input_shape, seed=0), root="studies/checkpoints",
                               progress=False, seed=0)
     model = reference.build()
-    widths = [b for b in sorted(target.widths["uniform"], reverse=True) if target.holds("uniform", b)]
+    codes = [(scheme, b) for scheme in schemes for b in sorted(target.widths.get(scheme, ()), reverse=True)
+             if target.holds(scheme, b)]
     layers = LayerQuantizer(model, target=target).layers
-    assignment = {layer.name: ("uniform", widths[i % len(widths)]) for i, layer in enumerate(layers)}
+    assignment = {layer.name: codes[i % len(codes)] for i, layer in enumerate(layers)}
     save_for_target(out, model, assignment, target)
-    print(f"{out}: {len(layers)} layers, uniform widths {widths}, reference sha256 {reference.sha256[:12]}")
+    print(f"{out}: {len(layers)} layers, codes {codes}, reference sha256 {reference.sha256[:12]}")
 
 
 if __name__ == "__main__":

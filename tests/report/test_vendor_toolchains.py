@@ -3,9 +3,9 @@ here: rockpool (SynSense Xylo) and sinabs (SynSense Speck). Each vendor function
 weights our export makes the chip compute with (codes times scales) and must quantize them to our
 integer codes, so that the weights its toolchain loads are the weights the search evaluated.
 
-Lava (Loihi 2) needs Python < 3.11: Loihi is checked against its published limits only.
-BrainChip's quantizeml needs TensorFlow, which wants an older numpy than ours: the akida export is
-checked in a venv of its own by benchmarks/vendor/akida.sh (docs/targets.md).
+Intel's Lava needs Python < 3.11 and BrainChip's quantizeml TensorFlow, which wants an older numpy
+than ours: the loihi2 and akida exports are checked in venvs of their own by
+benchmarks/vendor/loihi2.sh and akida.sh (docs/targets.md).
 """
 from __future__ import annotations
 
