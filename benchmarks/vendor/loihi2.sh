@@ -13,13 +13,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 VENDOR_VENV=${VENDOR_VENV:-/tmp/aqsvit-lava}
-PY310=${PY310:-$(command -v python3.10 2>/dev/null || ls -d "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10.*/bin/python 2>/dev/null | tail -1)}
+find_python310() {  # PY310, python3.10 on PATH, or pyenv's: the first that runs as 3.10
+  local candidate
+  for candidate in "${PY310:-}" python3.10 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.10.*/bin/python; do
+    if [ -n "$candidate" ] && "$candidate" -c 'import sys; assert sys.version_info[:2] == (3, 10)' 2>/dev/null; then
+      echo "$candidate"
+      return
+    fi
+  done
+}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 .venv/bin/python benchmarks/vendor/export_for_vendor.py loihi2 "$work/model.loihi2.npz" uniform pot
 if [ ! -x "$VENDOR_VENV/bin/python" ]; then
-  if [ -z "$PY310" ]; then echo "loihi2.sh: lava-nc needs Python 3.10; set PY310 to a python3.10" >&2; exit 2; fi
-  "$PY310" -m venv "$VENDOR_VENV"
+  python310=$(find_python310)
+  if [ -z "$python310" ]; then echo "loihi2.sh: lava-nc needs Python 3.10; set PY310 to a python3.10" >&2; exit 2; fi
+  "$python310" -m venv "$VENDOR_VENV"
   "$VENDOR_VENV/bin/pip" install -q --upgrade pip
   "$VENDOR_VENV/bin/pip" install -q "lava-nc==0.10.0"
 fi
