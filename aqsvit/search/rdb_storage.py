@@ -342,17 +342,17 @@ class CoreRDBStorage(RDBStorage):
                 query = select(table.c.trial_id, *columns).where(table.c.trial_id.in_(ids)).order_by(id_column)
                 return ((fields[r[0]], *r[1:]) for r in session.execute(query) if r[0] in wanted)
 
-            for f, name, value, text in related(_PARAMS, _PARAMS.c.param_name, _PARAMS.c.param_value,
-                                                 _PARAMS.c.distribution_json, of=unread):
-                distribution = _distribution(text)
+            for f, name, value, stored in related(_PARAMS, _PARAMS.c.param_name, _PARAMS.c.param_value,
+                                                   _PARAMS.c.distribution_json, of=unread):
+                distribution = _distribution(stored)
                 f["params"][name] = distribution.to_external_repr(value)
                 f["distributions"][name] = distribution
             for f, objective, value, kind in related(_VALUES, _VALUES.c.objective, _VALUES.c.value,
                                                       _VALUES.c.value_type):
                 f["values"][objective] = models.TrialValueModel.stored_repr_to_value(value, kind)
             for table, field in ((_USER_ATTRS, "user_attrs"), (_SYSTEM_ATTRS, "system_attrs")):
-                for f, key, text in related(table, table.c.key, table.c.value_json):
-                    f[field][key] = json.loads(text)
+                for f, key, value_json in related(table, table.c.key, table.c.value_json):
+                    f[field][key] = json.loads(value_json)
             for f, step, value, kind in related(_INTERMEDIATE, _INTERMEDIATE.c.step,
                                                  _INTERMEDIATE.c.intermediate_value,
                                                  _INTERMEDIATE.c.intermediate_value_type):
