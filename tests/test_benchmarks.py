@@ -129,14 +129,15 @@ def test_study_scale_fills_times_and_tables_every_storage(tmp_path):
 
     need_pg()
     result = subprocess.run([sys.executable, "benchmarks/study_scale.py", "--sizes", "5", "--workers", "1", "2",
-                             "--trials", "2", "--pg", PG_URL, "--out", str(tmp_path)],
+                             "--trials", "2", "--repeats", "2", "--pg", PG_URL, "--out", str(tmp_path)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     rows = [line for line in (tmp_path / "study_scale.md").read_text().splitlines() if line.startswith("| ")][1:]
     cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
     assert [(c[0], c[1]) for c in cells] == [("sqlite", "1"), ("journal", "1"), ("journal", "2"),
                                              ("postgresql", "1"), ("postgresql", "2")]
-    assert all(int(c[3]) == 2 * int(c[1]) and float(c[4]) > 0 for c in cells)  # every worker timed its trials
+    # every worker timed its 2 trials in each of the 2 rounds, pooled in the row
+    assert all(int(c[3]) == 2 * 2 * int(c[1]) and float(c[4]) > 0 for c in cells)
     engine = sqlalchemy.create_engine(PG_URL)
     with engine.connect() as connection:
         left = connection.exec_driver_sql("SELECT count(*) FROM pg_database WHERE starts_with(datname, 'aqsvit_scale')")
