@@ -27,6 +27,7 @@ the cost in full evaluations (multiply-accumulates / one FP forward over the spl
 Writes benchmarks/results/front.md.
 
     .venv/bin/python benchmarks/front.py [--models spikformer_digits sdt_digits16 spikformer_wide] [--seeds 0 1 2]
+    .venv/bin/python benchmarks/front.py --models          # only rewrite front.md from front.json
 """
 from __future__ import annotations
 
@@ -34,7 +35,6 @@ import argparse
 import json
 import shlex
 import statistics
-import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -215,7 +215,8 @@ def section(info: dict, runs: list[MethodRun], deltas: tuple[float, ...], seeds:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["spikformer_digits"])
+    parser.add_argument("--models", nargs="*", default=["spikformer_digits"],
+                        help="models to run (none: rewrite the tables from the stored points)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--deltas", nargs="+", type=float, default=list(DELTAS))
     parser.add_argument("--peer-factor", type=float, default=3.0, help="peers' wall budget / the front search's")
@@ -236,10 +237,14 @@ def main() -> None:
         runs = [MethodRun(**{**r, "points": [tuple(p) for p in r["points"]]}) for r in entry["runs"]]
         seeds = sorted({r.seed for r in runs})
         sections.append(section(entry["info"], runs, deltas, seeds)[0])
-    command = shlex.join([".venv/bin/python", "benchmarks/front.py", *sys.argv[1:]])
+    commands = "; ".join(
+        "`" + shlex.join([".venv/bin/python", "benchmarks/front.py", "--models", model, "--seeds",
+                          *(str(seed) for seed in sorted({r["seed"] for r in entry["runs"]}))]) + "`"
+        for model, entry in stored.items())
     Path(args.out).write_text(
         "# The whole front from one search\n\n"
-        f"Command: `{command}` on this 2-core machine (raw points: {raw.name}). Every method measures its "
+        f"Commands: {commands} (seeds may run apart: each run replaces its seeds' points in {raw.name}, and "
+        "`--models` with no model rewrites the tables from it), on this 2-core machine. Every method measures its "
         "trials with the search's objective on the same model, data and space; 'weight x at Δ' is the "
         "smallest point it measured on the whole split within that Δ; hypervolume: of the points with drop <= "
         f"{deltas[-1]:g} in (memory / FP32 memory, drop) up to (1, {deltas[-1]:g}); NSGA-II, TPE and GPSampler "
