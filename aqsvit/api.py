@@ -80,7 +80,10 @@ class QuantizationResult:
     def pick(self, delta: float) -> QuantizationResult:
         """The smallest assignment the study measured within ``delta`` accuracy points (ties: the
         more accurate), read from the stored trials without evaluating anything; ``export`` and
-        ``apply`` take it as they take the search's own result."""
+        ``apply`` take it as they take the search's own result. A delta the search walked (its
+        ``front``, or its ``delta``) is as small as a search for it alone finds; for another, run
+        :func:`quantize` again with it added to ``front`` (same storage and study): the study keeps
+        its walks and walks only the new delta."""
         check_number("delta", delta, 0, 100, allowed="numbers 0..100 (accuracy points)")
         chosen = pick(self.study.get_trials(deepcopy=False), delta)
         if chosen is None:
@@ -163,7 +166,8 @@ def quantize(model: nn.Module, calibration: Data, evaluation: Data | None = None
     ``Dataset`` or a ``DataLoader`` (read into memory once). ``settings`` are every further
     setting of a search, named as the CLI's keys without their group (:mod:`aqsvit.settings`):
     :class:`~aqsvit.settings.SearchSettings` fields (``target`` such as ``"loihi2"``, ``front`` such as
-    ``[0.5, 1, 2, 3]`` (then :meth:`QuantizationResult.pick` answers each), ``granularity``, ``schemes``, ``bits``,
+    ``[0.5, 1, 2, 3]`` (then :meth:`QuantizationResult.pick` answers each; run again with more deltas, the
+    study walks only those), ``granularity``, ``schemes``, ``bits``,
     ``sampler_options`` such as ``{"width": 2}`` for beam, ``n_trials``, ``screen``, ``start``, ...) and
     :class:`~aqsvit.settings.EvalSettings` ones (``eval_batch``, ``eval_memory_gb``, ``cache_gb``,
     ``loader_workers``); all are checked before any work. The study ``study_name`` (default

@@ -287,12 +287,23 @@ def pick_command(s: Settings) -> None:
         raise AqsvitError(f"delta: got {s.delta}; study {study.study_name!r} holds no assignment measured on the whole "
                           f"split within it; allowed: a larger delta, or search again with search.front=[{s.delta:g}, ...]")
     print(f"\ndelta {s.delta:g}: trial {chosen.number}, accuracy {chosen.values[0]:.2f}%, "
-          f"memory {chosen.values[1] / 1024:.2f} KiB"
-          + ("" if s.delta in deltas else f" (the study searched for {', '.join(f'{d:g}' for d in deltas)}: a search "
-                                          f"for {s.delta:g} may find less)") + "\n")
+          f"memory {chosen.values[1] / 1024:.2f} KiB{'' if s.delta in deltas else unwalked(s.delta, context)}\n")
     print(markdown_table(("unit", "scheme", "bits"), [(u, *c) for u, c in stored_choices(chosen).items()]))
     print(f"\nexport it: aqsvit export export.delta={s.delta:g} (then fine-tune the export: aqsvit finetune "
           f"finetune.assignment={Path(s.export.dir) / study.study_name / 'assignment.json'})")
+
+
+def unwalked(delta: float, context: dict) -> str:
+    """What ``aqsvit pick`` says of a ``delta`` the study (its ``context`` user attr) did not search
+    for: a search for it may find less, and a front study walks it when resumed with it."""
+    from aqsvit.search.front import FRONT_KEY, answered
+
+    deltas = answered(context)
+    note = f" (the study searched for {', '.join(f'{d:g}' for d in deltas)}: a search for {delta:g} may find less"
+    if not context.get(FRONT_KEY):
+        return note + ")"
+    more = ",".join(f"{d:g}" for d in sorted({*deltas, delta}))
+    return note + f"; walk it in this study: aqsvit search search.front=[{more}] with its settings)"
 
 
 def dashboard_command(s: Settings) -> None:

@@ -8,6 +8,7 @@ from aqsvit.errors import AqsvitError
 from aqsvit.registry import describe
 from aqsvit.search.stepwise import walk_start
 from aqsvit.search.evaluator import Evaluator
+from aqsvit.search.front import DELTA_KEY, FRONT_KEY
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.vocabulary import FINGERPRINT_ATTR
@@ -28,8 +29,8 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
                         f"schemes {list(space.schemes)} bits {list(space.bits)}",
         # what trials are measured against: delta, or for a front its deltas, one walk each (delta
         # then only chooses what a command reports, so it may differ on a resume)
-        "delta": settings.loosest_delta,
-        **({"front": list(settings.front)} if settings.front else {}),
+        DELTA_KEY: settings.loosest_delta,
+        **({FRONT_KEY: list(settings.front)} if settings.front else {}),
         # a stepwise sampler's start: nothing for the precise one, " from one_width", or " from
         # sensitivity (<how probes are measured>)" (WalkStart.fingerprint)
         "sampler": describe(settings.sampler, settings.sampler_settings)
@@ -42,23 +43,37 @@ def fingerprint(evaluator: Evaluator, settings: SearchSettings, space: SearchSpa
 
 
 def check_fingerprint(study: optuna.Study, current: dict) -> None:
-    """Record the fingerprint on a new study; refuse to resume one recorded with other settings."""
+    """Record the fingerprint on a new study; refuse to resume one recorded with other settings. A
+    front study resumed with other deltas records the union: each delta is walked on its own (the
+    probes shared), so the walks it holds stay as they were and the new deltas are walked too."""
     recorded = study.user_attrs.get(FINGERPRINT_ATTR)
     if recorded is None:
         study.set_user_attr(FINGERPRINT_ATTR, current)
         return
     compare_fingerprint(study.study_name, recorded, current)
+    if _fronts(recorded, current) and not set(current[FRONT_KEY]) <= set(recorded[FRONT_KEY]):
+        deltas = sorted({*recorded[FRONT_KEY], *current[FRONT_KEY]})
+        study.set_user_attr(FINGERPRINT_ATTR, {**recorded, FRONT_KEY: deltas, DELTA_KEY: deltas[-1]})
 
 
 def compare_fingerprint(study_name: str, recorded: dict | None, current: dict) -> None:
     """Refuse a study (one line) unless its ``recorded`` fingerprint has ``current``'s values (a part
-    of the fingerprint compares only those keys); writes nothing."""
+    of the fingerprint compares only those keys; two fronts' deltas may differ, see
+    :func:`check_fingerprint`); writes nothing."""
     if recorded is None:
         raise AqsvitError(f"search.study_name: study {study_name!r} was not made by aqsvit search (it has no "
                           "aqsvit fingerprint); allowed: a study aqsvit search wrote")
-    differs = [k for k in current if recorded.get(k) != current[k]]
+    free = (FRONT_KEY, DELTA_KEY) if _fronts(recorded, current) else ()
+    differs = [k for k in current if k not in free and recorded.get(k) != current[k]]
+    if DELTA_KEY in current and (FRONT_KEY in recorded) != (FRONT_KEY in current):  # a front stays one, one delta too
+        differs.insert(0, FRONT_KEY)
     if differs:
         k = differs[0]
-        raise AqsvitError(f"study {study_name!r} was created with {k} = {recorded.get(k)!r}, now {current[k]!r}"
+        raise AqsvitError(f"study {study_name!r} was created with {k} = {recorded.get(k)!r}, now {current.get(k)!r}"
                           f"{f' (and {len(differs) - 1} more)' if len(differs) > 1 else ''}; resume with the same "
                           "settings, choose a new search.study_name, or pass --force-new-study")
+
+
+def _fronts(recorded: dict, current: dict) -> bool:
+    """Whether both fingerprints are a front search's (their deltas may then differ)."""
+    return FRONT_KEY in recorded and FRONT_KEY in current

@@ -11,7 +11,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from aqsvit.search.vocabulary import DROP_ATTR, SCREENED_ATTR
 
-FRONT_KEY, DELTA_KEY = "front", "delta"  # where a study's context (user attr) records the deltas searched for
+FRONT_KEY, DELTA_KEY = "front", "delta"  # where a study's context and fingerprint record the deltas searched for
 
 
 def measured(trials: Iterable[FrozenTrial]) -> list[FrozenTrial]:

@@ -142,7 +142,9 @@ def open_study(storage: BaseStorage, settings: SearchSettings, sampler: optuna.s
     ``recorded`` (checked on a resume), its metric names and the dashboard's ``context``.
 
     Workers started together run this at the same moment; every step tolerates that: a study
-    created by another worker meanwhile is loaded, and attributes written twice hold one value."""
+    created by another worker meanwhile is loaded, and attributes written twice hold one value. A
+    front study resumed with more deltas walks those too and records every delta it answers
+    (:func:`~aqsvit.search.fingerprint.check_fingerprint`, ``context``'s front)."""
     if settings.force_new_study:
         try:
             optuna.delete_study(study_name=settings.study_name, storage=storage)
@@ -153,6 +155,9 @@ def open_study(storage: BaseStorage, settings: SearchSettings, sampler: optuna.s
     check_fingerprint(study, recorded)
     with quiet_experimental():
         study.set_metric_names(list(METRIC_NAMES))
+    walked = study.user_attrs.get(CONTEXT_ATTR, {}).get(FRONT_KEY)
+    if walked and FRONT_KEY in context:  # a front resumed with other deltas answers every one it walked
+        context = {**context, FRONT_KEY: sorted({*map(float, walked), *context[FRONT_KEY]})}
     study.set_user_attr(CONTEXT_ATTR, context)
     return study
 

@@ -88,3 +88,38 @@ def test_pick_of_a_delta_the_study_cannot_answer_is_one_line(front_search, capsy
     assert code == 2 and len(lines) == 1 and lines[0].startswith("aqsvit: error: delta: got 0.01"), err
     code, out, err, _ = pick_in_process(capsys, *args, "delta=3")  # the copy still answers a looser delta
     assert code == 0 and "trial " in out, err
+
+
+@pytest.mark.slow
+def test_a_delta_the_front_did_not_walk_is_walked_alone_when_the_search_resumes_with_it(front_search, capsys,
+                                                                                          tmp_path):
+    """pick 0.7 on the 0.5/1/2 front names the command that adds its walk; that command walks 0.7
+    alone in the same study (no other walk's trial changes, no probe measured again), and pick
+    0.7 then answers from its walk, still without a forward."""
+    from aqsvit.search.vocabulary import CONTEXT_ATTR, DELTA_ATTR, FINGERPRINT_ATTR, IDLE_ATTR
+
+    url, common = front_search
+    copy = tmp_path / "more.db"
+    shutil.copy(url.removeprefix("sqlite:///"), copy)
+    args = [f"storage.url=sqlite:///{copy}" if arg.startswith("storage.url=") else arg for arg in common]
+    code, out, err, _ = pick_in_process(capsys, *args, "delta=0.7")
+    more = "search.front=[0.5,0.7,1,2]"
+    assert code == 0 and f"a search for 0.7 may find less; walk it in this study: aqsvit search {more}" in out, err
+    before = optuna.load_study(study_name="front", storage=f"sqlite:///{copy}").get_trials()
+    result = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", *args, more],
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    study = optuna.load_study(study_name="front", storage=f"sqlite:///{copy}")
+    after = study.get_trials()
+    assert [(t.number, t.state, t.values, t.system_attrs) for t in after[:len(before)]] == \
+        [(t.number, t.state, t.values, t.system_attrs) for t in before]
+    added = [t for t in after[len(before):] if not t.system_attrs.get(IDLE_ATTR)]
+    assert added and {t.system_attrs.get(DELTA_ATTR) for t in added} == {0.7}
+    assert study.user_attrs[FINGERPRINT_ATTR]["front"] == [0.5, 0.7, 1.0, 2.0]
+    assert study.user_attrs[CONTEXT_ATTR]["front"] == [0.5, 0.7, 1.0, 2.0]
+    code, out, err, forwards = pick_in_process(capsys, *args, "delta=0.7")
+    assert code == 0 and not forwards and "may find less" not in out, (err, forwards)
+    chosen = pick(after, 0.7)
+    assert f"trial {chosen.number}, accuracy {chosen.values[0]:.2f}%" in out
+    walked = [t for t in added if t.state.name == "COMPLETE" and not t.user_attrs.get("screened")]
+    assert chosen.values[1] <= min(t.values[1] for t in walked if float(t.user_attrs["drop"]) <= 0.7)

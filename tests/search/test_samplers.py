@@ -586,6 +586,33 @@ def test_one_front_study_walks_each_delta_as_a_search_for_it_alone(make, start):
     assert len(keys) == len(set(keys))
 
 
+def test_a_front_study_resumed_with_another_delta_walks_it_alone_and_keeps_its_walks():
+    """A delta added on a resume (the user picked 1.6 after seeing the front): the study walks it
+    as a search for 1.6 alone would, its probes shared, and not one trial of the other walks changes."""
+    space = SearchSpace.from_units(SIZES)
+    storage = optuna.storages.InMemoryStorage()
+
+    def study_for(front):
+        return optuna.create_study(storage=storage, study_name="front", directions=["maximize", "minimize"],
+                                   sampler=GreedySampler(space, start="sensitivity", front=front), load_if_exists=True)
+
+    first = study_for((FRONT[0], FRONT[2]))
+    first.optimize(front_objective(space), n_trials=1000)
+    before = [(t.number, t.state, t.params, t.system_attrs) for t in first.trials]
+    resumed = study_for(FRONT)
+    resumed.optimize(front_objective(space), n_trials=1000)
+    results = resumed.sampler.front_results(resumed)
+    assert list(results) == list(FRONT)
+    assert [(t.number, t.state, t.params, t.system_attrs) for t in resumed.trials[:len(before)]] == before
+    added = [t for t in resumed.trials[len(before):] if not t.system_attrs.get(IDLE_ATTR)]
+    assert added and {t.system_attrs.get(DELTA_ATTR) for t in added} == {FRONT[1]}  # no probe measured again
+    alone = GreedySampler(space, start="sensitivity")
+    single = optuna.create_study(directions=["maximize", "minimize"], sampler=alone)
+    single.optimize(sensitivity_objective(space, limit=FRONT[1]), n_trials=1000)
+    assert results[FRONT[1]] == alone.result(single)
+    assert measured(added) == measured(single.trials)  # the same walk, measured alike
+
+
 @pytest.mark.parametrize("deferred", [True, False])
 def test_a_ctrl_c_while_an_outcome_is_added_waits_until_its_trial_is_written(deferred, tmp_path):
     """A Ctrl-C that lands inside add_measured (the search's setup records its measurements so,

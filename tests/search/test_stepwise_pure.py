@@ -12,14 +12,14 @@ from optuna.trial import TrialState, create_trial
 
 from aqsvit.errors import AqsvitError
 from aqsvit.search import GreedySampler, StepwiseSampler
-from aqsvit.search.fingerprint import fingerprint
+from aqsvit.search.fingerprint import check_fingerprint, fingerprint
 from aqsvit.search.settings import SearchSettings
 from aqsvit.search.space import SearchSpace
 from aqsvit.search.stepwise import STARTS, AutoStart, OneWidthStart, PreciseStart, SensitivityStart, walk_start
 from aqsvit.search.stepwise.outcome import (Outcome, Plan, Readings, at_key, first_feasible, judge, read_trials,
                                            walk_key)
 from aqsvit.search.stepwise.sensitivity import SensitivityProgram, probes
-from aqsvit.search.vocabulary import IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_PREFIX, VERIFY_PREFIX
+from aqsvit.search.vocabulary import FINGERPRINT_ATTR, IDLE_ATTR, KEY_ATTR, OUTRANKED, PROBE_PREFIX, VERIFY_PREFIX
 
 SPACE = SearchSpace.from_units({"a": 100, "b": 10, "c": 40}, ("uniform", "pot"), (8, 4, 2))
 
@@ -164,3 +164,26 @@ def test_the_fingerprint_records_the_resolved_start_as_before(sampler, start):
     evaluator = SimpleNamespace(model=SimpleNamespace(spec=SimpleNamespace(describe=lambda: "model")))
     settings = SearchSettings(sampler=sampler, start=start)
     assert fingerprint(evaluator, settings, SPACE, "ref")["sampler"] == RECORDED[sampler, start]
+
+
+def test_a_front_study_resumed_with_more_deltas_records_them_and_refuses_any_other_change():
+    evaluator = SimpleNamespace(model=SimpleNamespace(spec=SimpleNamespace(describe=lambda: "model")))
+
+    def recorded_by(**settings) -> dict:
+        return fingerprint(evaluator, SearchSettings(**settings), SPACE, "ref")
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    check_fingerprint(study, recorded_by(front=(0.5, 2)))
+    check_fingerprint(study, recorded_by(front=(0.5, 0.7, 2, 3)))  # two more walks in the same study
+    after = study.user_attrs[FINGERPRINT_ATTR]
+    assert after["front"] == [0.5, 0.7, 2, 3] and after["delta"] == 3
+    check_fingerprint(study, recorded_by(front=(2,)))  # a resume with fewer deltas walks those and forgets none
+    assert study.user_attrs[FINGERPRINT_ATTR] == after
+    for other in ({"front": (0.5, 2), "screen": 0.5}, {"front": (0.5, 2), "start": "one_width"}, {"delta": 3}):
+        with pytest.raises(AqsvitError, match="was created with"):  # any other setting, or one delta alone
+            check_fingerprint(study, recorded_by(**other))
+    assert study.user_attrs[FINGERPRINT_ATTR] == after
+    plain = optuna.create_study(directions=["maximize", "minimize"])
+    check_fingerprint(plain, recorded_by(delta=1))
+    with pytest.raises(AqsvitError, match="was created with front = None, now"):  # a one-delta study stays one
+        check_fingerprint(plain, recorded_by(front=(1, 2)))
