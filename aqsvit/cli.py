@@ -121,10 +121,13 @@ def search_command(s: Settings) -> None:
     m = summary.measurement
     print(markdown_table(("assignment", *MEASUREMENT_HEADERS), [("fp32", *measurement_cells(evaluator.measure({}))),
                                                                ("chosen", *measurement_cells(m))]))
-    if settings.front:  # every delta the study answers: aqsvit pick delta=X reads any of them back
+    if settings.front:  # every delta the study answers (all its walks'): aqsvit pick delta=X reads any of them back
         from aqsvit.report.tables import FRONT_HEADERS, front_rows
+        from aqsvit.search.front import answered
+        from aqsvit.search.vocabulary import CONTEXT_ATTR
+        deltas = answered(search.study.user_attrs[CONTEXT_ATTR])
         print("\nthe front (aqsvit pick delta=X answers any delta from it):\n")
-        print(markdown_table(FRONT_HEADERS, front_rows(search.study.get_trials(deepcopy=False), settings.deltas)))
+        print(markdown_table(FRONT_HEADERS, front_rows(search.study.get_trials(deepcopy=False), deltas)))
     print(f"\ntrials {summary.trials} ({summary.probes} probes), pruned {summary.pruned}, "
           f"accepted on the screen {summary.screened}, "
           f"fully evaluated {summary.full_evaluations}, "

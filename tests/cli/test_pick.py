@@ -93,9 +93,9 @@ def test_pick_of_a_delta_the_study_cannot_answer_is_one_line(front_search, capsy
 @pytest.mark.slow
 def test_a_delta_the_front_did_not_walk_is_walked_alone_when_the_search_resumes_with_it(front_search, capsys,
                                                                                           tmp_path):
-    """pick 0.7 on the 0.5/1/2 front names the command that adds its walk; that command walks 0.7
-    alone in the same study (no other walk's trial changes, no probe measured again), and pick
-    0.7 then answers from its walk, still without a forward."""
+    """pick 0.7 on the 0.5/1/2 front names the command that adds its walk; the search resumed with
+    0.7 walks it alone in the same study (no other walk's trial changes, no probe measured again)
+    and lists the whole front, and pick 0.7 then answers from its walk, still without a forward."""
     from aqsvit.search.vocabulary import CONTEXT_ATTR, DELTA_ATTR, FINGERPRINT_ATTR, IDLE_ATTR
 
     url, common = front_search
@@ -106,9 +106,13 @@ def test_a_delta_the_front_did_not_walk_is_walked_alone_when_the_search_resumes_
     more = "search.front=[0.5,0.7,1,2]"
     assert code == 0 and f"a search for 0.7 may find less; walk it in this study: aqsvit search {more}" in out, err
     before = optuna.load_study(study_name="front", storage=f"sqlite:///{copy}").get_trials()
-    result = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", *args, more],
+    # the hinted list, or only the new delta: either walks 0.7 alone (here the latter)
+    result = subprocess.run([sys.executable, "-m", "aqsvit.cli", "search", *args, "search.front=[0.7]"],
                             capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr
+    table = result.stdout.split("the front (aqsvit pick delta=X", 1)[1].split("\n\n", 2)[1]
+    answers = {d for line in table.splitlines()[2:] for d in line.split("|")[1].replace(",", " ").split()}
+    assert answers == {"0.5", "0.7", "1", "2"}, table  # every delta the study walked, not only this run's list
     study = optuna.load_study(study_name="front", storage=f"sqlite:///{copy}")
     after = study.get_trials()
     assert [(t.number, t.state, t.values, t.system_attrs) for t in after[:len(before)]] == \
