@@ -84,10 +84,10 @@ class SearchSettings:
     schemes: tuple[str, ...] = ("uniform", "pot")  # quant.schemes; allowed: uniform, pot, fp32
     bits: tuple[int, ...] = (8, 6, 5, 4, 3, 2)  # quant.bits; integers 2..8
     delta: float = 1.0                         # acc(q) >= acc(fp) - delta (points)
-    # search.front: the deltas one study answers (greedy/beam), e.g. [0.5, 1, 2, 3], each walked in turn as a search
-    # for it alone walks (the probes shared); delta then only chooses which one a command reports (any delta: the
-    # smallest measured point within it), and aqsvit pick delta=X reads any of them back without evaluating; resumed
-    # with more deltas, the study walks only the new ones. [] = delta alone
+    # search.front: the deltas one study answers (greedy/beam), e.g. [0.5, 1, 2, 3], each walked as a search for it
+    # alone walks (the probes shared; many workers walk several at once); delta then only chooses which one a command
+    # reports (any delta: the smallest measured point within it), and aqsvit pick delta=X reads any of them back
+    # without evaluating; resumed with more deltas, the study walks only the new ones. [] = delta alone
     front: tuple[float, ...] = ()
     pruner: str = "drift"                      # a name in aqsvit.search.pruners.PRUNERS
     pruner_options: Mapping[str, Any] = field(default_factory=dict)  # its options (drift: definition, tau, calibrate)

@@ -90,14 +90,15 @@ class DriftPruner(StepPruner):
 
         With the candidate's ``choices``, a stepwise sampler that ranks candidates by drift
         (:meth:`StepwiseSampler.outranked`, as :class:`~aqsvit.search.BeamSampler`) may also rule
-        that the drift makes it lose every place it could take: pruned as ``outranked``."""
+        that the drift makes it lose every place it could take in its walk (a front's: the one for
+        this pruner's delta, as a front builds one pruner per delta): pruned as ``outranked``."""
         if drop_lower_bound(step.lost, step.gained, step.images, self.z) > self.delta:
             return CALIBRATION_ACCURACY
         if last and step.values[self.definition] > self.current_tau(study):
             return DRIFT_GATE
         sampler = study.sampler
         if last and choices is not None and isinstance(sampler, StepwiseSampler) \
-                and sampler.outranked(choices, step.values[self.definition]):
+                and sampler.outranked(choices, step.values[self.definition], self.delta):
             return OUTRANKED
         return None
 

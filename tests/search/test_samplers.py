@@ -586,6 +586,48 @@ def test_one_front_study_walks_each_delta_as_a_search_for_it_alone(make, start):
     assert len(keys) == len(set(keys))
 
 
+@pytest.mark.parametrize("make", [GreedySampler, lambda s, **kw: BeamSampler(s, width=2, **kw)])
+def test_workers_a_front_walk_cannot_keep_busy_walk_the_next_delta_and_each_result_stays_its_own(make):
+    """Three workers (threads, each with its own sampler, as processes would be) on one front
+    study: the walks overlap (the loosest delta's walk starts before the tightest one's ends),
+    every delta still ends at a search for it alone's result, and no claim is evaluated twice."""
+    import threading
+    import time
+
+    space = SearchSpace.from_units(SIZES)
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(storage=storage, study_name="front", directions=["maximize", "minimize"])
+    measure = front_objective(space)
+
+    def slow(trial):  # long enough that a walk with one proposal leaves the other workers waiting
+        time.sleep(0.02)
+        return measure(trial)
+
+    def work(seed):
+        study = optuna.load_study(study_name="front", storage=storage,
+                                  sampler=make(space, start="sensitivity", front=FRONT, poll_interval=0.01, seed=seed))
+        study.optimize(slow, n_trials=1000)
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    study = optuna.load_study(study_name="front", storage=storage, sampler=make(space, start="sensitivity", front=FRONT))
+    results = study.sampler.front_results(study)
+    for delta in FRONT:
+        alone = make(space, start="sensitivity")
+        single = optuna.create_study(directions=["maximize", "minimize"], sampler=alone)
+        single.optimize(sensitivity_objective(space, limit=delta), n_trials=1000)
+        assert results[delta] == alone.result(single), delta
+    walked = [t for t in study.trials if not t.system_attrs.get(IDLE_ATTR) and not t.system_attrs.get(PROBE_ATTR)]
+    tightest = [t for t in walked if t.system_attrs.get(DELTA_ATTR) == FRONT[0]]
+    loosest = [t for t in walked if t.system_attrs.get(DELTA_ATTR) == FRONT[-1]]
+    assert min(t.datetime_start for t in loosest) < max(t.datetime_complete for t in tightest)
+    keys = [t.system_attrs[KEY_ATTR] for t in study.trials if not t.system_attrs.get(IDLE_ATTR)]
+    assert len(keys) == len(set(keys))
+
+
 def test_a_front_study_resumed_with_another_delta_walks_it_alone_and_keeps_its_walks():
     """A delta added on a resume (the user picked 1.6 after seeing the front): the study walks it
     as a search for 1.6 alone would, its probes shared, and not one trial of the other walks changes."""

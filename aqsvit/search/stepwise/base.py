@@ -41,15 +41,17 @@ has, the screened outcomes that outranked it may be revised, so it becomes undec
 is then decided by its own whole-split measurement.
 
 A front (``front``: several deltas, ascending): one study answers each of them. The sampler
-walks for each delta in turn, tightest first, exactly as a search for that delta alone walks:
-from its own start, reading only its own claims (``at <delta>:<key>``, system attr
-``aqsvit:delta`` for the objective, which measures them as that search would) and the probes,
-which every delta's start shares (a probe's sensitivity does not depend on the delta). So each
-delta's result is the one a search for it alone finds, and the study holds every point of every
-walk, for :func:`aqsvit.search.front.pick` to choose from afterwards. (A walk that went on from
-the tighter delta's result instead, sharing screens and stops between deltas, cost about a
-quarter less, but ended larger than the search for the delta alone on some models: a greedy
-walk's end depends on where it starts.) :meth:`StepwiseSampler.front_results` gives each delta's
+walks for each delta exactly as a search for that delta alone walks: from its own start, reading
+only its own claims (``at <delta>:<key>``, system attr ``aqsvit:delta`` for the objective, which
+measures them as that search would) and the probes, which every delta's start shares (a probe's
+sensitivity does not depend on the delta). So each delta's result is the one a search for it
+alone finds, and the study holds every point of every walk, for :func:`aqsvit.search.front.pick`
+to choose from afterwards. The walks are independent, so a worker takes the next proposal of the
+tightest walk still open, and a worker that walk cannot keep busy (its proposals all held) takes
+the next walk's: one worker walks the deltas in turn, many walk several at once. (A walk that
+went on from the tighter delta's result instead, sharing screens and stops between deltas, cost
+about a quarter less, but ended larger than the search for the delta alone on some models: a
+greedy walk's end depends on where it starts.) :meth:`StepwiseSampler.front_results` gives each delta's
 result, :meth:`StepwiseSampler.result` the loosest's once all are known.
 """
 from __future__ import annotations
@@ -57,8 +59,9 @@ from __future__ import annotations
 import random
 import time
 from abc import abstractmethod
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -93,16 +96,14 @@ def trial_key(trial: FrozenTrial, space: SearchSpace) -> str | None:
 
 @dataclass
 class Walk:
-    """Where a study's walk stands: the plan, the outcomes it was judged by (those of the delta
-    being walked, for a front), the keys left undecided there, the claims (keys as that walk reads
-    them), and each delta's result so far."""
+    """Where one walk of a study stands (a front's: one per delta): its plan, the outcomes it was
+    judged by, the keys left undecided there and its claims (keys as that walk reads them)."""
 
     plan: Plan
     outcomes: dict[str, Outcome]
     undecided: set[str]
     claims: Any
-    results: dict[float, dict[str, Choice]] = field(default_factory=dict)
-    delta: float | None = None  # the front's delta being walked (None: no front)
+    delta: float | None = None  # the front's delta it walks (None: no front)
 
     def claim_key(self, choices_key: str, probes: bool) -> str:
         """What a worker claims to evaluate ``choices_key`` next, as the walk reads it: a probe, a
@@ -136,8 +137,8 @@ class StepwiseSampler(BaseSampler):
     ``1 + units x schemes`` probes (a calibration batch each, all independent) to start much
     lower (see :mod:`aqsvit.search.stepwise.starts`).
 
-    ``front``: the deltas one study answers, each walked as a search for it alone (empty: the
-    objective's own constraint decides, one result). The objective measures a trial as the search
+    ``front``: the deltas one study answers, each walked as a search for it alone, several at
+    once when workers are idle otherwise (empty: the objective's own constraint decides, one result). The objective measures a trial as the search
     for the delta in its ``aqsvit:delta`` system attr would, and records what :func:`judge` reads
     (see the module docstring; :class:`~aqsvit.search.objective.QuantizationObjective` does).
 
@@ -174,9 +175,10 @@ class StepwiseSampler(BaseSampler):
         """Where the walk starts, or the plan of what to evaluate before that is known."""
         return self.start.assignment(self.space, outcomes)
 
-    def outranked(self, choices: dict[str, Choice], drift: float) -> bool:
-        """Whether a candidate with this ``drift`` can no longer enter the walk's result (it loses
-        every tie it could take). False here: only a sampler that ranks by drift can say more."""
+    def outranked(self, choices: dict[str, Choice], drift: float, delta: float | None = None) -> bool:
+        """Whether a candidate with this ``drift`` can no longer enter the result of its walk (a
+        front's walk for ``delta``): it loses every tie it could take. False here: only a sampler
+        that ranks by drift can say more."""
         return False
 
     # --- state from storage ----------------------------------------------------------------------
@@ -193,19 +195,15 @@ class StepwiseSampler(BaseSampler):
             self._ledgers[study_id, delta] = Ledger(key_of)
         return self._ledgers[study_id, delta]
 
-    def _walk(self, trials: Sequence[FrozenTrial], study_id: int) -> Walk:
-        """Where the walk of study ``study_id`` stands, from all its ``trials`` (read through its
-        ledger): for a front, the first delta (ascending) whose result is not known yet is walked."""
-        results: dict[float, dict[str, Choice]] = {}
+    def _walks(self, trials: Sequence[FrozenTrial], study_id: int) -> Iterator[Walk]:
+        """Where the walks of study ``study_id`` stand (a front's: one per delta, ascending; else
+        one), from all its ``trials``, each read through its own ledger; lazily, so a caller that
+        needs only the tightest open walk plans no other."""
         for delta in self.front or (None,):
             readings = self._ledger(study_id, delta).read(trials)
             outcomes, undecided = judge(readings)
             self._walking = delta
-            plan = self._final_plan(outcomes)
-            if plan.result is None or delta is None:
-                break
-            results[delta] = plan.result
-        return Walk(plan, outcomes, undecided, readings.claims, results, delta)
+            yield Walk(self._final_plan(outcomes), outcomes, undecided, readings.claims, delta)
 
     def _final_plan(self, outcomes: dict[str, Outcome]) -> Plan:
         """:meth:`plan`, with a result that was only screened proposed for its verification."""
@@ -217,12 +215,15 @@ class StepwiseSampler(BaseSampler):
         return plan
 
     def result(self, study: Study) -> dict[str, Choice] | None:
-        """The final assignment once the search has finished (a front's: its loosest delta's), else None."""
-        return self._walk(study_trials(study._storage, study._study_id), study._study_id).plan.result
+        """The final assignment once the search has finished (a front's: its loosest delta's, once
+        every delta's is known), else None."""
+        walks = list(self._walks(study_trials(study._storage, study._study_id), study._study_id))
+        return walks[-1].plan.result if all(w.plan.result is not None for w in walks) else None
 
     def front_results(self, study: Study) -> dict[float, dict[str, Choice]]:
         """Each delta's result known so far (a front's deltas, ascending; empty without a front)."""
-        return self._walk(study_trials(study._storage, study._study_id), study._study_id).results
+        walks = self._walks(study_trials(study._storage, study._study_id), study._study_id)
+        return {w.delta: w.plan.result for w in walks if w.delta is not None and w.plan.result is not None}
 
     # --- Optuna hooks ----------------------------------------------------------------------------
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
@@ -271,8 +272,9 @@ class StepwiseSampler(BaseSampler):
         if not fixed:
             return
         key, delta = trial_key(trial, self.space), None
-        if key is not None and self.front:  # claimed for the delta being walked (a front's)
-            delta = self._walk(study_trials(study._storage, study._study_id), study._study_id).delta
+        if key is not None and self.front:  # claimed for the tightest delta still walked (else the loosest)
+            walks = list(self._walks(study_trials(study._storage, study._study_id), study._study_id))
+            delta = next((w for w in walks if w.plan.result is None), walks[-1]).delta
             key = walk_key(delta, key)
         if key is None or self._claim(study, trial._trial_id, trial.number, key,
                                       self.space.choices_from_params(fixed), delta):
@@ -298,16 +300,16 @@ class StepwiseSampler(BaseSampler):
             if trials[number].state.is_finished():
                 raise UpdateFinishedTrialError(f"trial {number} was finished by another worker while it waited "
                                                "for a candidate")
-            walk = self._walk(trials, study._study_id)
-            plan = walk.plan
-            if plan.result is not None:
+            walks = (w for w in self._walks(trials, study._study_id) if w.plan.result is None)
+            tightest = next(walks, None)
+            if tightest is None:
                 storage.set_trial_system_attr(trial_id, IDLE_ATTR, True)
                 self._claimed[trial_id] = None
                 self._stop(study)
                 return
             lost_race = False  # a claim lost to a trial newer than ``trials``: that snapshot is stale
-            live = self._ledger(study._study_id, walk.delta).live
-            for choices, key in self._spread(plan.proposals, plan.probes, walk, number, len(live)):
+            live = self._ledger(study._study_id, tightest.delta).live
+            for choices, key, walk in self._spread(chain([tightest], walks), number, len(live)):
                 if self._claim(study, trial_id, number, key, choices, walk.delta):
                     return
                 lost_race = True
@@ -319,14 +321,28 @@ class StepwiseSampler(BaseSampler):
                 self.on_wait(study, trial_id)
             time.sleep(self.poll_interval * (0.5 + self._rng.random()))
 
-    def _spread(self, proposals: Sequence[dict[str, Choice]], probes: bool, walk: Walk, number: int,
-                live: int) -> list[tuple[dict[str, Choice], str]]:
-        """The unclaimed proposals (with their claim keys) in the order trial ``number`` tries them:
-        the one at ``number`` modulo ``live`` (the live trials) among the first as many, then the rest in the
-        plan's order. Workers that read the study together would otherwise all race for the first
-        one, and every lost race costs a write and a read; one worker alone keeps the plan's order."""
-        unclaimed = [(choices, key) for choices in proposals
-                     if (key := walk.claim_key(self.space.key(choices), probes)) not in walk.claims]
+    def _spread(self, walks: Iterable[Walk], number: int, live: int) -> list[tuple[dict[str, Choice], str, Walk]]:
+        """The unclaimed proposals of the open ``walks`` (tightest first; with their claim keys and
+        walks) in the order trial ``number`` tries them: each walk's first, then each one's second,
+        and so on (a front's walks are independent, so a worker walks the next delta rather than
+        evaluate a walk's later proposals speculatively; a probe, which every delta's walk proposes,
+        once), read from as many walks as it takes for ``live`` (the live trials) of them to propose
+        something; then the one at ``number`` modulo ``live`` among the first as many goes first. Workers that read the study together would
+        otherwise all race for the first one, and every lost race costs a write and a read; one
+        worker alone keeps the tightest walk's order and plans no other walk."""
+        options: list[list[tuple[dict[str, Choice], str, Walk]]] = []
+        for walk in walks:
+            options.append([(choices, key, walk) for choices in walk.plan.proposals
+                            if (key := walk.claim_key(self.space.key(choices), walk.plan.probes)) not in walk.claims])
+            if sum(map(bool, options)) >= live:
+                break
+        unclaimed, seen = [], set()
+        for rank in range(max(map(len, options), default=0)):
+            for choices, key, walk in (o[rank] for o in options if rank < len(o)):
+                claim = key if walk.delta is None else at_key(walk.delta, key)
+                if claim not in seen:
+                    seen.add(claim)
+                    unclaimed.append((choices, key, walk))
         spread = min(len(unclaimed), live)
         first = number % spread if spread > 1 else 0
         return [unclaimed[first], *unclaimed[:first], *unclaimed[first + 1:]] if unclaimed else []

@@ -61,22 +61,24 @@ class BeamSampler(StepwiseSampler):
         self.width = width
         # per walk (a front's delta) and start, per finished step, a cache
         self._decided: dict[tuple[float | None, str], list[tuple[dict[str, Outcome], list[dict]]]] = {}
-        # (cost, drift) of the feasible children known when this process last planned an open step
-        self._frontier: list[tuple[int, float]] = []
+        # per walk (a front's delta, else None), (cost, drift) of the feasible children known when
+        # this process last planned its open step
+        self._frontiers: dict[float | None, list[tuple[int, float]]] = {}
 
-    def outranked(self, choices: dict[str, Choice], drift: float) -> bool:
+    def outranked(self, choices: dict[str, Choice], drift: float, delta: float | None = None) -> bool:
         """Whether a child of the open step, with this ``drift``, cannot enter the beam: ``width``
         feasible children already rank before it (less memory, or as little and lower drift).
         The :class:`DriftPruner` asks this after the calibration forward, so a child tied at the
         beam's memory bound is pruned without its accuracy evaluation when its drift loses the tie.
         Outcomes known later only add children, so the answer stays right (unless a failed
-        verification revises screened outcomes: then outranked children become undecided again)."""
+        verification revises screened outcomes: then outranked children become undecided again).
+        ``delta``: the front's walk the candidate belongs to (ignored without a front)."""
         key = (self.space.cost(choices), drift)
-        return sum(known < key for known in self._frontier) >= self.width
+        return sum(known < key for known in self._frontiers.get(delta if self.front else None, [])) >= self.width
 
     def plan(self, outcomes: dict[str, Outcome]) -> Plan:
         space = self.space
-        self._frontier = []
+        self._frontiers[self._walking] = []
         start = self.start_assignment(outcomes)
         if isinstance(start, Plan):
             return start
@@ -101,7 +103,7 @@ class BeamSampler(StepwiseSampler):
             bound = known[self.width - 1][1][0] if len(known) >= self.width else float("inf")
             pending = [child for k, (cost, child) in ranked if k not in outcomes and cost <= bound]
             if pending:
-                self._frontier = [(cost, outcomes[k].drift) for k, (cost, _) in known]
+                self._frontiers[self._walking] = [(cost, outcomes[k].drift) for k, (cost, _) in known]
                 return Plan(proposals=pending)
             if not known:
                 break
