@@ -72,10 +72,11 @@ def main() -> None:
     text = [f"# Scaling{': a front search' if args.front else ''}: trials per minute", "",
             f"Command: `.venv/bin/python benchmarks/scaling.py --workers {' '.join(map(str, args.workers))}{front}`. "
             f"{searched} on digits, fresh study each row, on this 2-core machine (each worker gets cores / "
-            "workers torch threads). Time to result: the first trial's start to the last trial's end. Efficiency = rate / (workers x the first row's rate "
-            "per worker). More workers also run more trials: they evaluate the current step's next candidates "
-            "speculatively. Result KiB: the smallest assignment measured within Δ = 1 (the same in every row: "
-            "workers change how fast, not what, the search finds).", "",
+            "workers torch threads). Time to result: the first trial's start to the last trial's end. "
+            "Efficiency = rate / (workers x the first row's rate per worker). More workers also run more "
+            "trials: they evaluate the current step's next candidates speculatively. Result KiB: the smallest "
+            "assignment measured within Δ = 1 (the same in every row: workers change how fast, not what, the "
+            "search finds).", "",
             markdown_table(("storage", "workers", "trials", "time to result s", "trials / min", "efficiency",
                             "result KiB"), rows), ""]
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -51,8 +51,8 @@ tightest walk still open, and a worker that walk cannot keep busy (its proposals
 the next walk's: one worker walks the deltas in turn, many walk several at once. (A walk that
 went on from the tighter delta's result instead, sharing screens and stops between deltas, cost
 about a quarter less, but ended larger than the search for the delta alone on some models: a
-greedy walk's end depends on where it starts.) :meth:`StepwiseSampler.front_results` gives each delta's
-result, :meth:`StepwiseSampler.result` the loosest's once all are known.
+greedy walk's end depends on where it starts.) :meth:`StepwiseSampler.front_results` gives each
+delta's result, :meth:`StepwiseSampler.result` the loosest's once all are known.
 """
 from __future__ import annotations
 
@@ -138,9 +138,10 @@ class StepwiseSampler(BaseSampler):
     lower (see :mod:`aqsvit.search.stepwise.starts`).
 
     ``front``: the deltas one study answers, each walked as a search for it alone, several at
-    once when workers are idle otherwise (empty: the objective's own constraint decides, one result). The objective measures a trial as the search
-    for the delta in its ``aqsvit:delta`` system attr would, and records what :func:`judge` reads
-    (see the module docstring; :class:`~aqsvit.search.objective.QuantizationObjective` does).
+    once when workers are idle otherwise (empty: the objective's own constraint decides, one
+    result). The objective measures a trial as the search for the delta in its ``aqsvit:delta``
+    system attr would, and records what :func:`judge` reads (see the module docstring;
+    :class:`~aqsvit.search.objective.QuantizationObjective` does).
 
     A sampler that ranks candidates by drift overrides :meth:`outranked` (BeamSampler); the
     :class:`~aqsvit.search.DriftPruner`'s tie gate asks it.
@@ -327,9 +328,10 @@ class StepwiseSampler(BaseSampler):
         and so on (a front's walks are independent, so a worker walks the next delta rather than
         evaluate a walk's later proposals speculatively; a probe, which every delta's walk proposes,
         once), read from as many walks as it takes for ``live`` (the live trials) of them to propose
-        something; then the one at ``number`` modulo ``live`` among the first as many goes first. Workers that read the study together would
-        otherwise all race for the first one, and every lost race costs a write and a read; one
-        worker alone keeps the tightest walk's order and plans no other walk."""
+        something; then the one at ``number`` modulo ``live`` among the first as many goes first.
+        Workers that read the study together would otherwise all race for the first one, and every
+        lost race costs a write and a read; one worker alone keeps the tightest walk's order and
+        plans no other walk."""
         options: list[list[tuple[dict[str, Choice], str, Walk]]] = []
         for walk in walks:
             options.append([(choices, key, walk) for choices in walk.plan.proposals
