@@ -86,6 +86,7 @@ class Evaluator:
         self.staged_batch, self.eval_batch = eval_batches(settings.eval_batch, self.model, sample, device, cache_bytes)
         self.stages = StageCache(self.model, self.quantizer.names, cache_bytes)
         self.stages.count_macs(sample[:2])
+        self._orders: list[Dataset] = []  # every order of the split evaluated on: its index names its cache split
         self.test = self._fp_order = hardest_first(self.model, test, device, self.eval_batch)
         self.fp_accuracy = self.accuracy(self.model) if fp_accuracy is None else fp_accuracy
         calib = take(data.calib, ACTIVITY_IMAGES)
@@ -100,8 +101,13 @@ class Evaluator:
 
     @test.setter
     def test(self, dataset: Dataset) -> None:
+        """Evaluate on ``dataset`` from now on. Stored stage inputs are keyed by image range, so each
+        order of the split gets its own cache split name: a front's walks, each with its screen
+        order, take turns in one worker without evicting each other's inputs."""
         self._test = dataset
-        self.stages.clear()  # stored stage inputs are keyed by image range
+        if not any(order is dataset for order in self._orders):
+            self._orders.append(dataset)
+        self._split = f"test#{next(i for i, order in enumerate(self._orders) if order is dataset)}"
 
     @property
     def full_evaluation_macs(self) -> float:
@@ -112,7 +118,7 @@ class Evaluator:
         """:func:`~aqsvit.proxy.staged.staged_accuracy` of ``assignment`` (applied to the model by
         the caller) on :attr:`test`, each batch from the deepest stored stage input."""
         return staged_accuracy(self.model, self.test, self.fp_accuracy, delta, self.staged_batch, self.device,
-                               limit=limit, logits=self.stages.candidate(assignment))
+                               limit=limit, logits=self.stages.candidate(assignment, split=self._split))
 
     def accuracy(self, model: nn.Module) -> float:
         """Accuracy in percent of ``model`` (this evaluator's model, maybe quantized)."""

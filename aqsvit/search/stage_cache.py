@@ -45,7 +45,7 @@ class StageCache:
 
     ``layers``: the quantizable layer names; each, and each spiking neuron, must lie in exactly one
     stage. ``budget_bytes``: the memory the stored inputs may take (0: store nothing, run every
-    forward whole). Call :meth:`clear` when a split's order changes: entries are keyed by image range.
+    forward whole). Entries are keyed by image range: give each order of a split its own ``split`` name.
     """
 
     def __init__(self, model: nn.Module, layers: Sequence[str], budget_bytes: int) -> None:
@@ -81,10 +81,6 @@ class StageCache:
     def full_macs(self) -> float:
         """MACs of one image's full forward."""
         return sum(self.stage_macs)
-
-    def clear(self) -> None:
-        self._entries.clear()
-        self.stored_bytes = 0
 
     def candidate(self, assignment: Mapping[str, tuple[str, int]], split: str = "test",
                   with_payload: bool = False) -> CandidateForward:
