@@ -35,6 +35,7 @@ import argparse
 import json
 import shlex
 import statistics
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -144,7 +145,7 @@ def model_runs(model: str, seeds: list[int], deltas: tuple[float, ...], factor: 
     evaluator = ref.evaluator(settings, "cpu")
     fp = evaluator.measure({})
     info = {"model": model, "fp_accuracy": fp.accuracy, "fp_memory": fp.memory_bytes, "layers": len(evaluator.layers),
-            "reference": ref.key}
+            "reference": ref.key, "code": code_version()}
     runs = []
     for seed in seeds:
         front_deltas = (0.0, *deltas) if zero and 0.0 not in deltas else deltas
@@ -162,6 +163,13 @@ def model_runs(model: str, seeds: list[int], deltas: tuple[float, ...], factor: 
         print(f"{model} seed {seed}: " + ", ".join(f"{r.method} {r.wall:.0f} s" for r in runs if r.seed == seed),
               flush=True)
     return info, runs
+
+
+def code_version() -> str:
+    """The commit the runs measure (``+changes`` when the work tree differs from it)."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=RESULTS).stdout.strip()
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", "--", "aqsvit") else "")
 
 
 def mean_sd(values: list[float]) -> str:
@@ -207,7 +215,8 @@ def section(info: dict, runs: list[MethodRun], deltas: tuple[float, ...], seeds:
         checks.append(f"seed {seed}: cost {ours.cost:.1f} full evaluations = {ours.cost / single:.2f}x the single "
                       f"Δ = 1 search's {single:.1f} ({'within' if ours.cost <= 2 * single else 'NOT within'} 2x)")
     text = (f"## {info['model']} ({info['layers']} quantizable layers, FP {info['fp_accuracy']:.2f}%, "
-            f"FP32 {fp_memory / 1024:.1f} KiB)\n\nReference `{info['reference']}`. Mean ± sd over seeds "
+            f"FP32 {fp_memory / 1024:.1f} KiB)\n\nReference `{info['reference']}`, code `{info.get('code', '?')}`. "
+            "Mean ± sd over seeds "
             f"{', '.join(map(str, seeds))}.\n\n" + markdown_table(headers, rows) + "\n\n" +
             "\n".join(f"- {c}" for c in checks) + "\n")
     return text, checks

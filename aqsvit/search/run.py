@@ -73,6 +73,7 @@ def prepare(evaluator: Evaluator, settings: SearchSettings, reference_key: str,
     else one opened from ``settings.storage_url``). ``read_only``: the study must exist and was
     made with these settings; nothing is written to it (report, finetune)."""
     check_delta(settings.loosest_delta, evaluator)
+    evaluator.stages.clear()  # each search starts cold, so its cost is its own (several searches share an evaluator)
     pruning = settings.pruner_settings
     definition = getattr(pruning, "definition", "logit")  # the drift every trial records
     layer_inputs = (tuple(sorted({layer.module_name for layer in evaluator.layers}))

@@ -82,6 +82,11 @@ class StageCache:
         """MACs of one image's full forward."""
         return sum(self.stage_macs)
 
+    def clear(self) -> None:
+        """Drop every stored input (a new search starts cold: its cost does not depend on what ran before)."""
+        self._entries.clear()
+        self.stored_bytes = 0
+
     def candidate(self, assignment: Mapping[str, tuple[str, int]], split: str = "test",
                   with_payload: bool = False) -> CandidateForward:
         """The forward of ``assignment`` (applied to the model by the caller) over batches of ``split``
