@@ -4,6 +4,7 @@ Plain Python (no Optuna): the objective, the baselines and the benchmarks all me
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
@@ -86,7 +87,9 @@ class Evaluator:
         self.staged_batch, self.eval_batch = eval_batches(settings.eval_batch, self.model, sample, device, cache_bytes)
         self.stages = StageCache(self.model, self.quantizer.names, cache_bytes)
         self.stages.count_macs(sample[:2])
-        self._orders: list[Dataset] = []  # every order of the split evaluated on: its index names its cache split
+        # each order of the split evaluated on (held weakly: a search's orders die with it) and its cache split name
+        self._orders: list[tuple[weakref.ref, str]] = []
+        self._order_count = 0
         self.test = self._fp_order = hardest_first(self.model, test, device, self.eval_batch)
         self.fp_accuracy = self.accuracy(self.model) if fp_accuracy is None else fp_accuracy
         calib = take(data.calib, ACTIVITY_IMAGES)
@@ -105,9 +108,13 @@ class Evaluator:
         order of the split gets its own cache split name: a front's walks, each with its screen
         order, take turns in one worker without evicting each other's inputs."""
         self._test = dataset
-        if not any(order is dataset for order in self._orders):
-            self._orders.append(dataset)
-        self._split = f"test#{next(i for i, order in enumerate(self._orders) if order is dataset)}"
+        self._orders = [(order, name) for order, name in self._orders if order() is not None]
+        name = next((name for order, name in self._orders if order() is dataset), None)
+        if name is None:  # a new order: a name never given before, so no stale entry can match it
+            self._order_count += 1
+            name = f"test#{self._order_count}"
+            self._orders.append((weakref.ref(dataset), name))
+        self._split = name
 
     @property
     def full_evaluation_macs(self) -> float:

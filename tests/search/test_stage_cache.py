@@ -167,7 +167,9 @@ def test_a_layer_outside_every_declared_stage_is_one_line():
         StageCache(TwoLinears(miss_a_layer=True), ["a", "b"], 1 << 20)
 
 
-def test_a_search_walks_the_same_trials_with_the_cache_at_a_lower_cost(reference, digits_data, tmp_path):
+@pytest.mark.parametrize("front", [(), (0.5, 2.0)])
+def test_a_search_walks_the_same_trials_with_the_cache_at_a_lower_cost(reference, digits_data, tmp_path, front):
+    """A front too: its walks switch the split's order, and each order keeps its own entries."""
     from aqsvit.data.prepared import EvalSettings
     from aqsvit.search.evaluator import Evaluator
     from aqsvit.search.run import prepare, run, summarize
@@ -179,7 +181,7 @@ def test_a_search_walks_the_same_trials_with_the_cache_at_a_lower_cost(reference
         evaluator = Evaluator(reference.build(), digits_data, reference.fp_accuracy,
                               settings=EvalSettings(cache_gb=cache_gb))
         settings = SearchSettings(schemes=("uniform", "pot"), bits=(8, 4, 2), storage_url=f"sqlite:///{tmp_path}/s.db",
-                                  study_name=f"cache-{cache_gb:g}")
+                                  study_name=f"cache-{cache_gb:g}", front=front)
         search = prepare(evaluator, settings, "digits")
         run(search, progress=False)
         summary = summarize(search)
@@ -194,3 +196,38 @@ def test_a_search_walks_the_same_trials_with_the_cache_at_a_lower_cost(reference
     # every candidate after the first changes a unit of an evaluated base: part of its forward is skipped
     assert cost_on < 0.8 * cost_off, (cost_on, cost_off)
     assert sum(on < off for on, off in zip(macs_on, macs_off)) > len(macs_on) // 2
+
+
+def test_each_order_of_the_split_has_its_own_entries_and_a_dropped_order_is_not_held(reference, digits_data):
+    """Setting an order back finds its stored stage inputs (a second staged evaluation runs fewer
+    MACs); an order nothing else holds is freed, and its name is never given again."""
+    import gc
+    import weakref
+
+    from aqsvit.search.evaluator import Evaluator, reordered
+
+    evaluator = Evaluator(reference.build(), digits_data, reference.fp_accuracy)
+    first, layer = evaluator.test, evaluator.layers[-1].name
+    assignment = {layer: ("uniform", 4)}
+
+    def staged_macs() -> float:
+        before = evaluator.stages.macs
+        with evaluator.quantizer.applied(assignment):
+            evaluator.staged(assignment, 100.0)  # no stop: the whole split
+        return evaluator.stages.macs - before
+
+    cold = staged_macs()
+    other = reordered(first, torch.arange(len(first)).flip(0))
+    evaluator.test = other
+    assert staged_macs() == cold  # a new order: nothing stored for it yet
+    evaluator.test = first
+    assert staged_macs() < 0.5 * cold  # back to the first order: its entries are still there
+    held, name = weakref.ref(other), evaluator._split
+    evaluator.test = other
+    other_name = evaluator._split
+    del other
+    evaluator.test = first
+    gc.collect()
+    assert held() is None and evaluator._split == name
+    evaluator.test = reordered(first, torch.arange(len(first)))
+    assert evaluator._split not in (name, other_name)
