@@ -8,6 +8,8 @@ multi-step mode (the published code's ``MultiStepLIFNode(backend='cupy')`` of sp
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from spikingjelly.activation_based import neuron
 from torch import nn
@@ -17,6 +19,25 @@ def lif(tau: float = 2.0, v_threshold: float = 1.0, detach_reset: bool = True) -
     """A multi-step LIF layer (hard reset to 0, input decayed by ``1/tau``) over ``[T, ...]``."""
     return neuron.LIFNode(tau=tau, v_threshold=v_threshold, detach_reset=detach_reset,
                           step_mode="m")
+
+
+STEM_SUFFIXES = ("", "1", "2", "3")  # the authors' names of the stem's four stages: proj_conv, proj_conv1...
+
+
+def add_stem(module: nn.Module, pooled: Sequence[bool], in_channels: int, embed_dims: int) -> None:
+    """Give ``module`` the spiking patch splitting stem of Spikformer and the Spike-driven
+    Transformer, under the authors' names so that their checkpoints load as they are: four
+    conv3x3 -> BN -> LIF stages widening ``in_channels`` to ``embed_dims`` (``pooled[i]``: a 3x3,
+    stride-2 max pool after stage ``i``), then the relative position embedding's conv3x3 and BN."""
+    widths = [in_channels, embed_dims // 8, embed_dims // 4, embed_dims // 2, embed_dims]
+    for i, suffix in enumerate(STEM_SUFFIXES):
+        setattr(module, f"proj_conv{suffix}", nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=False))
+        setattr(module, f"proj_bn{suffix}", nn.BatchNorm2d(widths[i + 1]))
+        setattr(module, f"proj_lif{suffix}", lif())
+        if pooled[i]:
+            setattr(module, f"maxpool{suffix}", nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+    module.rpe_conv = nn.Conv2d(embed_dims, embed_dims, 3, padding=1, bias=False)
+    module.rpe_bn = nn.BatchNorm2d(embed_dims)
 
 
 def to_sequence(x: torch.Tensor, T: int, events: bool) -> torch.Tensor:

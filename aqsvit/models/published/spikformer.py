@@ -30,7 +30,7 @@ from torch import nn
 
 from aqsvit.models.protocol import Stage, run_stages
 from aqsvit.models.published.configs import Published, register_published
-from aqsvit.models.published.layers import lif, pointwise, to_sequence
+from aqsvit.models.published.layers import STEM_SUFFIXES, add_stem, lif, pointwise, to_sequence
 
 REFERENCE = "ZK-Zhou/spikformer@621268981827af47aa666c1b5f774de4281d90ad"
 
@@ -76,15 +76,7 @@ class SPS(nn.Module):
     def __init__(self, layout: Layout, in_channels: int, embed_dims: int) -> None:
         super().__init__()
         self.pooled = layout.pooled
-        widths = [in_channels, embed_dims // 8, embed_dims // 4, embed_dims // 2, embed_dims]
-        for i, suffix in enumerate(("", "1", "2", "3")):
-            setattr(self, f"proj_conv{suffix}", nn.Conv2d(widths[i], widths[i + 1], 3, padding=1, bias=False))
-            setattr(self, f"proj_bn{suffix}", nn.BatchNorm2d(widths[i + 1]))
-            setattr(self, f"proj_lif{suffix}", lif())
-            if self.pooled[i]:
-                setattr(self, f"maxpool{suffix}", nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
-        self.rpe_conv = nn.Conv2d(embed_dims, embed_dims, 3, padding=1, bias=False)
-        self.rpe_bn = nn.BatchNorm2d(embed_dims)
+        add_stem(self, self.pooled, in_channels, embed_dims)
         self.rpe_lif = lif()
 
     @staticmethod
@@ -97,7 +89,7 @@ class SPS(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Images ``[T, B, C, H, W]`` -> tokens ``[T, B, D, N]``."""
         t, b = x.shape[:2]
-        for i, suffix in enumerate(("", "1", "2", "3")):
+        for i, suffix in enumerate(STEM_SUFFIXES):
             x = self._conv_bn_lif(getattr(self, f"proj_conv{suffix}"), getattr(self, f"proj_bn{suffix}"),
                                   getattr(self, f"proj_lif{suffix}"), x)
             if self.pooled[i]:
