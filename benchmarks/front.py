@@ -51,7 +51,7 @@ from aqsvit.search.run import Search, run, search_cost
 from aqsvit.search.setup import assemble, reference
 from aqsvit.search.stepwise import Plan
 from aqsvit.search.stepwise.outcome import Outcome
-from aqsvit.search.vocabulary import DROP_ATTR, IDLE_ATTR
+from aqsvit.search.vocabulary import DELTA_ATTR, DROP_ATTR, IDLE_ATTR
 from aqsvit.settings import ModelSettings, SearchSettings, Settings
 
 RESULTS = Path(__file__).parent / "results"
@@ -79,6 +79,7 @@ class MethodRun:
     wall: float = 0.0
     cost: float = 0.0  # full evaluations
     trials: int = 0
+    parts: dict[str, float] = field(default_factory=dict)  # cost by part: "shared" (probes, screen) or a delta
 
     def smallest(self, delta: float) -> tuple[float, float, float] | None:
         within = [p for p in self.points if p[1] <= delta + 1e-9]
@@ -117,12 +118,26 @@ def walked(evaluator, key: str, seed: int, name: str, sampler=None, **settings) 
 
 
 def record(method: str, seed: int, searches: list[Search], wall: float) -> MethodRun:
+    """The runs of ``searches`` as one method's; ``parts``: a front's cost split into what its walks
+    share (probes, the screen's setup) and each walk's own trials; several one-delta searches' cost
+    by their delta."""
     out = MethodRun(method, seed, wall=wall)
     for search in searches:
         trials = [t for t in search.study.get_trials(deepcopy=False) if not t.system_attrs.get(IDLE_ATTR)]
+        finished = [t for t in trials if t.state.is_finished()]
+        cost = search_cost(search, finished)
         out.points += points_of(trials)
-        out.cost += search_cost(search, [t for t in trials if t.state.is_finished()])
+        out.cost += cost
         out.trials += len(trials)
+        if search.settings.front:
+            setup = search_cost(search, [])  # the process's own setup: no trial's
+            walks = {f"{d:g}": [t for t in finished if t.system_attrs.get(DELTA_ATTR) == d]
+                     for d in search.settings.front}
+            for name, mine in walks.items():
+                out.parts[name] = search_cost(search, mine) - setup
+            out.parts["shared"] = cost - sum(out.parts.values())
+        elif len(searches) > 1:
+            out.parts[f"{search.settings.delta:g}"] = cost
     return out
 
 
@@ -218,8 +233,30 @@ def section(info: dict, runs: list[MethodRun], deltas: tuple[float, ...], seeds:
             f"FP32 {fp_memory / 1024:.1f} KiB)\n\nReference `{info['reference']}`, code `{info.get('code', '?')}`. "
             "Mean ± sd over seeds "
             f"{', '.join(map(str, seeds))}.\n\n" + markdown_table(headers, rows) + "\n\n" +
-            "\n".join(f"- {c}" for c in checks) + "\n")
+            "\n".join(f"- {c}" for c in checks) + "\n" + cost_parts(runs, deltas))
     return text, checks
+
+
+def cost_parts(runs: list[MethodRun], deltas: tuple[float, ...]) -> str:
+    """Where the front's full evaluations go, beside each delta's own search: what the walks share
+    (probes and the screen's setup, once) and each walk. Empty for runs recorded without parts."""
+    fronts = [r for r in runs if r.method == "front search" and r.parts]
+    singles = [r for r in runs if r.method == "one search per delta" and r.parts]
+    if not fronts:
+        return ""
+    names = ["shared", *sorted((n for n in fronts[0].parts if n != "shared"), key=float)]
+    rows = [[("probes and screen (shared)" if name == "shared" else f"walk Δ {name}"),
+             mean_sd([r.parts[name] for r in fronts if name in r.parts]),
+             mean_sd([r.parts[name] for r in singles if name in r.parts]) if name != "shared" else ""]
+            for name in names]
+    listed = [r.cost - sum(v for n, v in r.parts.items() if n != "shared" and float(n) not in deltas) for r in fronts]
+    singles_one = [r.cost for r in runs if r.method == "one search, delta 1" and r.seed in {f.seed for f in fronts}]
+    ratio = statistics.mean(listed) / statistics.mean(singles_one) if singles_one else float("nan")
+    return ("\nCost by part, full evaluations (the front's walks beside each delta's own search, which "
+            "measures its probes and screen again):\n\n" +
+            markdown_table(["part", "front search", "one search for that Δ"], rows) +
+            f"\n\nThe front over the listed deltas alone (without the walks of deltas not listed): "
+            f"{statistics.mean(listed):.1f} full evaluations = {ratio:.2f}x the single Δ = 1 search.\n")
 
 
 def main() -> None:
@@ -239,7 +276,12 @@ def main() -> None:
     sections = []
     for model in args.models:  # each seed's runs replace that seed's stored ones (seeds may run apart)
         info, runs = model_runs(model, args.seeds, deltas, args.peer_factor, args.zero)
-        kept = [r for r in stored.get(model, {}).get("runs", []) if r["seed"] not in args.seeds]
+        before = stored.get(model, {})
+        kept = [r for r in before.get("runs", []) if r["seed"] not in args.seeds]
+        if kept and before["info"]["reference"] != info["reference"]:  # one section, one reference
+            print(f"{model}: seeds {sorted({r['seed'] for r in kept})} were measured on reference "
+                  f"{before['info']['reference']}, not {info['reference']}: dropped", flush=True)
+            kept = []
         stored[model] = {"info": info, "runs": kept + [asdict(r) for r in runs]}
         raw.write_text(json.dumps(stored, indent=1))
     for model, entry in stored.items():
@@ -258,7 +300,9 @@ def main() -> None:
         "smallest point it measured on the whole split within that Δ; hypervolume: of the points with drop <= "
         f"{deltas[-1]:g} in (memory / FP32 memory, drop) up to (1, {deltas[-1]:g}); NSGA-II, TPE and GPSampler "
         f"get {args.peer_factor:g}x the front search's wall time; 'one search, delta 1' is one of the per-delta "
-        "searches, the cost the front is held to (at most 2x).\n\n" + "\n".join(sections))
+        "searches, the cost the front is held to (at most 2x); 'cost by part' splits the front search's full "
+        "evaluations into what its walks share (the probes, each screen's order) and each walk's own trials, "
+        "beside the search for that delta alone.\n\n" + "\n".join(sections))
     print(Path(args.out).read_text())
 
 
