@@ -1,6 +1,8 @@
 """GreedySampler and BeamSampler as plain Optuna samplers: a cheap synthetic objective, no model."""
 from __future__ import annotations
 
+import itertools
+
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -584,6 +586,35 @@ def test_one_front_study_walks_each_delta_as_a_search_for_it_alone(make, start):
     assert front_trials == single_trials - (len(FRONT) - 1) * probes  # the probes alone are shared
     keys = [t.system_attrs[KEY_ATTR] for t in study.trials if not t.system_attrs.get(IDLE_ATTR)]
     assert len(keys) == len(set(keys))
+
+
+def test_an_enqueued_trial_on_a_front_is_claimed_for_the_tightest_open_walk_then_the_loosest():
+    space = SearchSpace.from_units(SIZES)
+    sampler = GreedySampler(space, start="sensitivity", front=FRONT)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+
+    def first_walk_done(study, trial):
+        if FRONT[0] in sampler.front_results(study):
+            study.stop()
+    study.optimize(front_objective(space), n_trials=1000, callbacks=[first_walk_done])
+    open_walk = next(d for d in FRONT if d not in sampler.front_results(study))
+    assert open_walk == FRONT[1]
+    study.enqueue_trial(space.params(unmeasured(space, study)))
+    study.optimize(front_objective(space), n_trials=1)
+    assert study.trials[-1].system_attrs[DELTA_ATTR] == open_walk
+    study.optimize(front_objective(space), n_trials=1000)  # every walk ends
+    assert list(sampler.front_results(study)) == list(FRONT)
+    study.enqueue_trial(space.params(unmeasured(space, study)))
+    study.optimize(front_objective(space), n_trials=1)
+    assert study.trials[-1].system_attrs[DELTA_ATTR] == FRONT[-1]
+
+
+def unmeasured(space, study) -> dict:
+    """An assignment no trial of ``study`` holds, so that enqueued it is claimed, not replaced."""
+    held = {space.key(space.choices_from_params(t.params)) for t in study.trials if t.params}
+    names = [unit.name for unit in space.units]
+    return next(choices for combo in itertools.product(space.candidates(), repeat=len(names))
+                if space.key(choices := dict(zip(names, combo))) not in held)
 
 
 @pytest.mark.parametrize("make", [GreedySampler, lambda s, **kw: BeamSampler(s, width=2, **kw)])

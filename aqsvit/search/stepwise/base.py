@@ -76,8 +76,8 @@ from aqsvit.search.stepwise.outcome import Outcome, Plan, at_key, judge, walk_ke
 from aqsvit.search.stepwise.starts import WalkStart, walk_start
 from aqsvit.search.trial_reads import study_trials
 from aqsvit.search.trial_writes import set_trial_params
-from aqsvit.search.vocabulary import (DELTA_ATTR, FIXED_PARAMS_ATTR, IDLE_ATTR, KEY_ATTR, PROBE_ATTR, PROBE_PREFIX,
-                                      VERIFY_ATTR, VERIFY_PREFIX)
+from aqsvit.search.vocabulary import (AT_PREFIX, DELTA_ATTR, FIXED_PARAMS_ATTR, IDLE_ATTR, KEY_ATTR, PROBE_ATTR,
+                                      PROBE_PREFIX, VERIFY_ATTR, VERIFY_PREFIX)
 
 if TYPE_CHECKING:
     from optuna.distributions import BaseDistribution
@@ -274,9 +274,12 @@ class StepwiseSampler(BaseSampler):
             return
         key, delta = trial_key(trial, self.space), None
         if key is not None and self.front:  # claimed for the tightest delta still walked (else the loosest)
-            walks = list(self._walks(study_trials(study._storage, study._study_id), study._study_id))
-            delta = next((w for w in walks if w.plan.result is None), walks[-1]).delta
-            key = walk_key(delta, key)
+            for walk in self._walks(study_trials(study._storage, study._study_id), study._study_id):
+                if walk.plan.result is None:
+                    break  # the walks are planned lazily: none after the tightest open one
+            delta = walk.delta
+            if key.startswith(AT_PREFIX):  # a claim carried over: kept only by the walk it names
+                key = walk_key(delta, key)
         if key is None or self._claim(study, trial._trial_id, trial.number, key,
                                       self.space.choices_from_params(fixed), delta):
             return
